@@ -1,0 +1,216 @@
+/**
+ * Names and types shared by the client side (CLI, worker) and the workflows.
+ *
+ * Everything here is a contract listed in the design: workflow types, ids, signals, queries and
+ * search attributes are relied upon by operators, scripts and the Web UI. This module must stay
+ * free of Node imports: the workflow bundle includes it.
+ */
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+
+export const DEFAULT_TASK_QUEUE = 'image-sync';
+export const BATCH_WORKFLOW_TYPE = 'syncBatch';
+export const FILE_WORKFLOW_TYPE = 'syncFile';
+
+export function batchWorkflowId(batchId: string): string {
+  return `sync-batch/${batchId}`;
+}
+
+export function fileWorkflowId(batchId: string, orderId: string, fileName: string): string {
+  return `sync-batch/${batchId}/${orderId}/${fileName}`;
+}
+
+/** The key of one file within a batch, as operators write it: `ORDER/FILE`. */
+export function fileKey(orderId: string, fileName: string): string {
+  return `${orderId}/${fileName}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// States
+
+export const BATCH_STATES = [
+  'RUNNING',
+  'PAUSED',
+  'COMPLETED',
+  'COMPLETED_WITH_FAILURES',
+  'FAILED',
+  'CANCELLED',
+] as const;
+export type BatchState = (typeof BATCH_STATES)[number];
+
+export const FILE_STATES = [
+  'SENDING',
+  'VERIFYING',
+  'RESENDING',
+  'RECORDED',
+  'ROLLING_BACK',
+  'ROLLED_BACK',
+  'ROLLBACK_FAILED',
+  'CANCELLED',
+] as const;
+export type FileState = (typeof FILE_STATES)[number];
+
+/** The states a file workflow can end in. */
+export type FileOutcome = Extract<FileState, 'RECORDED' | 'ROLLED_BACK' | 'ROLLBACK_FAILED' | 'CANCELLED'>;
+export const FILE_OUTCOMES: readonly FileOutcome[] = ['RECORDED', 'ROLLED_BACK', 'ROLLBACK_FAILED', 'CANCELLED'];
+
+// ---------------------------------------------------------------------------------------------
+// Search attributes (also listed in temporal-config/search-attributes.json)
+
+export const SA_BATCH_ID = defineSearchAttributeKey('SyncBatchId', SearchAttributeType.KEYWORD);
+export const SA_ORDER_ID = defineSearchAttributeKey('SyncOrderId', SearchAttributeType.KEYWORD);
+export const SA_TARGET = defineSearchAttributeKey('SyncTarget', SearchAttributeType.KEYWORD);
+export const SA_STATE = defineSearchAttributeKey('SyncState', SearchAttributeType.KEYWORD);
+export const SA_RESENDS = defineSearchAttributeKey('SyncResends', SearchAttributeType.INT);
+export const SA_FILES_TOTAL = defineSearchAttributeKey('SyncFilesTotal', SearchAttributeType.INT);
+export const SA_FILES_FAILED = defineSearchAttributeKey('SyncFilesFailed', SearchAttributeType.INT);
+
+// ---------------------------------------------------------------------------------------------
+// Inputs
+
+/** One image file to send, as read from a manifest. Paths are absolute once resolved. */
+export interface SyncItem {
+  orderId: string;
+  fileName: string;
+  /** Absolute path of the source file on the worker's file system. */
+  sourcePath: string;
+  /** Expected sha256 (hex) from the manifest, when given. */
+  sha256?: string;
+  /** Name of the recording-system target; the default target when absent. */
+  target?: string;
+  contentType?: string;
+}
+
+export interface BatchPolicy {
+  /** Files in flight at once. */
+  maxConcurrency: number;
+  /** Resends of one file before it is rolled back. */
+  maxResends: number;
+  /** First wait before a resend, in milliseconds; doubles with each resend. */
+  resendBackoffMs: number;
+  /** Percentage of failed files past which the batch stops starting files and ends FAILED. */
+  toleratedFailurePercent: number;
+  /** On failure or cancellation, roll back the files already recorded in the batch too. */
+  atomic: boolean;
+}
+
+export const DEFAULT_POLICY: BatchPolicy = {
+  maxConcurrency: 20,
+  maxResends: 3,
+  resendBackoffMs: 1_000,
+  toleratedFailurePercent: 100,
+  atomic: false,
+};
+
+export interface SyncBatchInput {
+  batchId: string;
+  /** Absolute path of the normalised manifest (NDJSON of SyncItem) the worker reads in pages. */
+  manifestPath: string;
+  total: number;
+  policy: BatchPolicy;
+  /** Set by the batch itself when it continues as new. */
+  carry?: BatchCarry;
+}
+
+export interface SyncFileInput {
+  batchId: string;
+  item: SyncItem;
+  policy: Pick<BatchPolicy, 'maxResends' | 'resendBackoffMs'>;
+  /** Workflow id of the parent batch, reported to by signal. Absent when run on its own. */
+  parentWorkflowId?: string;
+  /** Redrive count: 0 for the first run of this file in the batch. */
+  attempt: number;
+}
+
+export interface FileResult {
+  orderId: string;
+  fileName: string;
+  state: FileOutcome;
+  interactionId: string | null;
+  resends: number;
+  reason?: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Progress
+
+export interface Progress {
+  total: number;
+  started: number;
+  inFlight: number;
+  recorded: number;
+  rolledBack: number;
+  rollbackFailed: number;
+  cancelled: number;
+  resends: number;
+  paused: boolean;
+  state: BatchState | FileState;
+}
+
+export interface FailureInfo {
+  orderId: string;
+  fileName: string;
+  state: FileOutcome;
+  reason: string;
+  resends: number;
+}
+
+/** What a batch carries into its next run when it continues as new. */
+export interface BatchCarry {
+  /** Index in the manifest of the next file to start. */
+  nextIndex: number;
+  /** Files started and not yet reported, by file key. */
+  inFlight: Record<string, { workflowId: string; index: number }>;
+  counts: Omit<Progress, 'paused' | 'state' | 'total'>;
+  /** The latest failures, newest first, for the `failures` query. */
+  failures: FailureInfo[];
+  /** Every file whose latest run ended rolled back or with a failed rollback: redrive candidates. */
+  failed: Record<string, { index: number; state: 'ROLLED_BACK' | 'ROLLBACK_FAILED' }>;
+  /** Files queued for a redrive. */
+  redrive: { key: string; index: number }[];
+  /** Redrive counts per file key. */
+  attempts: Record<string, number>;
+  paused: boolean;
+  cancelRequested: boolean;
+  cancelReason?: string;
+  maxConcurrency: number;
+  /** No new file starts: the tolerated failure percentage was passed. */
+  stopStarting: boolean;
+  failedBatch: boolean;
+}
+
+export interface LedgerTotals {
+  recorded: number;
+  rolledBack: number;
+  failed: number;
+}
+
+export interface BatchResult {
+  batchId: string;
+  state: BatchState;
+  total: number;
+  recorded: number;
+  rolledBack: number;
+  rollbackFailed: number;
+  cancelled: number;
+  resends: number;
+  failures: FailureInfo[];
+  /** What the ledger holds for the batch once it ended. */
+  ledger: LedgerTotals;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signals and queries
+
+export const cancelSignal = defineSignal<[reason?: string]>('cancel');
+export const batchRetrySignal = defineSignal<[args?: { files?: string[] }]>('retry');
+export const fileRetrySignal = defineSignal<[]>('retry');
+export const pauseSignal = defineSignal<[]>('pause');
+export const resumeSignal = defineSignal<[]>('resume');
+/** Sent by a file workflow to its batch when it ends. */
+export const fileDoneSignal = defineSignal<[result: FileResult]>('fileDone');
+/** Changes the batch's max concurrency while it runs. */
+export const setConcurrencySignal = defineSignal<[maxConcurrency: number]>('setMaxConcurrency');
+
+export const progressQuery = defineQuery<Progress>('progress');
+export const failuresQuery = defineQuery<FailureInfo[]>('failures');

@@ -1,0 +1,41 @@
+/**
+ * Temporal connection settings, following Temporal's own conventions: TEMPORAL_ADDRESS,
+ * TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS files and profiles (TEMPORAL_PROFILE,
+ * TEMPORAL_CONFIG_FILE) through @temporalio/envconfig. The task queue is IMAGE_SYNC_TASK_QUEUE.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { loadClientConnectConfig } from '@temporalio/envconfig';
+import type { NativeConnectionOptions } from '@temporalio/worker';
+import { DEFAULT_TASK_QUEUE } from '../shared';
+
+export const DEFAULT_TEMPORAL_ADDRESS = 'localhost:7233';
+
+export interface TemporalSettings {
+  connectionOptions: NativeConnectionOptions;
+  namespace: string;
+  taskQueue: string;
+}
+
+export function temporalSettings(env: NodeJS.ProcessEnv = process.env): TemporalSettings {
+  const config = loadClientConnectConfig({
+    profile: env.TEMPORAL_PROFILE,
+    overrideEnvVars: Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined)),
+  });
+  const connectionOptions = { ...config.connectionOptions };
+  connectionOptions.address ??= DEFAULT_TEMPORAL_ADDRESS;
+  return {
+    connectionOptions,
+    namespace: config.namespace ?? 'default',
+    taskQueue: env.IMAGE_SYNC_TASK_QUEUE ?? DEFAULT_TASK_QUEUE,
+  };
+}
+
+export async function connectClient(settings = temporalSettings()): Promise<{ client: Client; connection: Connection }> {
+  let connection: Connection;
+  try {
+    connection = await Connection.connect({ ...settings.connectionOptions, connectTimeout: 5_000 });
+  } catch (err) {
+    throw new Error(`cannot reach Temporal at ${settings.connectionOptions.address}: ${(err as Error).message}`);
+  }
+  return { client: new Client({ connection, namespace: settings.namespace }), connection };
+}

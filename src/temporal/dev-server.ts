@@ -1,0 +1,134 @@
+/**
+ * Runs Temporal's dev server (`temporal server start-dev`) with a persistent SQLite file and the
+ * project's search attributes, and waits until it answers.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { ensureTemporalCli } from './cli-binary';
+import { loadSearchAttributes } from './search-attributes';
+
+export interface DevServerOptions {
+  /** SQLite file that keeps workflows across restarts; in memory when null. */
+  dbFile: string | null;
+  /** gRPC port; 0 picks a free one. */
+  port: number;
+  /** Web UI port; 0 picks a free one; null disables the UI. */
+  uiPort: number | null;
+  ip?: string;
+  namespace?: string;
+  /** Passed to --log-level. */
+  logLevel?: 'debug' | 'info' | 'warn' | 'error';
+  /** Where the server's own output goes; discarded when absent. */
+  output?: NodeJS.WritableStream;
+  startTimeoutMs?: number;
+}
+
+export interface RunningDevServer {
+  address: string;
+  uiUrl: string | null;
+  namespace: string;
+  pid: number;
+  cliPath: string;
+  /** Resolves when the server process ends. */
+  exited: Promise<number | null>;
+  /** Stops the server (SIGTERM, then SIGKILL after a grace period). */
+  stop(): Promise<void>;
+}
+
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, host, () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls the frontend's health check until it answers SERVING. */
+export async function waitForTemporal(address: string, timeoutMs: number, child?: ChildProcess): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    if (child && child.exitCode !== null) throw new Error(`the Temporal dev server exited with code ${child.exitCode}`);
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: 1_000 });
+      try {
+        const health = await connection.healthService.check({});
+        if (health.status === 1) return;
+      } finally {
+        await connection.close();
+      }
+    } catch (err) {
+      lastError = err;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`the Temporal dev server at ${address} did not become healthy in ${timeoutMs} ms: ${String(lastError)}`);
+}
+
+export function devServerArgs(opts: Required<Pick<DevServerOptions, 'port' | 'ip' | 'namespace' | 'logLevel'>> & {
+  dbFile: string | null;
+  uiPort: number | null;
+}): string[] {
+  const args = ['server', 'start-dev', '--ip', opts.ip, '--port', String(opts.port), '--log-level', opts.logLevel];
+  if (opts.dbFile) args.push('--db-filename', opts.dbFile);
+  if (opts.uiPort === null) args.push('--headless');
+  else args.push('--ui-port', String(opts.uiPort));
+  if (opts.namespace !== 'default') args.push('--namespace', opts.namespace);
+  for (const [key, type] of Object.entries(loadSearchAttributes())) args.push('--search-attribute', `${key}=${type}`);
+  return args;
+}
+
+export async function startDevServer(opts: DevServerOptions): Promise<RunningDevServer> {
+  const location = await ensureTemporalCli();
+  if (location.kind !== 'path') {
+    throw new Error(
+      'No Temporal CLI is installed and Go is not available to install it: run `npm run temporal:install` on a machine with Go, or set TEMPORAL_CLI_PATH',
+    );
+  }
+  const ip = opts.ip ?? '127.0.0.1';
+  const namespace = opts.namespace ?? 'default';
+  const port = opts.port || (await freePort(ip));
+  const uiPort = opts.uiPort === null ? null : opts.uiPort || (await freePort(ip));
+  if (opts.dbFile) mkdirSync(path.dirname(path.resolve(opts.dbFile)), { recursive: true });
+  const args = devServerArgs({ ip, port, uiPort, dbFile: opts.dbFile, namespace, logLevel: opts.logLevel ?? 'warn' });
+  const child = spawn(location.path, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  if (opts.output) {
+    child.stdout?.pipe(opts.output, { end: false });
+    child.stderr?.pipe(opts.output, { end: false });
+  } else {
+    child.stdout?.resume();
+    child.stderr?.resume();
+  }
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const address = `${ip}:${port}`;
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  try {
+    await waitForTemporal(address, opts.startTimeoutMs ?? 60_000, child);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    address,
+    uiUrl: uiPort === null ? null : `http://${ip === '0.0.0.0' ? 'localhost' : ip}:${uiPort}`,
+    namespace,
+    pid: child.pid ?? -1,
+    cliPath: location.path,
+    exited,
+    stop,
+  };
+}

@@ -1,0 +1,56 @@
+/**
+ * One Temporal dev server for the whole run (the pinned CLI, through the SDK's `existing-path`
+ * executable), the workflow bundle built once, and a UI port for the browser test.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import type { TestProject } from 'vitest/node';
+import { SA_BATCH_ID, SA_FILES_FAILED, SA_FILES_TOTAL, SA_ORDER_ID, SA_RESENDS, SA_STATE, SA_TARGET } from '../src/shared';
+import { ensureTemporalCli, PROJECT_ROOT } from '../src/temporal/cli-binary';
+import { freePort } from '../src/temporal/dev-server';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    temporalAddress: string;
+    temporalUiUrl: string;
+    temporalCliPath: string;
+    workflowBundlePath: string;
+  }
+}
+
+export const WORKFLOWS_PATH = path.join(PROJECT_ROOT, 'src', 'workflows', 'index.ts');
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const cli = await ensureTemporalCli();
+  if (cli.kind !== 'path') throw new Error('the tests need the Temporal CLI: run `npm run temporal:install`');
+  const uiPort = await freePort();
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'existing-path', path: cli.path },
+      ip: '127.0.0.1',
+      ui: true,
+      uiPort,
+      searchAttributes: [SA_BATCH_ID, SA_ORDER_ID, SA_TARGET, SA_STATE, SA_RESENDS, SA_FILES_TOTAL, SA_FILES_FAILED],
+      extraArgs: ['--log-level', 'error'],
+    },
+  });
+  const outDir = path.join(PROJECT_ROOT, '.image-sync', 'test');
+  mkdirSync(outDir, { recursive: true });
+  const bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger });
+  const bundlePath = path.join(outDir, 'workflow-bundle.js');
+  writeFileSync(bundlePath, bundle.code);
+
+  const address = env.connection.options.address;
+  project.provide('temporalAddress', address);
+  project.provide('temporalUiUrl', `http://127.0.0.1:${uiPort}`);
+  project.provide('temporalCliPath', cli.path);
+  project.provide('workflowBundlePath', bundlePath);
+  return async () => {
+    await env.teardown();
+  };
+}
+
+const noop = () => undefined;
+const quietLogger = { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: console.error };
