@@ -1,0 +1,6 @@
+/** The consistency ledger: the port, its SQL implementation, schema and migrations. */
+export * from './port';
+export * from './schema';
+export * from './migrations';
+export * from './safe-text';
+export * from './sql-ledger';

@@ -1,0 +1,156 @@
+/**
+ * Schema migrations of the ledger, kept in code so nothing has to be read from disk at run time.
+ *
+ * `migrateLedger` runs on every start. Kysely's migrator records applied migrations in
+ * `ledger_migration` and serialises concurrent runs: on PostgreSQL with an advisory lock, on
+ * SQLite with the database's write lock (a run that loses the race is retried, and then finds
+ * nothing left to do).
+ */
+import { Migrator, sql } from 'kysely';
+import type { ColumnDataType, Kysely, Migration, MigrationProvider } from 'kysely';
+import type { LedgerDatabase, LedgerDialect } from './schema';
+
+type MigrationDb = Parameters<Migration['up']>[0];
+
+export const LEDGER_MIGRATION_TABLE = 'ledger_migration';
+export const LEDGER_MIGRATION_LOCK_TABLE = 'ledger_migration_lock';
+
+/** How often a SQLite migration run that found the database busy is retried. */
+const SQLITE_BUSY_RETRIES = 20;
+
+/** Column types that differ between the backends. */
+function columnTypes(dialect: LedgerDialect): { bigInt: ColumnDataType } {
+  return { bigInt: dialect === 'postgres' ? 'bigint' : 'integer' };
+}
+
+/** The ledger's migrations, by name; names sort in the order they apply. */
+export function ledgerMigrations(dialect: LedgerDialect): Record<string, Migration> {
+  const types = columnTypes(dialect);
+
+  /** Starts a table whose first column is an increasing integer key assigned by the database. */
+  const withSerialKey = (db: MigrationDb, table: string, column: string) =>
+    dialect === 'postgres'
+      ? db.schema.createTable(table).addColumn(column, 'bigint', (c) => c.primaryKey().generatedByDefaultAsIdentity())
+      : db.schema.createTable(table).addColumn(column, 'integer', (c) => c.primaryKey().autoIncrement());
+
+  const initial: Migration = {
+    async up(db) {
+      await db.schema
+        .createTable('sync_batches')
+        .addColumn('batch_id', 'text', (c) => c.primaryKey())
+        .addColumn('workflow_id', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('total', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('recorded', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('rolled_back', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('failed', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addColumn('finished_at', 'text')
+        .execute();
+
+      await withSerialKey(db, 'interactions', 'seq')
+        .addColumn('interaction_id', 'text', (c) => c.notNull())
+        .addColumn('batch_id', 'text', (c) => c.notNull())
+        .addColumn('order_id', 'text', (c) => c.notNull())
+        .addColumn('file_name', 'text', (c) => c.notNull())
+        .addColumn('target', 'text', (c) => c.notNull())
+        .addColumn('source_path', 'text', (c) => c.notNull())
+        .addColumn('sha256', 'text', (c) => c.notNull())
+        .addColumn('size_bytes', types.bigInt, (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('resends', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('last_error', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addUniqueConstraint('interactions_interaction_id_key', ['interaction_id'])
+        .execute();
+      await db.schema
+        .createIndex('interactions_batch_order_file_seq_idx')
+        .on('interactions')
+        .columns(['batch_id', 'order_id', 'file_name', 'seq'])
+        .execute();
+
+      await withSerialKey(db, 'interaction_events', 'id')
+        .addColumn('interaction_id', 'text', (c) => c.notNull())
+        .addColumn('event_key', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('detail', 'text')
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addUniqueConstraint('interaction_events_interaction_id_event_key_key', ['interaction_id', 'event_key'])
+        .execute();
+
+      await withSerialKey(db, 'rollbacks', 'id')
+        .addColumn('interaction_id', 'text', (c) => c.notNull())
+        .addColumn('batch_id', 'text', (c) => c.notNull())
+        .addColumn('order_id', 'text', (c) => c.notNull())
+        .addColumn('file_name', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('finished_at', 'text')
+        .addUniqueConstraint('rollbacks_interaction_id_key', ['interaction_id'])
+        .addCheckConstraint('rollbacks_status_check', sql`status in ('DONE', 'FAILED')`)
+        .execute();
+      await db.schema.createIndex('rollbacks_batch_id_idx').on('rollbacks').column('batch_id').execute();
+    },
+
+    async down(db) {
+      for (const table of ['rollbacks', 'interaction_events', 'interactions', 'sync_batches']) {
+        await db.schema.dropTable(table).ifExists().execute();
+      }
+    },
+  };
+
+  return { '0001_initial': initial };
+}
+
+export interface MigrateLedgerOptions {
+  dialect: LedgerDialect;
+  /**
+   * PostgreSQL schema that holds the ledger (the connection's current schema). Kysely looks for
+   * its migration tables across all schemas unless told which one, so this must be given on
+   * PostgreSQL.
+   */
+  schema?: string;
+}
+
+/**
+ * Brings the ledger's tables up to date. Returns the names of the migrations this call applied
+ * (empty when there was nothing to do). Throws when a migration fails.
+ */
+export async function migrateLedger(db: Kysely<LedgerDatabase>, options: MigrateLedgerOptions): Promise<string[]> {
+  const migrations = ledgerMigrations(options.dialect);
+  const provider: MigrationProvider = { getMigrations: async () => migrations };
+  const migrator = new Migrator({
+    db,
+    provider,
+    migrationTableName: LEDGER_MIGRATION_TABLE,
+    migrationLockTableName: LEDGER_MIGRATION_LOCK_TABLE,
+    ...(options.dialect === 'postgres' && options.schema ? { migrationTableSchema: options.schema } : {}),
+  });
+
+  for (let attempt = 1; ; attempt++) {
+    const { error, results } = await migrator.migrateToLatest();
+    if (error === undefined) {
+      return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+    }
+    if (options.dialect === 'sqlite' && isSqliteBusy(error) && attempt < SQLITE_BUSY_RETRIES) {
+      await sleep(25 * attempt + Math.floor(Math.random() * 25));
+      continue;
+    }
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+    const message = error instanceof Error ? error.message : String(error);
+    throw new Error(`ledger migration${failed ? ` ${failed}` : ''} failed: ${message}`, { cause: error });
+  }
+}
+
+function isSqliteBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,122 @@
+/**
+ * The consistency ledger: what happened to every file, in SQL. See design.md, "Ledger".
+ *
+ * Every write is idempotent, so an activity retried by Temporal writes the same row once.
+ */
+import type { BatchState, FileState } from '../shared';
+
+export interface BatchRow {
+  batch_id: string;
+  workflow_id: string;
+  state: BatchState;
+  total: number;
+  recorded: number;
+  rolled_back: number;
+  failed: number;
+  created_at: string;
+  finished_at: string | null;
+}
+
+export interface InteractionRow {
+  seq: number;
+  interaction_id: string;
+  batch_id: string;
+  order_id: string;
+  file_name: string;
+  target: string;
+  source_path: string;
+  sha256: string;
+  size_bytes: number;
+  status: FileState;
+  resends: number;
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface InteractionEventRow {
+  id: number;
+  interaction_id: string;
+  kind: string;
+  detail: string | null;
+  at: string;
+}
+
+export type RollbackStatus = 'DONE' | 'FAILED';
+
+export interface RollbackRow {
+  id: number;
+  interaction_id: string;
+  batch_id: string;
+  order_id: string;
+  file_name: string;
+  reason: string;
+  status: RollbackStatus;
+  attempts: number;
+  created_at: string;
+  finished_at: string | null;
+}
+
+export interface OpenInteraction {
+  interactionId: string;
+  batchId: string;
+  orderId: string;
+  fileName: string;
+  target: string;
+  sourcePath: string;
+  sha256: string;
+  sizeBytes: number;
+  status: FileState;
+}
+
+export interface Ledger {
+  /** Creates or updates the tables; safe to run on every start. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+  /** Which backend this is. */
+  readonly dialect: 'sqlite' | 'postgres';
+
+  /** Creates the batch row, or leaves an existing one as it is. */
+  ensureBatch(b: { batchId: string; workflowId: string; total: number; state: BatchState }): Promise<void>;
+  updateBatch(
+    batchId: string,
+    patch: Partial<{ state: BatchState; total: number; recorded: number; rolledBack: number; failed: number; finished: boolean }>,
+  ): Promise<void>;
+  getBatch(batchId: string): Promise<BatchRow | undefined>;
+
+  /** Records a new interaction; returns its sequence number. Idempotent on interactionId. */
+  openInteraction(i: OpenInteraction): Promise<{ seq: number }>;
+  updateInteraction(
+    interactionId: string,
+    patch: Partial<{ status: FileState; resends: number; lastError: string | null; sha256: string; sizeBytes: number }>,
+  ): Promise<void>;
+  getInteraction(interactionId: string): Promise<InteractionRow | undefined>;
+  /** All interactions of a batch, oldest first. */
+  listInteractions(batchId: string): Promise<InteractionRow[]>;
+  /** The latest interaction of every (order, file) of a batch. */
+  latestInteractions(batchId: string): Promise<InteractionRow[]>;
+  /**
+   * The latest interaction of every (order, file) of a batch whose status is one of `status`
+   * (every file when omitted), e.g. the files a report lists as needing attention.
+   */
+  listBatchFilesByStatus(batchId: string, status?: FileState | readonly FileState[]): Promise<InteractionRow[]>;
+
+  /**
+   * Appends one event to the process log. `eventKey` makes the write idempotent: the same
+   * (interactionId, eventKey) is written once.
+   */
+  appendEvent(e: { interactionId: string; eventKey: string; kind: string; detail?: unknown }): Promise<void>;
+  listEvents(interactionId: string): Promise<InteractionEventRow[]>;
+
+  /** Records a rollback (one per interaction); a later call updates its status and attempts. */
+  recordRollback(r: {
+    interactionId: string;
+    batchId: string;
+    orderId: string;
+    fileName: string;
+    reason: string;
+    status: RollbackStatus;
+    attempts: number;
+  }): Promise<void>;
+  listRollbacks(batchId: string): Promise<RollbackRow[]>;
+}

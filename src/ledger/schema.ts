@@ -1,0 +1,89 @@
+/**
+ * The ledger's tables as Kysely sees them. Table and column names are a contract (design.md,
+ * "Ledger"); the columns not listed there exist only to make writes idempotent or to track
+ * updates:
+ * - `sync_batches.updated_at`: when the row last changed.
+ * - `interaction_events.event_key`: with `interaction_id`, unique, so a retried append is a no-op.
+ *
+ * Timestamps are ISO-8601 text (UTC, millisecond precision) in both backends, so rows read the
+ * same whichever backend holds them.
+ */
+import type { Generated, Insertable, Selectable } from 'kysely';
+import type { BatchState, FileState } from '../shared';
+import type { RollbackStatus } from './port';
+
+/** Which SQL backend holds a ledger. */
+export type LedgerDialect = 'sqlite' | 'postgres';
+
+export interface SyncBatchesTable {
+  batch_id: string;
+  workflow_id: string;
+  state: BatchState;
+  total: number;
+  recorded: number;
+  rolled_back: number;
+  failed: number;
+  created_at: string;
+  updated_at: string;
+  finished_at: string | null;
+}
+
+export interface InteractionsTable {
+  /** Increasing sequence number, assigned by the database. */
+  seq: Generated<number>;
+  interaction_id: string;
+  batch_id: string;
+  order_id: string;
+  file_name: string;
+  target: string;
+  source_path: string;
+  sha256: string;
+  size_bytes: number;
+  status: FileState;
+  resends: number;
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface InteractionEventsTable {
+  id: Generated<number>;
+  interaction_id: string;
+  /** Names the event within its interaction; the same key is written once. */
+  event_key: string;
+  kind: string;
+  detail: string | null;
+  at: string;
+}
+
+export interface RollbacksTable {
+  id: Generated<number>;
+  interaction_id: string;
+  batch_id: string;
+  order_id: string;
+  file_name: string;
+  reason: string;
+  status: RollbackStatus;
+  attempts: number;
+  created_at: string;
+  finished_at: string | null;
+}
+
+export interface LedgerDatabase {
+  sync_batches: SyncBatchesTable;
+  interactions: InteractionsTable;
+  interaction_events: InteractionEventsTable;
+  rollbacks: RollbacksTable;
+}
+
+/** The ledger's tables, in the order they are created. */
+export const LEDGER_TABLES = ['sync_batches', 'interactions', 'interaction_events', 'rollbacks'] as const;
+
+export type SyncBatchRecord = Selectable<SyncBatchesTable>;
+export type NewSyncBatch = Insertable<SyncBatchesTable>;
+export type InteractionRecord = Selectable<InteractionsTable>;
+export type NewInteraction = Insertable<InteractionsTable>;
+export type InteractionEventRecord = Selectable<InteractionEventsTable>;
+export type NewInteractionEvent = Insertable<InteractionEventsTable>;
+export type RollbackRecord = Selectable<RollbacksTable>;
+export type NewRollback = Insertable<RollbacksTable>;

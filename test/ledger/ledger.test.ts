@@ -1,0 +1,415 @@
+/**
+ * The same ledger suite against every backend: SQLite in a temporary file and PostgreSQL in a
+ * fresh schema. PostgreSQL must be reachable unless IMAGE_SYNC_SKIP_PG=1.
+ */
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_LEDGER_TEXT, openLedger } from '../../src/ledger';
+import type { OpenInteraction, SqlLedger } from '../../src/ledger';
+import type { FileState } from '../../src/shared';
+import { BACKENDS } from './backends';
+
+const execFileAsync = promisify(execFile);
+const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
+const TSX = path.join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx');
+const WRITER = path.join(__dirname, 'fixtures', 'concurrent-writer.ts');
+
+/** Ids unique to one test, so tests sharing a ledger never see each other's rows. */
+function ids(label: string) {
+  const tag = `${label}-${randomUUID().slice(0, 8)}`;
+  return { batchId: `batch-${tag}`, interaction: (n: number | string) => `ix-${tag}-${n}` };
+}
+
+function interaction(batchId: string, interactionId: string, overrides: Partial<OpenInteraction> = {}): OpenInteraction {
+  return {
+    interactionId,
+    batchId,
+    orderId: 'order-1',
+    fileName: 'scan.png',
+    target: 'default',
+    sourcePath: '/data/order-1/scan.png',
+    sha256: 'ab'.repeat(32),
+    sizeBytes: 1234,
+    status: 'SENDING',
+    ...overrides,
+  };
+}
+
+function expectStrictlyIncreasing(values: number[]): void {
+  for (let i = 1; i < values.length; i++) expect(values[i]).toBeGreaterThan(values[i - 1]!);
+}
+
+for (const backend of BACKENDS) {
+  describe.skipIf(backend.skipped)(`ledger on ${backend.name}`, () => {
+    let url: string;
+    let ledger: SqlLedger;
+
+    beforeAll(async () => {
+      await backend.check();
+      url = await backend.freshUrl();
+      ledger = await openLedger(url);
+    });
+
+    afterAll(async () => {
+      await ledger?.close();
+      await backend.cleanup();
+    });
+
+    it('reports its dialect', () => {
+      expect(ledger.dialect).toBe(backend.name);
+    });
+
+    describe('migrations', () => {
+      it('running migrate again, and reopening, is harmless and keeps the data', async () => {
+        const { batchId, interaction: ix } = ids('migrate');
+        await ledger.openInteraction(interaction(batchId, ix(1)));
+        await ledger.migrate();
+        await ledger.migrate();
+        const again = await openLedger(url);
+        try {
+          await again.migrate();
+          expect((await again.getInteraction(ix(1)))?.batch_id).toBe(batchId);
+        } finally {
+          await again.close();
+        }
+        const applied = await sql<{ name: string }>`select name from ledger_migration order by name`.execute(ledger.db);
+        expect(applied.rows.map((r) => r.name)).toEqual(['0001_initial']);
+      });
+
+      it('several ledgers opening a fresh database at once all migrate it once', async () => {
+        const freshUrl = await backend.freshUrl();
+        const ledgers = await Promise.all([1, 2, 3, 4].map(() => openLedger(freshUrl)));
+        try {
+          const { batchId, interaction: ix } = ids('first-start');
+          const seqs = await Promise.all(ledgers.map((l, n) => l.openInteraction(interaction(batchId, ix(n)))));
+          expect(new Set(seqs.map((s) => s.seq)).size).toBe(4);
+          const applied = await sql<{ name: string }>`select name from ledger_migration`.execute(ledgers[0]!.db);
+          expect(applied.rows.map((r) => r.name)).toEqual(['0001_initial']);
+        } finally {
+          await Promise.all(ledgers.map((l) => l.close()));
+        }
+      });
+
+      it('uses the connection’s current schema when the URL names none', async () => {
+        const other = await openLedger(await backend.freshUrlWithoutSchemaParam());
+        try {
+          const { batchId, interaction: ix } = ids('current-schema');
+          await other.openInteraction(interaction(batchId, ix(1)));
+          expect(await other.listInteractions(batchId)).toHaveLength(1);
+          expect(await ledger.listInteractions(batchId)).toHaveLength(0);
+        } finally {
+          await other.close();
+        }
+      });
+    });
+
+    describe('batches', () => {
+      it('ensureBatch creates once and leaves an existing batch as it is', async () => {
+        const { batchId } = ids('ensure');
+        await ledger.ensureBatch({ batchId, workflowId: `sync-batch/${batchId}`, total: 3, state: 'RUNNING' });
+        await ledger.ensureBatch({ batchId, workflowId: 'other', total: 99, state: 'PAUSED' });
+        const batch = await ledger.getBatch(batchId);
+        expect(batch).toEqual({
+          batch_id: batchId,
+          workflow_id: `sync-batch/${batchId}`,
+          state: 'RUNNING',
+          total: 3,
+          recorded: 0,
+          rolled_back: 0,
+          failed: 0,
+          created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+          finished_at: null,
+        });
+        expect(await ledger.getBatch(`${batchId}-missing`)).toBeUndefined();
+      });
+
+      it('updateBatch sets fields; finished stamps finished_at once; finished: false clears it', async () => {
+        const { batchId } = ids('update-batch');
+        await ledger.ensureBatch({ batchId, workflowId: `sync-batch/${batchId}`, total: 3, state: 'RUNNING' });
+        await ledger.updateBatch(batchId, { recorded: 2, rolledBack: 1, failed: 1 });
+        let batch = await ledger.getBatch(batchId);
+        expect(batch).toMatchObject({ state: 'RUNNING', recorded: 2, rolled_back: 1, failed: 1, finished_at: null });
+
+        await ledger.updateBatch(batchId, { state: 'COMPLETED_WITH_FAILURES', finished: true });
+        batch = await ledger.getBatch(batchId);
+        expect(batch?.state).toBe('COMPLETED_WITH_FAILURES');
+        const finishedAt = batch?.finished_at;
+        expect(finishedAt).toMatch(/Z$/);
+
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        await ledger.updateBatch(batchId, { state: 'COMPLETED', finished: true, total: 4 });
+        batch = await ledger.getBatch(batchId);
+        expect(batch).toMatchObject({ state: 'COMPLETED', total: 4, finished_at: finishedAt });
+
+        const updated = await ledger.db
+          .selectFrom('sync_batches')
+          .select(['created_at', 'updated_at'])
+          .where('batch_id', '=', batchId)
+          .executeTakeFirstOrThrow();
+        expect(updated.updated_at > updated.created_at).toBe(true);
+
+        await ledger.updateBatch(batchId, { state: 'RUNNING', finished: false });
+        expect((await ledger.getBatch(batchId))?.finished_at).toBeNull();
+      });
+    });
+
+    describe('interactions', () => {
+      it('assigns increasing sequence numbers, as numbers', async () => {
+        const { batchId, interaction: ix } = ids('seq');
+        const seqs: number[] = [];
+        for (let n = 0; n < 5; n++) seqs.push((await ledger.openInteraction(interaction(batchId, ix(n)))).seq);
+        for (const seq of seqs) expect(Number.isSafeInteger(seq)).toBe(true);
+        expectStrictlyIncreasing(seqs);
+        const rows = await ledger.listInteractions(batchId);
+        expect(rows.map((r) => r.seq)).toEqual(seqs);
+        expect(typeof rows[0]!.size_bytes).toBe('number');
+      });
+
+      it('openInteraction twice with the same id returns the same seq and writes one row', async () => {
+        const { batchId, interaction: ix } = ids('open-twice');
+        const first = await ledger.openInteraction(interaction(batchId, ix(1)));
+        const second = await ledger.openInteraction(interaction(batchId, ix(1), { status: 'RESENDING', sizeBytes: 1 }));
+        expect(second).toEqual(first);
+        const rows = await ledger.listInteractions(batchId);
+        expect(rows).toHaveLength(1);
+        expect(rows[0]).toMatchObject({ seq: first.seq, status: 'SENDING', size_bytes: 1234, resends: 0, last_error: null });
+      });
+
+      it('parallel opens of the same id write one row and agree on its seq', async () => {
+        const { batchId, interaction: ix } = ids('open-same-parallel');
+        const results = await Promise.all(
+          Array.from({ length: 20 }, () => ledger.openInteraction(interaction(batchId, ix(1)))),
+        );
+        expect(new Set(results.map((r) => r.seq)).size).toBe(1);
+        expect(await ledger.listInteractions(batchId)).toHaveLength(1);
+      });
+
+      it('50 parallel openInteraction calls produce 50 distinct increasing seqs', async () => {
+        const { batchId, interaction: ix } = ids('parallel');
+        const before = (await ledger.openInteraction(interaction(batchId, ix('before')))).seq;
+        const results = await Promise.all(
+          Array.from({ length: 50 }, (_, n) =>
+            ledger.openInteraction(interaction(batchId, ix(n), { fileName: `file-${n}.png` })),
+          ),
+        );
+        const seqs = results.map((r) => r.seq);
+        expect(new Set(seqs).size).toBe(50);
+        for (const seq of seqs) expect(seq).toBeGreaterThan(before);
+        const after = (await ledger.openInteraction(interaction(batchId, ix('after')))).seq;
+        expect(after).toBeGreaterThan(Math.max(...seqs));
+
+        const rows = await ledger.listInteractions(batchId);
+        expect(rows).toHaveLength(52);
+        expectStrictlyIncreasing(rows.map((r) => r.seq));
+        expect(new Set(rows.map((r) => r.seq))).toEqual(new Set([before, ...seqs, after]));
+      });
+
+      it('two ledger instances on the same database write concurrently without clashing', async () => {
+        const second = await openLedger(url);
+        try {
+          const { batchId, interaction: ix } = ids('two-instances');
+          const results = await Promise.all(
+            Array.from({ length: 40 }, (_, n) =>
+              (n % 2 ? ledger : second).openInteraction(interaction(batchId, ix(n), { fileName: `f-${n}.png` })),
+            ),
+          );
+          expect(new Set(results.map((r) => r.seq)).size).toBe(40);
+          expect(await second.listInteractions(batchId)).toHaveLength(40);
+        } finally {
+          await second.close();
+        }
+      });
+
+      it('separate processes migrate and write to one fresh database at once', async () => {
+        const sharedUrl = await backend.freshUrl();
+        const { batchId } = ids('processes');
+        const outputs = await Promise.all(
+          ['p1', 'p2', 'p3'].map((prefix) =>
+            execFileAsync(TSX, [WRITER, sharedUrl, batchId, `${batchId}-${prefix}`, '15'], {
+              cwd: PROJECT_ROOT,
+              timeout: 60_000,
+            }),
+          ),
+        );
+        const seqs = outputs.flatMap((o) => JSON.parse(o.stdout) as number[]);
+        expect(new Set(seqs).size).toBe(45);
+        const reader = await openLedger(sharedUrl);
+        try {
+          const rows = await reader.listInteractions(batchId);
+          expect(rows).toHaveLength(45);
+          expect(new Set(rows.map((r) => r.seq))).toEqual(new Set(seqs));
+        } finally {
+          await reader.close();
+        }
+      }, 90_000);
+
+      it('updateInteraction sets fields and updated_at; unknown ids read as undefined', async () => {
+        const { batchId, interaction: ix } = ids('update-ix');
+        await ledger.openInteraction(interaction(batchId, ix(1)));
+        const opened = await ledger.getInteraction(ix(1));
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        await ledger.updateInteraction(ix(1), {
+          status: 'RESENDING',
+          resends: 2,
+          lastError: 'VERIFY_FAILED: checksum differs',
+          sha256: 'cd'.repeat(32),
+          sizeBytes: 5_000_000_000,
+        });
+        const updated = await ledger.getInteraction(ix(1));
+        expect(updated).toMatchObject({
+          status: 'RESENDING',
+          resends: 2,
+          last_error: 'VERIFY_FAILED: checksum differs',
+          sha256: 'cd'.repeat(32),
+          size_bytes: 5_000_000_000,
+          created_at: opened?.created_at,
+        });
+        expect(updated!.updated_at > opened!.updated_at).toBe(true);
+
+        await ledger.updateInteraction(ix(1), { lastError: null });
+        expect((await ledger.getInteraction(ix(1)))?.last_error).toBeNull();
+        expect(await ledger.getInteraction(ix('missing'))).toBeUndefined();
+      });
+
+      it('caps last_error and masks credentials in it', async () => {
+        const { batchId, interaction: ix } = ids('safe-error');
+        await ledger.openInteraction(interaction(batchId, ix(1)));
+        await ledger.updateInteraction(ix(1), { lastError: `401 with Authorization: Bearer s3cr3t-token ${'x'.repeat(5000)}` });
+        const lastError = (await ledger.getInteraction(ix(1)))?.last_error ?? '';
+        expect(lastError.length).toBeLessThanOrEqual(MAX_LEDGER_TEXT);
+        expect(lastError).not.toContain('s3cr3t-token');
+        expect(lastError).toContain('Bearer [redacted]');
+      });
+
+      it('latestInteractions picks the newest interaction per file across redrives', async () => {
+        const { batchId, interaction: ix } = ids('latest');
+        const other = ids('latest-other');
+        const a1 = await ledger.openInteraction(interaction(batchId, ix('a1'), { fileName: 'a.png' }));
+        const b1 = await ledger.openInteraction(interaction(batchId, ix('b1'), { fileName: 'b.png' }));
+        const c1 = await ledger.openInteraction(interaction(batchId, ix('c1'), { orderId: 'order-2', fileName: 'a.png' }));
+        await ledger.openInteraction(interaction(other.batchId, other.interaction('x'), { fileName: 'a.png' }));
+        await ledger.updateInteraction(ix('a1'), { status: 'ROLLED_BACK' });
+        await ledger.updateInteraction(ix('b1'), { status: 'ROLLBACK_FAILED' });
+        await ledger.updateInteraction(ix('c1'), { status: 'RECORDED' });
+        // Redrive of a.png (twice) and b.png.
+        await ledger.openInteraction(interaction(batchId, ix('a2'), { fileName: 'a.png' }));
+        await ledger.updateInteraction(ix('a2'), { status: 'ROLLED_BACK' });
+        const a3 = await ledger.openInteraction(interaction(batchId, ix('a3'), { fileName: 'a.png' }));
+        await ledger.updateInteraction(ix('a3'), { status: 'RECORDED' });
+        const b2 = await ledger.openInteraction(interaction(batchId, ix('b2'), { fileName: 'b.png' }));
+
+        const latest = await ledger.latestInteractions(batchId);
+        expect(latest.map((r) => r.interaction_id)).toEqual([ix('c1'), ix('a3'), ix('b2')]);
+        expect(latest.map((r) => r.seq)).toEqual([c1.seq, a3.seq, b2.seq]);
+        expect(a1.seq).toBeLessThan(a3.seq);
+        expect(b1.seq).toBeLessThan(b2.seq);
+        expect(await ledger.listInteractions(batchId)).toHaveLength(6);
+
+        const recorded = await ledger.listBatchFilesByStatus(batchId, 'RECORDED');
+        expect(recorded.map((r) => r.interaction_id)).toEqual([ix('c1'), ix('a3')]);
+        const attention: FileState[] = ['ROLLBACK_FAILED', 'SENDING'];
+        expect((await ledger.listBatchFilesByStatus(batchId, attention)).map((r) => r.interaction_id)).toEqual([ix('b2')]);
+        expect(await ledger.listBatchFilesByStatus(batchId, 'ROLLED_BACK')).toEqual([]);
+        expect(await ledger.listBatchFilesByStatus(batchId, [])).toEqual([]);
+        expect(await ledger.latestInteractions(`${batchId}-none`)).toEqual([]);
+      });
+    });
+
+    describe('events', () => {
+      it('appendEvent with the same key writes once; details are stored as text', async () => {
+        const { batchId, interaction: ix } = ids('events');
+        await ledger.openInteraction(interaction(batchId, ix(1)));
+        await ledger.appendEvent({ interactionId: ix(1), eventKey: 'sent-0', kind: 'SENT', detail: { status: 201 } });
+        await ledger.appendEvent({ interactionId: ix(1), eventKey: 'sent-0', kind: 'SENT', detail: { status: 500 } });
+        await ledger.appendEvent({ interactionId: ix(1), eventKey: 'verify-0', kind: 'VERIFY_FAILED', detail: 'size differs' });
+        await ledger.appendEvent({ interactionId: ix(1), eventKey: 'verified', kind: 'VERIFIED' });
+        await ledger.appendEvent({ interactionId: ix(2), eventKey: 'sent-0', kind: 'SENT' });
+
+        const events = await ledger.listEvents(ix(1));
+        expect(events.map((e) => [e.kind, e.detail])).toEqual([
+          ['SENT', '{"status":201}'],
+          ['VERIFY_FAILED', 'size differs'],
+          ['VERIFIED', null],
+        ]);
+        expectStrictlyIncreasing(events.map((e) => e.id));
+        expect(events[0]!.interaction_id).toBe(ix(1));
+        expect(events[0]!.at).toMatch(/Z$/);
+        expect(await ledger.listEvents(ix(2))).toHaveLength(1);
+      });
+
+      it('parallel appends of one key write once', async () => {
+        const { interaction: ix } = ids('events-parallel');
+        await Promise.all(
+          Array.from({ length: 20 }, () => ledger.appendEvent({ interactionId: ix(1), eventKey: 'k', kind: 'RESEND_QUEUED' })),
+        );
+        expect(await ledger.listEvents(ix(1))).toHaveLength(1);
+      });
+
+      it('caps long details and masks tokens in them', async () => {
+        const { interaction: ix } = ids('events-safe');
+        await ledger.appendEvent({
+          interactionId: ix(1),
+          eventKey: 'k',
+          kind: 'SENT',
+          detail: { headers: { authorization: 'Bearer abc.def' }, token: 'hunter2', body: 'y'.repeat(3000) },
+        });
+        const [event] = await ledger.listEvents(ix(1));
+        expect(event!.detail!.length).toBeLessThanOrEqual(MAX_LEDGER_TEXT);
+        expect(event!.detail).not.toContain('abc.def');
+        expect(event!.detail).not.toContain('hunter2');
+      });
+    });
+
+    describe('rollbacks', () => {
+      it('recordRollback upserts: DONE after FAILED updates the one row', async () => {
+        const { batchId, interaction: ix } = ids('rollback');
+        const base = { batchId, orderId: 'order-1', fileName: 'scan.png' };
+        await ledger.recordRollback({ ...base, interactionId: ix(1), reason: 'DELETE answered 503', status: 'FAILED', attempts: 1 });
+        const [failed] = await ledger.listRollbacks(batchId);
+        expect(failed).toMatchObject({ interaction_id: ix(1), status: 'FAILED', attempts: 1, reason: 'DELETE answered 503' });
+        expect(failed!.finished_at).toMatch(/Z$/);
+
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        await ledger.recordRollback({ ...base, interactionId: ix(1), reason: 'verification failed', status: 'DONE', attempts: 2 });
+        await ledger.recordRollback({ ...base, interactionId: ix(1), reason: 'verification failed', status: 'DONE', attempts: 2 });
+        await ledger.recordRollback({ ...base, interactionId: ix(2), fileName: 'b.png', reason: 'cancelled', status: 'DONE', attempts: 1 });
+
+        const rows = await ledger.listRollbacks(batchId);
+        expect(rows).toHaveLength(2);
+        expect(rows[0]).toMatchObject({
+          id: failed!.id,
+          interaction_id: ix(1),
+          batch_id: batchId,
+          order_id: 'order-1',
+          file_name: 'scan.png',
+          reason: 'verification failed',
+          status: 'DONE',
+          attempts: 2,
+          created_at: failed!.created_at,
+        });
+        expect(rows[0]!.finished_at! > failed!.finished_at!).toBe(true);
+        expect(rows[1]).toMatchObject({ interaction_id: ix(2), status: 'DONE' });
+        expect(await ledger.listRollbacks(`${batchId}-none`)).toEqual([]);
+      });
+
+      it('rejects a status other than DONE or FAILED', async () => {
+        const { batchId, interaction: ix } = ids('rollback-bad');
+        await expect(
+          ledger.recordRollback({
+            interactionId: ix(1),
+            batchId,
+            orderId: 'o',
+            fileName: 'f',
+            reason: 'r',
+            status: 'MAYBE' as 'DONE',
+            attempts: 1,
+          }),
+        ).rejects.toThrow();
+      });
+    });
+  });
+}
