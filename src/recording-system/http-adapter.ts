@@ -1,0 +1,369 @@
+/**
+ * The production recording-system client: speaks the HTTP contract of design.md
+ * ("Recording system HTTP contract") with Node's global fetch.
+ *
+ * - PUT streams the source file from disk; the file is never held whole in memory.
+ * - Every request is bounded by `requestTimeoutMs` (sending the body and reading the answer
+ *   included) and also follows the caller's AbortSignal. A caller abort is rethrown as is, so
+ *   cancellation stays visible; a timeout becomes a RecordingSystemError of kind 'timeout'.
+ * - Answers the contract does not name, redirects included, become RecordingSystemError of
+ *   kind 'protocol'.
+ * - Error messages carry the method, the path, the HTTP status and a short excerpt of the
+ *   answer's body, and never the token.
+ */
+import fs from 'node:fs/promises';
+import type { ReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { z } from 'zod';
+import { nameProblem } from '../source/names';
+import {
+  MAX_LIST_LIMIT,
+  RecordingSystemError,
+  type ListPage,
+  type PutRequest,
+  type PutResult,
+  type Receipt,
+  type RecordingSystem,
+  type RecordingSystemErrorKind,
+  type RequestOptions,
+} from './port';
+
+export interface HttpRecordingSystemOptions {
+  /** Where the recording system answers, e.g. `http://127.0.0.1:8700`; a path prefix is kept. */
+  baseUrl: string;
+  /** Sent as `Authorization: Bearer <token>`. */
+  token: string;
+  /** Upper bound for one whole request, body upload and answer included. */
+  requestTimeoutMs?: number;
+  /** Replaces the global fetch (tests, instrumentation). */
+  fetchImpl?: typeof fetch;
+}
+
+/** How many characters of an unexpected answer's body an error message quotes. */
+const BODY_EXCERPT_CHARS = 200;
+/** How many bytes of an unexpected answer's body are read to build the excerpt. */
+const BODY_EXCERPT_BYTES = 2048;
+
+const receiptSchema = z.object({
+  orderId: z.string(),
+  fileName: z.string(),
+  sha256: z.string(),
+  size: z.number().int().nonnegative(),
+  idempotencyKey: z.string(),
+  receivedAt: z.string(),
+});
+
+const listPageSchema = z.object({
+  files: z.array(receiptSchema),
+  nextCursor: z.string().nullable(),
+});
+
+/** An answer a request's interpreter does not handle; it becomes a classified error. */
+const UNHANDLED = Symbol('unhandled answer');
+type Interpreter<T> = (res: Response) => Promise<T | typeof UNHANDLED>;
+
+interface Exchange {
+  method: string;
+  path: string;
+  headers?: Record<string, string>;
+  body?: ReadableStream<Uint8Array>;
+  signal?: AbortSignal;
+}
+
+export class HttpRecordingSystem implements RecordingSystem {
+  private readonly baseUrl: string;
+  private readonly token: string;
+  private readonly requestTimeoutMs: number;
+  private readonly fetchImpl: typeof fetch;
+
+  constructor({ baseUrl, token, requestTimeoutMs = 30_000, fetchImpl }: HttpRecordingSystemOptions) {
+    this.baseUrl = checkBaseUrl(baseUrl);
+    if (token === '') throw new Error('recording system token must not be empty');
+    if (!Number.isFinite(requestTimeoutMs) || requestTimeoutMs <= 0) {
+      throw new Error(`requestTimeoutMs must be a positive number, got ${requestTimeoutMs}`);
+    }
+    this.token = token;
+    this.requestTimeoutMs = requestTimeoutMs;
+    this.fetchImpl = fetchImpl ?? ((input, init) => fetch(input, init));
+  }
+
+  async put(req: PutRequest): Promise<PutResult> {
+    const path = filePath(req.orderId, req.fileName);
+    const headers = checkHeaders({
+      'Content-Type': req.contentType,
+      'Content-Length': String(req.size),
+      'X-Checksum-SHA256': req.sha256,
+      'Idempotency-Key': req.idempotencyKey,
+    });
+    const source = await openSource(req.sourcePath, req.size);
+    try {
+      return await this.exchange(
+        {
+          method: 'PUT',
+          path,
+          headers,
+          body: Readable.toWeb(source) as ReadableStream<Uint8Array>,
+          signal: req.signal,
+        },
+        async (res) => {
+          if (res.status !== 201 && res.status !== 200) return UNHANDLED;
+          await res.arrayBuffer();
+          return { outcome: res.status === 201 ? 'stored' : 'already-stored', httpStatus: res.status };
+        },
+      );
+    } finally {
+      source.destroy();
+    }
+  }
+
+  async stat(orderId: string, fileName: string, opts: RequestOptions = {}): Promise<Receipt | null> {
+    const path = filePath(orderId, fileName);
+    return this.exchange({ method: 'GET', path, signal: opts.signal }, async (res) => {
+      if (res.status === 404) {
+        await res.arrayBuffer();
+        return null;
+      }
+      if (res.status !== 200) return UNHANDLED;
+      return this.parseBody(await res.text(), receiptSchema, `GET ${path}`, res.status);
+    });
+  }
+
+  async remove(orderId: string, fileName: string, opts: RequestOptions = {}): Promise<'removed' | 'absent'> {
+    const path = filePath(orderId, fileName);
+    return this.exchange({ method: 'DELETE', path, signal: opts.signal }, async (res) => {
+      if (res.status !== 204 && res.status !== 404) return UNHANDLED;
+      await res.arrayBuffer();
+      return res.status === 204 ? 'removed' : 'absent';
+    });
+  }
+
+  async list(opts: { cursor?: string | null; limit?: number } & RequestOptions = {}): Promise<ListPage> {
+    const query = new URLSearchParams();
+    if (opts.cursor != null) query.set('cursor', opts.cursor);
+    if (opts.limit !== undefined) query.set('limit', String(checkLimit(opts.limit)));
+    const search = query.toString();
+    const path = search ? `/files?${search}` : '/files';
+    return this.exchange({ method: 'GET', path, signal: opts.signal }, async (res) => {
+      if (res.status !== 200) return UNHANDLED;
+      return this.parseBody(await res.text(), listPageSchema, 'GET /files', res.status);
+    });
+  }
+
+  /**
+   * Sends one request and hands the answer to `interpret`. Answers it leaves unhandled, and
+   * failures to get an answer, become RecordingSystemError; a caller abort is rethrown as is.
+   */
+  private async exchange<T>(ex: Exchange, interpret: Interpreter<T>): Promise<T> {
+    const timeout = AbortSignal.timeout(this.requestTimeoutMs);
+    const signal = ex.signal ? AbortSignal.any([ex.signal, timeout]) : timeout;
+    try {
+      const res = await this.fetchImpl(this.baseUrl + ex.path, {
+        method: ex.method,
+        headers: { ...ex.headers, Authorization: `Bearer ${this.token}` },
+        body: ex.body,
+        duplex: ex.body ? 'half' : undefined,
+        // No redirects and no window: fetch then sends the request as is. Otherwise it keeps a
+        // copy of the request to replay on a redirect, and that copy holds every byte of a
+        // streamed upload in memory until the request ends.
+        redirect: 'error',
+        window: null,
+        signal,
+      });
+      const result = await interpret(res);
+      if (result !== UNHANDLED) return result;
+      throw await this.statusError(ex, res);
+    } catch (err) {
+      // A caller abort wins over anything else that went wrong meanwhile, so cancellation shows.
+      if (ex.signal?.aborted) throw err instanceof RecordingSystemError ? ex.signal.reason : err;
+      if (err instanceof RecordingSystemError) throw err;
+      throw this.transportError(ex, err, timeout.aborted);
+    }
+  }
+
+  private async statusError(ex: Exchange, res: Response): Promise<RecordingSystemError> {
+    const excerpt = await readExcerpt(res);
+    const statusText = res.statusText ? ` ${res.statusText}` : '';
+    const detail = excerpt ? `: ${excerpt}` : '';
+    const message = `${describe(ex)} answered ${res.status}${statusText}${detail}`;
+    return this.error(kindForStatus(res.status), message, res.status);
+  }
+
+  private transportError(ex: Exchange, err: unknown, timedOut: boolean): RecordingSystemError {
+    if (timedOut || (err instanceof Error && err.name === 'TimeoutError')) {
+      const message = `${describe(ex)}: no answer within ${this.requestTimeoutMs} ms`;
+      return this.error('timeout', message, undefined, err);
+    }
+    if (isRedirectRefusal(err)) {
+      return this.error(
+        'protocol',
+        `${describe(ex)} answered with a redirect, which the contract does not use`,
+        undefined,
+        err,
+      );
+    }
+    const message = `${describe(ex)}: network error: ${networkCause(err)}`;
+    return this.error('network', message, undefined, err);
+  }
+
+  /** Parses a JSON answer; a body that is not JSON or not of the expected shape is a protocol error. */
+  private parseBody<T>(text: string, schema: z.ZodType<T>, where: string, status: number): T {
+    let data: unknown;
+    try {
+      data = JSON.parse(text);
+    } catch {
+      throw this.error(
+        'protocol',
+        `${where} answered ${status} with a body that is not JSON: ${excerptOf(text)}`,
+        status,
+      );
+    }
+    const parsed = schema.safeParse(data);
+    if (parsed.success) return parsed.data;
+    const issue = parsed.error.issues[0];
+    const field = issue?.path.length ? issue.path.join('.') : 'body';
+    throw this.error(
+      'protocol',
+      `${where} answered ${status} with an unexpected body (${field}: ${issue?.message})`,
+      status,
+    );
+  }
+
+  /** Builds an error whose message never quotes the token (a server may echo request headers). */
+  private error(
+    kind: RecordingSystemErrorKind,
+    message: string,
+    status?: number,
+    cause?: unknown,
+  ): RecordingSystemError {
+    const safe = message.split(this.token).join('[redacted]');
+    return new RecordingSystemError(kind, safe, status, cause === undefined ? undefined : { cause });
+  }
+}
+
+/** Maps an HTTP status the request did not expect to the port's error kinds. */
+export function kindForStatus(status: number): RecordingSystemErrorKind {
+  if (status === 409) return 'conflict';
+  if (status === 422) return 'rejected';
+  if (status === 401 || status === 403) return 'unauthorized';
+  if (status >= 500 && status <= 599) return 'unavailable';
+  return 'protocol';
+}
+
+function checkBaseUrl(baseUrl: string): string {
+  let url: URL;
+  try {
+    url = new URL(baseUrl);
+  } catch {
+    throw new Error(`recording system URL is not a valid URL: ${JSON.stringify(baseUrl)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new Error(`recording system URL must use http or https, got ${url.protocol}`);
+  }
+  if (url.username || url.password) {
+    throw new Error('recording system URL must not carry credentials; use the token');
+  }
+  return url.href.replace(/\/+$/, '');
+}
+
+function checkLimit(limit: number): number {
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+    throw new RangeError(`list limit must be an integer in 1..${MAX_LIST_LIMIT}, got ${limit}`);
+  }
+  return limit;
+}
+
+/**
+ * The contract path of one file. A name that is not a single safe path segment is refused
+ * before any request: '.' and '..' in particular would be resolved away by URL parsing and
+ * address another resource.
+ */
+function filePath(orderId: string, fileName: string): string {
+  for (const [field, value] of [
+    ['orderId', orderId],
+    ['fileName', fileName],
+  ] as const) {
+    const problem = nameProblem(value);
+    if (problem) {
+      throw new RecordingSystemError('protocol', `${field} ${JSON.stringify(value)} ${problem}`);
+    }
+  }
+  return `/records/${encodeURIComponent(orderId)}/files/${encodeURIComponent(fileName)}`;
+}
+
+/** Printable ASCII: what a header value may hold here. */
+const HEADER_VALUE = /^[\x20-\x7e]+$/;
+
+/** Refuses, before any request, header values HTTP cannot carry (empty, non-ASCII, line breaks). */
+function checkHeaders(headers: Record<string, string>): Record<string, string> {
+  for (const [name, value] of Object.entries(headers)) {
+    if (!HEADER_VALUE.test(value)) {
+      throw new RecordingSystemError('protocol', `${name} ${JSON.stringify(value)} must be non-empty printable ASCII`);
+    }
+  }
+  return headers;
+}
+
+/**
+ * Opens the source file for streaming. Problems with the local file (missing, unreadable, not
+ * the size the request announces) are thrown as plain errors: they are not the recording
+ * system's answer.
+ */
+async function openSource(sourcePath: string, expectedSize: number): Promise<ReadStream> {
+  const handle = await fs.open(sourcePath, 'r');
+  try {
+    const { size } = await handle.stat();
+    if (size !== expectedSize) {
+      throw new Error(`source file ${sourcePath} has ${size} bytes, the request announces ${expectedSize}`);
+    }
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
+  return handle.createReadStream();
+}
+
+/** The first bytes of an answer's body as one short line; the rest is not read. */
+async function readExcerpt(res: Response): Promise<string> {
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let received = 0;
+  try {
+    while (received < BODY_EXCERPT_BYTES) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      received += value.byteLength;
+    }
+  } catch {
+    // The excerpt is best effort: a body that cannot be read is left out of the message.
+  } finally {
+    reader.cancel().catch(() => undefined);
+  }
+  return excerptOf(Buffer.concat(chunks).subarray(0, BODY_EXCERPT_BYTES).toString('utf8'));
+}
+
+function excerptOf(text: string): string {
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length > BODY_EXCERPT_CHARS ? `${line.slice(0, BODY_EXCERPT_CHARS)}…` : line;
+}
+
+function describe(ex: Exchange): string {
+  return `${ex.method} ${ex.path.split('?')[0]}`;
+}
+
+/** fetch with `redirect: 'error'` fails this way when the answer is a redirect. */
+function isRedirectRefusal(err: unknown): boolean {
+  return err instanceof Error && err.cause instanceof Error && err.cause.message === 'unexpected redirect';
+}
+
+/** The most telling part of a fetch failure: undici wraps the socket error as `cause`. */
+function networkCause(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = err.cause;
+  if (cause instanceof Error) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    return code && !cause.message.includes(code) ? `${code} ${cause.message}` : cause.message;
+  }
+  return err.message;
+}

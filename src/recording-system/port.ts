@@ -1,0 +1,104 @@
+/**
+ * The recording-system port: what image-sync needs from the system that owns an order's files.
+ *
+ * The HTTP adapter (http-adapter.ts) is the production implementation; the simulator
+ * (simulator.ts) serves the same HTTP contract for local runs and tests.
+ */
+
+/** What the recording system says it holds for one file. */
+export interface Receipt {
+  orderId: string;
+  fileName: string;
+  sha256: string;
+  size: number;
+  idempotencyKey: string;
+  receivedAt: string;
+}
+
+export interface PutRequest {
+  orderId: string;
+  fileName: string;
+  /** Path of the file to stream; its bytes are never held whole in memory. */
+  sourcePath: string;
+  /** sha256 (hex) of the file, sent as X-Checksum-SHA256. */
+  sha256: string;
+  /** Size in bytes, sent as Content-Length. */
+  size: number;
+  contentType: string;
+  /** The interaction sequence number. */
+  idempotencyKey: string;
+  signal?: AbortSignal;
+}
+
+export interface PutResult {
+  /** 201 stored, or 200: the same idempotency key and checksum were already stored. */
+  outcome: 'stored' | 'already-stored';
+  httpStatus: number;
+}
+
+export interface ListPage {
+  files: Receipt[];
+  nextCursor: string | null;
+}
+
+/** Receipts per list page when the request names no limit. */
+export const DEFAULT_LIST_LIMIT = 100;
+/** The most receipts one list page holds; a larger limit is read as this one. */
+export const MAX_LIST_LIMIT = 1000;
+
+export interface RequestOptions {
+  signal?: AbortSignal;
+}
+
+export interface RecordingSystem {
+  put(req: PutRequest): Promise<PutResult>;
+  /** The receipt of one file, or null when the recording system does not hold it. */
+  stat(orderId: string, fileName: string, opts?: RequestOptions): Promise<Receipt | null>;
+  /** Removes one file. Both "removed" and "absent" mean the file is gone. */
+  remove(orderId: string, fileName: string, opts?: RequestOptions): Promise<'removed' | 'absent'>;
+  list(opts?: { cursor?: string | null; limit?: number } & RequestOptions): Promise<ListPage>;
+}
+
+export type RecordingSystemErrorKind =
+  /** 409: the file is stored with another checksum. */
+  | 'conflict'
+  /** 422: rejected by a business rule. */
+  | 'rejected'
+  /** 401 / 403: bad or missing token. */
+  | 'unauthorized'
+  /** 5xx. */
+  | 'unavailable'
+  /** No answer in time. */
+  | 'timeout'
+  /** Connection refused, reset, DNS. */
+  | 'network'
+  /** Any other answer the contract does not name. */
+  | 'protocol';
+
+const RETRYABLE: Record<RecordingSystemErrorKind, boolean> = {
+  conflict: false,
+  rejected: false,
+  unauthorized: false,
+  unavailable: true,
+  timeout: true,
+  network: true,
+  protocol: false,
+};
+
+export class RecordingSystemError extends Error {
+  readonly retryable: boolean;
+  constructor(
+    readonly kind: RecordingSystemErrorKind,
+    message: string,
+    readonly httpStatus?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'RecordingSystemError';
+    this.retryable = RETRYABLE[kind];
+  }
+}
+
+export function isRetryableKind(kind: RecordingSystemErrorKind): boolean {
+  return RETRYABLE[kind];
+}
