@@ -110,6 +110,8 @@ export interface SyncBatchInput {
   policy: BatchPolicy;
   /** Set by the batch itself when it continues as new. */
   carry?: BatchCarry;
+  /** A run that redrives the failed files of an ended batch (its manifest holds only those). */
+  redrive?: boolean;
 }
 
 export interface SyncFileInput {

@@ -1,0 +1,155 @@
+/**
+ * Starting a batch: read and validate the input, write the normalised manifest the workers read
+ * in pages, and start `syncBatch` under its business id. A second start of a running or finished
+ * batch id is rejected rather than doing the work twice.
+ */
+import { randomUUID } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import {
+  WorkflowIdReusePolicy,
+  type Client,
+  type WorkflowHandle,
+  type WorkflowHandleWithFirstExecutionRunId,
+} from '@temporalio/client';
+import {
+  BATCH_WORKFLOW_TYPE,
+  DEFAULT_POLICY,
+  SA_BATCH_ID,
+  SA_FILES_FAILED,
+  SA_FILES_TOTAL,
+  SA_STATE,
+  batchWorkflowId,
+  type BatchPolicy,
+  type SyncBatchInput,
+  type SyncItem,
+} from '../shared';
+import type { ManifestError, ParsedManifest } from '../source/port';
+import { checkSourceFiles, formatManifestErrors, readManifest, scanDirectory } from '../source/manifest';
+import { writeNormalizedManifest } from '../source/normalized';
+import { mapWithConcurrency } from '../source/concurrency';
+import type { syncBatch } from '../workflows/sync-batch';
+
+export const DEFAULT_STATE_DIR = '.image-sync';
+
+export class InputError extends Error {
+  constructor(
+    message: string,
+    readonly errors: ManifestError[] = [],
+  ) {
+    super(message);
+    this.name = 'InputError';
+  }
+}
+
+export interface LoadedInput {
+  items: SyncItem[];
+  /** Lines skipped with --skip-invalid. */
+  skipped: ManifestError[];
+}
+
+/** Reads a manifest or a folder; any invalid line stops the batch unless skipInvalid is set. */
+export async function loadInput(src: { manifest?: string; dir?: string }, skipInvalid = false): Promise<LoadedInput> {
+  if (!src.manifest === !src.dir) throw new InputError('give exactly one of --manifest FILE or --dir DIR');
+  let parsed: ParsedManifest;
+  try {
+    parsed = src.manifest ? await readManifest(src.manifest) : await scanDirectory(src.dir!);
+  } catch (err) {
+    throw new InputError((err as Error).message);
+  }
+  const present = await mapWithConcurrency(parsed.items, 32, (item) =>
+    stat(item.sourcePath).then(
+      (st) => st.isFile(),
+      () => false,
+    ),
+  );
+  const absent = parsed.items.filter((_, i) => !present[i]);
+  const missing = await checkSourceFiles(absent, { lines: parsed.lines?.filter((_, i) => !present[i]) });
+  const errors = [...parsed.errors, ...missing];
+  if (errors.length > 0 && !skipInvalid) {
+    throw new InputError(
+      `${errors.length} invalid ${errors.length === 1 ? 'entry' : 'entries'}; nothing was started (use --skip-invalid to skip them):\n${formatManifestErrors(errors)}`,
+      errors,
+    );
+  }
+  const items = parsed.items.filter((_, i) => present[i]);
+  if (items.length === 0) throw new InputError('the input holds no file to send');
+  return { items, skipped: errors };
+}
+
+export interface StartBatchOptions {
+  batchId?: string;
+  policy?: Partial<BatchPolicy>;
+  taskQueue: string;
+  /** Where normalised manifests are written; workers must be able to read it. */
+  stateDir?: string;
+}
+
+export function validatePolicy(partial: Partial<BatchPolicy> = {}): BatchPolicy {
+  const policy = {
+    ...DEFAULT_POLICY,
+    ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)),
+  };
+  const check = (ok: boolean, what: string) => {
+    if (!ok) throw new InputError(what);
+  };
+  check(
+    Number.isInteger(policy.maxConcurrency) && policy.maxConcurrency >= 1 && policy.maxConcurrency <= 2000,
+    '--max-concurrency must be a whole number from 1 to 2000',
+  );
+  check(
+    Number.isInteger(policy.maxResends) && policy.maxResends >= 0 && policy.maxResends <= 100,
+    '--max-resends must be a whole number from 0 to 100',
+  );
+  check(
+    Number.isFinite(policy.resendBackoffMs) && policy.resendBackoffMs >= 0,
+    '--resend-backoff must be 0 or more milliseconds',
+  );
+  check(
+    policy.toleratedFailurePercent >= 0 && policy.toleratedFailurePercent <= 100,
+    '--tolerated-failure-percent must be from 0 to 100',
+  );
+  return policy;
+}
+
+export function validateBatchId(batchId: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(batchId)) {
+    throw new InputError(
+      `batch id "${batchId}" must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit`,
+    );
+  }
+  return batchId;
+}
+
+export function newBatchId(now = new Date()): string {
+  return `${now.toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-')}-${randomUUID().slice(0, 8)}`;
+}
+
+export async function startBatch(
+  client: Client,
+  items: SyncItem[],
+  opts: StartBatchOptions,
+): Promise<{ batchId: string; runId: string; handle: WorkflowHandle<typeof syncBatch>; manifestPath: string }> {
+  const batchId = validateBatchId(opts.batchId ?? newBatchId());
+  const policy = validatePolicy(opts.policy);
+  const manifestPath = path.resolve(opts.stateDir ?? DEFAULT_STATE_DIR, 'manifests', `${batchId}.ndjson`);
+  await writeNormalizedManifest(items, manifestPath);
+  const input: SyncBatchInput = { batchId, manifestPath, total: items.length, policy };
+  const handle: WorkflowHandleWithFirstExecutionRunId<typeof syncBatch> = await client.workflow.start<typeof syncBatch>(
+    BATCH_WORKFLOW_TYPE,
+    {
+      workflowId: batchWorkflowId(batchId),
+      taskQueue: opts.taskQueue,
+      args: [input],
+      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      staticSummary: `image-sync batch ${batchId}: ${items.length} files, max concurrency ${policy.maxConcurrency}, max resends ${policy.maxResends}${policy.atomic ? ', atomic' : ''}`,
+      typedSearchAttributes: [
+        { key: SA_BATCH_ID, value: batchId },
+        { key: SA_STATE, value: 'RUNNING' },
+        { key: SA_FILES_TOTAL, value: items.length },
+        { key: SA_FILES_FAILED, value: 0 },
+      ],
+    },
+  );
+  return { batchId, runId: handle.firstExecutionRunId, handle, manifestPath };
+}

@@ -1,0 +1,165 @@
+/**
+ * Recording-system targets: where each item's `target` sends it. Tokens come from the
+ * environment only and never travel through Temporal, logs or the ledger.
+ *
+ * Without IMAGE_SYNC_TARGETS_FILE there is one target, `default`, from RECORDING_SYSTEM_URL
+ * and RECORDING_SYSTEM_TOKEN. With it, a JSON file:
+ *   { "defaultTarget": "east", "targets": { "east": { "url": "https://...", "tokenEnv": "EAST_TOKEN", "maxConcurrency": 16 } } }
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { HttpRecordingSystem } from '../recording-system/http-adapter';
+import type { PutRequest, RecordingSystem, RequestOptions } from '../recording-system/port';
+
+export const DEFAULT_TARGET = 'default';
+export const DEFAULT_RECORDING_SYSTEM_URL = 'http://127.0.0.1:8787';
+
+const targetSchema = z.object({
+  url: z.url(),
+  tokenEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must name an environment variable'),
+  maxConcurrency: z.number().int().min(1).max(1000).default(32),
+  requestTimeoutMs: z.number().int().min(100).default(30_000),
+});
+
+const targetsFileSchema = z.object({
+  defaultTarget: z.string().min(1),
+  targets: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'target names are letters, digits, _ . -'), targetSchema),
+});
+
+export interface TargetConfig {
+  name: string;
+  url: string;
+  token: string;
+  maxConcurrency: number;
+  requestTimeoutMs: number;
+}
+
+export interface TargetsConfig {
+  defaultTarget: string;
+  targets: Map<string, TargetConfig>;
+}
+
+export function loadTargetsConfig(env: NodeJS.ProcessEnv = process.env): TargetsConfig {
+  const file = env.IMAGE_SYNC_TARGETS_FILE;
+  if (!file) {
+    const token = env.RECORDING_SYSTEM_TOKEN;
+    if (!token) throw new Error('RECORDING_SYSTEM_TOKEN is not set: the recording system needs a bearer token');
+    const url = env.RECORDING_SYSTEM_URL ?? DEFAULT_RECORDING_SYSTEM_URL;
+    const parsedUrl = z.url().safeParse(url);
+    if (!parsedUrl.success) throw new Error(`RECORDING_SYSTEM_URL is not a URL: ${url}`);
+    const maxConcurrency = Number(env.RECORDING_SYSTEM_MAX_CONCURRENCY ?? 32);
+    return {
+      defaultTarget: DEFAULT_TARGET,
+      targets: new Map([
+        [DEFAULT_TARGET, { name: DEFAULT_TARGET, url, token, maxConcurrency, requestTimeoutMs: 30_000 }],
+      ]),
+    };
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`IMAGE_SYNC_TARGETS_FILE ${file}: ${(err as Error).message}`);
+  }
+  const parsed = targetsFileSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new Error(`IMAGE_SYNC_TARGETS_FILE ${file}: ${issue.path.join('.')}: ${issue.message}`);
+  }
+  const targets = new Map<string, TargetConfig>();
+  for (const [name, t] of Object.entries(parsed.data.targets)) {
+    const token = env[t.tokenEnv];
+    if (!token) throw new Error(`target ${name}: environment variable ${t.tokenEnv} is not set`);
+    targets.set(name, {
+      name,
+      url: t.url,
+      token,
+      maxConcurrency: t.maxConcurrency,
+      requestTimeoutMs: t.requestTimeoutMs,
+    });
+  }
+  if (!targets.has(parsed.data.defaultTarget)) {
+    throw new Error(
+      `IMAGE_SYNC_TARGETS_FILE ${file}: defaultTarget ${parsed.data.defaultTarget} is not among the targets`,
+    );
+  }
+  return { defaultTarget: parsed.data.defaultTarget, targets };
+}
+
+/** A counting semaphore: at most `limit` holders at once. */
+export class Semaphore {
+  private active = 0;
+  private readonly waiters: (() => void)[] = [];
+  constructor(readonly limit: number) {}
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiters.push(resolve));
+    else this.active += 1;
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiters.shift();
+      if (next) next();
+      else this.active -= 1;
+    }
+  }
+}
+
+/** Holds each request of a recording system to the target's concurrency limit. */
+export class LimitedRecordingSystem implements RecordingSystem {
+  private readonly gate: Semaphore;
+  constructor(
+    private readonly inner: RecordingSystem,
+    limit: number,
+  ) {
+    this.gate = new Semaphore(limit);
+  }
+  put(req: PutRequest) {
+    return this.gate.run(() => this.inner.put(req));
+  }
+  stat(orderId: string, fileName: string, opts?: RequestOptions) {
+    return this.gate.run(() => this.inner.stat(orderId, fileName, opts));
+  }
+  remove(orderId: string, fileName: string, opts?: RequestOptions) {
+    return this.gate.run(() => this.inner.remove(orderId, fileName, opts));
+  }
+  list(opts?: { cursor?: string | null; limit?: number } & RequestOptions) {
+    return this.gate.run(() => this.inner.list(opts));
+  }
+}
+
+export interface Targets {
+  /** The name a missing target resolves to. */
+  resolveName(target: string | undefined): string;
+  get(target: string | undefined): RecordingSystem;
+}
+
+export function createTargets(config: TargetsConfig): Targets {
+  const systems = new Map<string, RecordingSystem>();
+  for (const t of config.targets.values()) {
+    const http = new HttpRecordingSystem({ baseUrl: t.url, token: t.token, requestTimeoutMs: t.requestTimeoutMs });
+    systems.set(t.name, new LimitedRecordingSystem(http, t.maxConcurrency));
+  }
+  return fixedTargets(systems, config.defaultTarget);
+}
+
+/** Targets over recording systems made elsewhere (tests, benchmarks). */
+export function fixedTargets(systems: Map<string, RecordingSystem>, defaultTarget = DEFAULT_TARGET): Targets {
+  const resolveName = (target: string | undefined) => target ?? defaultTarget;
+  return {
+    resolveName,
+    get(target) {
+      const name = resolveName(target);
+      const system = systems.get(name);
+      if (!system) throw new UnknownTargetError(name, [...systems.keys()]);
+      return system;
+    },
+  };
+}
+
+export class UnknownTargetError extends Error {
+  constructor(name: string, known: string[]) {
+    super(`unknown target "${name}" (configured: ${known.join(', ')})`);
+    this.name = 'UnknownTargetError';
+  }
+}

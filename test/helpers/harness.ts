@@ -1,0 +1,137 @@
+/**
+ * A full image-sync stack for workflow tests: the run's shared dev server, a fresh task queue,
+ * a real ledger, a real simulator over HTTP and a worker running the bundled workflows.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { installWorkerLogging } from '../../src/temporal/logging';
+import { inject } from 'vitest';
+import { fixedTargets, type Targets } from '../../src/config/targets';
+import { checkBatchConsistency, type ConsistencyReport } from '../../src/consistency/invariant';
+import { openLedger } from '../../src/ledger';
+import type { Ledger } from '../../src/ledger/port';
+import { HttpRecordingSystem } from '../../src/recording-system/http-adapter';
+import { startSimulator, type SimulatorOptions } from '../../src/recording-system/simulator';
+import { startBatch } from '../../src/batch/start';
+import type { BatchPolicy, SyncItem } from '../../src/shared';
+import { generateBlobFiles } from '../../src/source/sample-images';
+import { scanDirectory } from '../../src/source/manifest';
+import { createSyncWorker } from '../../src/worker';
+
+export const TEST_TOKEN = 'test-token-do-not-log-3f9a';
+
+/** Keeps the worker's own logs to errors, so a test run's output stays readable. */
+export function quietRuntime(): void {
+  installWorkerLogging('ERROR');
+}
+
+export type SimulatorHandle = Awaited<ReturnType<typeof startSimulator>>;
+
+export interface Harness {
+  client: Client;
+  taskQueue: string;
+  ledger: Ledger;
+  ledgerUrl: string;
+  simulator: SimulatorHandle;
+  targets: Targets;
+  workDir: string;
+  worker: Worker;
+  /** Starts a fresh worker after stopWorker(). */
+  startWorker(): Promise<void>;
+  stopWorker(): Promise<void>;
+  /** Writes `count` files of `size` bytes under workDir/src and returns their items. */
+  makeFiles(count: number, size?: number, ordersOf?: number): Promise<SyncItem[]>;
+  start(items: SyncItem[], policy?: Partial<BatchPolicy>, batchId?: string): ReturnType<typeof startBatch>;
+  consistency(batchId: string, maxResends?: number): Promise<ConsistencyReport>;
+  close(): Promise<void>;
+}
+
+export async function startHarness(
+  opts: { ledgerUrl?: string; simulator?: Partial<SimulatorOptions> } = {},
+): Promise<Harness> {
+  quietRuntime();
+  const workDir = await mkdtemp(path.join(os.tmpdir(), 'image-sync-test-'));
+  const address = inject('temporalAddress');
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection });
+  const nativeConnection = await NativeConnection.connect({ address });
+  const taskQueue = `test-${randomUUID()}`;
+  const ledgerUrl = opts.ledgerUrl ?? `sqlite:${path.join(workDir, 'ledger.db')}`;
+  const ledger = await openLedger(ledgerUrl);
+  const simulator = await startSimulator({
+    dataDir: path.join(workDir, 'recording-system'),
+    token: TEST_TOKEN,
+    port: 0,
+    ...opts.simulator,
+  });
+  const targets = fixedTargets(
+    new Map([
+      ['default', new HttpRecordingSystem({ baseUrl: simulator.url, token: TEST_TOKEN, requestTimeoutMs: 2_000 })],
+    ]),
+  );
+  const workflowBundle = { code: await readFile(inject('workflowBundlePath'), 'utf8') };
+  let worker!: Worker;
+  let running: Promise<void> | undefined;
+  const harness: Harness = {
+    client,
+    taskQueue,
+    ledger,
+    ledgerUrl,
+    simulator,
+    targets,
+    workDir,
+    get worker() {
+      return worker;
+    },
+    async startWorker() {
+      worker = await createSyncWorker({
+        connection: nativeConnection,
+        namespace: 'default',
+        taskQueue,
+        ledger,
+        targets,
+        workflowBundle,
+        heartbeatEveryMs: 500,
+      });
+      running = worker.run();
+    },
+    async stopWorker() {
+      if (!running) return;
+      worker.shutdown();
+      await running;
+      running = undefined;
+    },
+    async makeFiles(count, size = 2048, ordersOf = 10) {
+      const dir = path.join(workDir, `src-${randomUUID().slice(0, 8)}`);
+      await generateBlobFiles(dir, { count, size, filesPerOrder: ordersOf });
+      const parsed = await scanDirectory(dir);
+      if (parsed.errors.length) throw new Error(JSON.stringify(parsed.errors));
+      return parsed.items;
+    },
+    start(items, policy, batchId) {
+      return startBatch(client, items, {
+        taskQueue,
+        batchId: batchId ?? `t-${randomUUID().slice(0, 12)}`,
+        stateDir: workDir,
+        policy: { resendBackoffMs: 50, ...policy },
+      });
+    },
+    consistency(batchId, maxResends) {
+      return checkBatchConsistency({ ledger, targets, batchId, maxResends });
+    },
+    async close() {
+      await harness.stopWorker();
+      await simulator.close();
+      await ledger.close();
+      await nativeConnection.close();
+      await connection.close();
+      await rm(workDir, { recursive: true, force: true });
+    },
+  };
+  await harness.startWorker();
+  return harness;
+}
