@@ -16,8 +16,7 @@ export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal';
 export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 
 export type TemporalCliLocation =
-  | { kind: 'path'; path: string; source: 'env' | 'PATH' | 'project' | 'go-install' }
-  | { kind: 'download' };
+  { kind: 'path'; path: string; source: 'env' | 'PATH' | 'project' | 'go-install' } | { kind: 'download' };
 
 function isExecutable(file: string): boolean {
   try {
@@ -42,7 +41,10 @@ export function projectCliPath(root = PROJECT_ROOT): string {
 }
 
 /** Finds an installed CLI without installing anything. */
-export function findTemporalCli(env: NodeJS.ProcessEnv = process.env, root = PROJECT_ROOT): TemporalCliLocation | undefined {
+export function findTemporalCli(
+  env: NodeJS.ProcessEnv = process.env,
+  root = PROJECT_ROOT,
+): TemporalCliLocation | undefined {
   const fromEnv = env.TEMPORAL_CLI_PATH;
   if (fromEnv) {
     if (!isExecutable(fromEnv)) {
@@ -79,7 +81,9 @@ export async function ensureTemporalCli(opts: InstallOptions = {}): Promise<Temp
   const binDir = path.dirname(projectCliPath(root));
   mkdirSync(binDir, { recursive: true });
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  log(`Installing the Temporal CLI ${TEMPORAL_CLI_VERSION} into ${binDir} (go install; a few minutes the first time)...`);
+  log(
+    `Installing the Temporal CLI ${TEMPORAL_CLI_VERSION} into ${binDir} (go install; a few minutes the first time)...`,
+  );
   await new Promise<void>((resolve, reject) => {
     const child = spawn(go, ['install', `${TEMPORAL_CLI_MODULE}@${TEMPORAL_CLI_VERSION}`], {
       env: { ...env, GOBIN: binDir },

@@ -30,7 +30,9 @@ export function temporalSettings(env: NodeJS.ProcessEnv = process.env): Temporal
   };
 }
 
-export async function connectClient(settings = temporalSettings()): Promise<{ client: Client; connection: Connection }> {
+export async function connectClient(
+  settings = temporalSettings(),
+): Promise<{ client: Client; connection: Connection }> {
   let connection: Connection;
   try {
     connection = await Connection.connect({ ...settings.connectionOptions, connectTimeout: 5_000 });

@@ -70,13 +70,17 @@ export async function waitForTemporal(address: string, timeoutMs: number, child?
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`the Temporal dev server at ${address} did not become healthy in ${timeoutMs} ms: ${String(lastError)}`);
+  throw new Error(
+    `the Temporal dev server at ${address} did not become healthy in ${timeoutMs} ms: ${String(lastError)}`,
+  );
 }
 
-export function devServerArgs(opts: Required<Pick<DevServerOptions, 'port' | 'ip' | 'namespace' | 'logLevel'>> & {
-  dbFile: string | null;
-  uiPort: number | null;
-}): string[] {
+export function devServerArgs(
+  opts: Required<Pick<DevServerOptions, 'port' | 'ip' | 'namespace' | 'logLevel'>> & {
+    dbFile: string | null;
+    uiPort: number | null;
+  },
+): string[] {
   const args = ['server', 'start-dev', '--ip', opts.ip, '--port', String(opts.port), '--log-level', opts.logLevel];
   if (opts.dbFile) args.push('--db-filename', opts.dbFile);
   if (opts.uiPort === null) args.push('--headless');

@@ -1,0 +1,22 @@
+import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription } from '@temporalio/client';
+import { batchWorkflowId } from '../../shared';
+import { CliError } from '../common';
+
+/** Describes a batch's workflow, or fails with a clear "no such batch". */
+export async function describeBatch(client: Client, batchId: string): Promise<WorkflowExecutionDescription> {
+  try {
+    return await client.workflow.getHandle(batchWorkflowId(batchId)).describe();
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError)
+      throw new CliError(`no batch ${batchId} (workflow ${batchWorkflowId(batchId)} not found)`, 3);
+    throw err;
+  }
+}
+
+/** Describes a batch that must still be running to take a signal. */
+export async function runningBatch(client: Client, batchId: string): Promise<WorkflowExecutionDescription> {
+  const desc = await describeBatch(client, batchId);
+  if (desc.status.name !== 'RUNNING')
+    throw new CliError(`batch ${batchId} has ended (${desc.status.name}); it takes no signals`, 3);
+  return desc;
+}

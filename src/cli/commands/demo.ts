@@ -1,0 +1,169 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { buildReport, formatReport } from '../../batch/report';
+import { loadInput, startBatch } from '../../batch/start';
+import { checkBatchConsistency } from '../../consistency/invariant';
+import { createTargets, loadTargetsConfig } from '../../config/targets';
+import { openLedger } from '../../ledger';
+import { startSimulator } from '../../recording-system/simulator';
+import { generateSampleBatch } from '../../source/sample-images';
+import { connectClient } from '../../temporal/connection';
+import { freePort, startDevServer } from '../../temporal/dev-server';
+import { action, parseIntOption, untilStopped } from '../common';
+import { formatResult } from './start';
+import { watchBatch } from './status';
+import { runWorker } from './worker';
+
+interface DemoFlags {
+  orders: number;
+  filesPerOrder: number;
+  port: number;
+  uiPort: number;
+  exit?: boolean;
+  stateDir: string;
+}
+
+async function portOrFree(preferred: number): Promise<number> {
+  const free = await new Promise<boolean>((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(preferred, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+  return free ? preferred : freePort();
+}
+
+export function uiBatchLink(uiUrl: string, batchId: string, namespace = 'default'): string {
+  return `${uiUrl}/namespaces/${namespace}/workflows?query=${encodeURIComponent(`SyncBatchId="${batchId}"`)}`;
+}
+
+export function registerDemo(program: Command): void {
+  program
+    .command('demo')
+    .description('everything on this machine: dev server, simulator with moderate faults, a worker, and a sample batch')
+    .option('--orders <n>', 'orders in the sample batch', parseIntOption('--orders', 1, 10_000), 20)
+    .option('--files-per-order <n>', 'image files per order', parseIntOption('--files-per-order', 1, 1_000), 10)
+    .option(
+      '--port <port>',
+      'Temporal gRPC port (another is picked when taken)',
+      parseIntOption('--port', 1, 65535),
+      7233,
+    )
+    .option(
+      '--ui-port <port>',
+      'Web UI port (another is picked when taken)',
+      parseIntOption('--ui-port', 1, 65535),
+      8233,
+    )
+    .option(
+      '--state-dir <dir>',
+      'where the demo keeps its server database, ledger, files and simulator data',
+      path.join('.image-sync', 'demo'),
+    )
+    .option('--exit', 'stop everything once the batch has ended instead of waiting for Ctrl-C')
+    .action(
+      action(async (flags: DemoFlags) => {
+        const dir = path.resolve(flags.stateDir);
+        await mkdir(dir, { recursive: true });
+        const say = (line: string) => process.stdout.write(`${line}\n`);
+        const stop = untilStopped();
+
+        say('Starting the Temporal dev server...');
+        const server = await startDevServer({
+          dbFile: path.join(dir, 'temporal.db'),
+          port: await portOrFree(flags.port),
+          uiPort: await portOrFree(flags.uiPort),
+          logLevel: 'error',
+        });
+        const token = randomBytes(24).toString('hex');
+        const simulator = await startSimulator({
+          port: 0,
+          dataDir: path.join(dir, 'recording-system'),
+          token,
+          failRate: 0.05,
+          dropRate: 0.03,
+          corruptRate: 0.03,
+          rejectRate: 0.01,
+          latencyMs: 20,
+        });
+        const env = {
+          TEMPORAL_ADDRESS: server.address,
+          RECORDING_SYSTEM_URL: simulator.url,
+          RECORDING_SYSTEM_TOKEN: token,
+          IMAGE_SYNC_LEDGER_URL: `sqlite:${path.join(dir, 'ledger.db')}`,
+        };
+        Object.assign(process.env, env);
+        const envFile = path.join(dir, 'env');
+        await writeFile(
+          envFile,
+          Object.entries(env)
+            .map(([k, v]) => `export ${k}=${v}\n`)
+            .join(''),
+          { mode: 0o600 },
+        );
+        say(`  Temporal ${server.address}, Web UI ${server.uiUrl}`);
+        say(
+          `  recording-system simulator ${simulator.url} (faults: 5% 503, 3% silent drop, 3% corruption, 1% rejection; 20 ms latency)`,
+        );
+
+        const inbox = path.join(dir, `inbox-${flags.orders}x${flags.filesPerOrder}`);
+        if (!existsSync(inbox)) {
+          say(`Generating ${flags.orders * flags.filesPerOrder} sample PNG images in ${inbox}...`);
+          await generateSampleBatch(inbox, { orders: flags.orders, filesPerOrder: flags.filesPerOrder });
+        }
+
+        let workerStopped!: () => void;
+        const workerStop = new Promise<void>((resolve) => (workerStopped = resolve));
+        const worker = runWorker({ logLevel: 'ERROR' }, workerStop);
+        worker.catch(() => undefined);
+
+        const { client, connection } = await connectClient();
+        const ledger = await openLedger(env.IMAGE_SYNC_LEDGER_URL);
+        try {
+          const input = await loadInput({ dir: inbox });
+          const batchId = `demo-${new Date().toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-')}`;
+          const { handle } = await startBatch(client, input.items, {
+            batchId,
+            taskQueue: process.env.IMAGE_SYNC_TASK_QUEUE ?? 'image-sync',
+            stateDir: dir,
+            policy: { maxConcurrency: 20, maxResends: 3, resendBackoffMs: 500 },
+          });
+          say(`Started batch ${batchId}: ${input.items.length} files. Follow it in the Web UI:`);
+          say(`  ${uiBatchLink(server.uiUrl!, batchId)}`);
+          const result = await Promise.race([watchBatch(client, batchId), stop.then(() => undefined)]);
+          if (result) {
+            say(formatResult(result).trimEnd());
+            const report = await buildReport(ledger, batchId);
+            if (report) say(formatReport(report).trimEnd());
+            const check = await checkBatchConsistency({
+              ledger,
+              targets: createTargets(loadTargetsConfig()),
+              batchId,
+              maxResends: 3,
+            });
+            say(
+              `Consistency check: ${check.files} files, ${check.drifts.length} drifts, ${check.needsAttention.length} needing attention`,
+            );
+            say('');
+            say(`Web UI: ${server.uiUrl}  (batch workflow ${handle.workflowId})`);
+            say(`Other commands against this demo: source ${envFile}; then e.g. npx image-sync report ${batchId}`);
+            if (!flags.exit) {
+              say('Running until Ctrl-C...');
+              await stop;
+            }
+          }
+        } finally {
+          say('Stopping...');
+          await ledger.close();
+          await connection.close();
+          workerStopped();
+          await worker.catch(() => undefined);
+          await simulator.close();
+          await server.stop();
+        }
+      }),
+    );
+}

@@ -1,0 +1,130 @@
+import type { Command } from 'commander';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { InputError, loadInput, startBatch } from '../../batch/start';
+import { batchWorkflowId, type BatchResult } from '../../shared';
+import { connectClient, temporalSettings } from '../../temporal/connection';
+import { formatManifestErrors } from '../../source/manifest';
+import { action, CliError, parseIntOption, printJson } from '../common';
+import { watchBatch } from './status';
+
+interface StartFlags {
+  manifest?: string;
+  dir?: string;
+  batchId?: string;
+  maxConcurrency?: number;
+  maxResends?: number;
+  resendBackoffMs?: number;
+  toleratedFailurePercent?: number;
+  atomic?: boolean;
+  skipInvalid?: boolean;
+  wait?: boolean;
+  json?: boolean;
+}
+
+export function registerStart(program: Command): void {
+  program
+    .command('start')
+    .description('start a batch from a manifest (NDJSON or CSV) or a folder of <orderId>/<file>')
+    .option('--manifest <file>', 'manifest: orderId, path, fileName?, sha256?, target?, contentType?')
+    .option('--dir <dir>', 'folder holding one sub-folder per order')
+    .option('--batch-id <id>', 'business id of the batch (default: time and a random suffix)')
+    .option(
+      '--max-concurrency <n>',
+      'files in flight at once (default 20)',
+      parseIntOption('--max-concurrency', 1, 2000),
+    )
+    .option(
+      '--max-resends <n>',
+      'resends of one file before it is rolled back (default 3)',
+      parseIntOption('--max-resends', 0, 100),
+    )
+    .option(
+      '--resend-backoff-ms <ms>',
+      'first wait before a resend, doubling each time (default 1000)',
+      parseIntOption('--resend-backoff-ms', 0, 3_600_000),
+    )
+    .option(
+      '--tolerated-failure-percent <p>',
+      'past this share of failed files the batch stops and ends FAILED (default 100)',
+      parseIntOption('--tolerated-failure-percent', 0, 100),
+    )
+    .option('--atomic', 'on failure or cancellation, also roll back the files already recorded')
+    .option('--skip-invalid', 'skip invalid manifest lines (and report them) instead of starting nothing')
+    .option('--wait', 'wait for the batch to end, showing progress')
+    .option('--json', 'print one JSON document')
+    .action(
+      action(async (flags: StartFlags) => {
+        let input;
+        try {
+          input = await loadInput({ manifest: flags.manifest, dir: flags.dir }, flags.skipInvalid);
+        } catch (err) {
+          if (err instanceof InputError && flags.json)
+            printJson({ error: 'invalid input', errors: err.errors, message: err.message });
+          throw err instanceof InputError ? new CliError(err.message, 2) : err;
+        }
+        if (input.skipped.length > 0 && !flags.json) {
+          process.stderr.write(
+            `Skipped ${input.skipped.length} invalid entries:\n${formatManifestErrors(input.skipped)}\n`,
+          );
+        }
+        const settings = temporalSettings();
+        const { client, connection } = await connectClient(settings);
+        try {
+          let started;
+          try {
+            started = await startBatch(client, input.items, {
+              batchId: flags.batchId,
+              taskQueue: settings.taskQueue,
+              policy: {
+                maxConcurrency: flags.maxConcurrency,
+                maxResends: flags.maxResends,
+                resendBackoffMs: flags.resendBackoffMs,
+                toleratedFailurePercent: flags.toleratedFailurePercent,
+                atomic: flags.atomic ?? false,
+              },
+            });
+          } catch (err) {
+            if (err instanceof WorkflowExecutionAlreadyStartedError) {
+              throw new CliError(
+                `batch ${flags.batchId} already exists (${batchWorkflowId(flags.batchId ?? '')}); nothing was started`,
+                3,
+              );
+            }
+            if (err instanceof InputError) throw new CliError(err.message, 2);
+            throw err;
+          }
+          const summary = {
+            batchId: started.batchId,
+            workflowId: started.handle.workflowId,
+            runId: started.runId,
+            files: input.items.length,
+            skipped: input.skipped,
+          };
+          if (!flags.wait) {
+            if (flags.json) printJson(summary);
+            else
+              process.stdout.write(
+                `Started batch ${started.batchId}: ${input.items.length} files (workflow ${started.handle.workflowId})\n`,
+              );
+            return;
+          }
+          if (!flags.json) process.stdout.write(`Started batch ${started.batchId}: ${input.items.length} files\n`);
+          const result: BatchResult = await watchBatch(client, started.batchId, { quiet: flags.json });
+          if (flags.json) printJson({ ...summary, result });
+          else process.stdout.write(formatResult(result));
+          if (result.state !== 'COMPLETED') process.exitCode = 4;
+        } finally {
+          await connection.close();
+        }
+      }),
+    );
+}
+
+export function formatResult(r: BatchResult): string {
+  const lines = [
+    `Batch ${r.batchId} ended ${r.state}: ${r.recorded} recorded, ${r.rolledBack} rolled back, ${r.rollbackFailed} rollback failed, ${r.cancelled} cancelled, ${r.resends} resends (of ${r.total} files)`,
+  ];
+  for (const f of r.failures.slice(0, 20)) lines.push(`  ${f.orderId}/${f.fileName}: ${f.state}: ${f.reason}`);
+  if (r.failures.length > 20) lines.push(`  ... and ${r.failures.length - 20} more (image-sync report ${r.batchId})`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,158 @@
+import type { Command } from 'commander';
+import { WorkflowFailedError, type Client } from '@temporalio/client';
+import {
+  batchWorkflowId,
+  failuresQuery,
+  progressQuery,
+  SA_FILES_FAILED,
+  SA_FILES_TOTAL,
+  SA_STATE,
+  type BatchResult,
+  type FailureInfo,
+  type Progress,
+} from '../../shared';
+import { connectClient } from '../../temporal/connection';
+import { action, CliError, printJson } from '../common';
+import { describeBatch } from './batch-handle';
+
+export function doneOf(p: Pick<Progress, 'recorded' | 'rolledBack' | 'rollbackFailed' | 'cancelled'>): number {
+  return p.recorded + p.rolledBack + p.rollbackFailed + p.cancelled;
+}
+
+/** One line: bar, done / total, files per second, ETA, failures. */
+export function progressLine(p: Progress, filesPerSecond: number, width = 30): string {
+  const done = doneOf(p);
+  const share = p.total > 0 ? done / p.total : 1;
+  const filled = Math.round(share * width);
+  const eta = filesPerSecond > 0 ? Math.ceil((p.total - done) / filesPerSecond) : undefined;
+  const failures = p.rolledBack + p.rollbackFailed;
+  return (
+    `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${p.total} files ${(share * 100).toFixed(0)}%` +
+    `  ${filesPerSecond.toFixed(1)} files/s  ETA ${eta === undefined ? '?' : formatSeconds(eta)}` +
+    `  failures ${failures}  resends ${p.resends}  in flight ${p.inFlight}  ${p.state}`
+  );
+}
+
+function formatSeconds(s: number): string {
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** Follows a batch until it ends, drawing progress on stderr, and returns its result. */
+export async function watchBatch(
+  client: Client,
+  batchId: string,
+  opts: { quiet?: boolean; intervalMs?: number } = {},
+): Promise<BatchResult> {
+  const handle = client.workflow.getHandle(batchWorkflowId(batchId));
+  const tty = process.stderr.isTTY;
+  const samples: { at: number; done: number }[] = [];
+  let finished = false;
+  const resultPromise = handle.result().finally(() => {
+    finished = true;
+  });
+  resultPromise.catch(() => undefined);
+  while (!finished) {
+    try {
+      const p = await handle.query(progressQuery);
+      samples.push({ at: Date.now(), done: doneOf(p) });
+      while (samples.length > 1 && samples[0]!.at < Date.now() - 10_000) samples.shift();
+      const first = samples[0]!;
+      const last = samples[samples.length - 1]!;
+      const rate = last.at > first.at ? ((last.done - first.done) * 1000) / (last.at - first.at) : 0;
+      if (!opts.quiet) process.stderr.write(tty ? `\r${progressLine(p, rate)}\x1b[K` : `${progressLine(p, rate)}\n`);
+    } catch {
+      // Between runs (continue-as-new) or just ended: the next poll or the result tells.
+    }
+    await Promise.race([
+      resultPromise.catch(() => undefined),
+      new Promise((r) => setTimeout(r, opts.intervalMs ?? 1_000)),
+    ]);
+  }
+  if (!opts.quiet && tty) process.stderr.write('\n');
+  try {
+    return await resultPromise;
+  } catch (err) {
+    if (err instanceof WorkflowFailedError) return resultAfterFailure(client, batchId, err);
+    throw err;
+  }
+}
+
+/** A batch cancelled through Temporal ends without a result value: rebuild it from its queries. */
+async function resultAfterFailure(client: Client, batchId: string, err: WorkflowFailedError): Promise<BatchResult> {
+  const handle = client.workflow.getHandle(batchWorkflowId(batchId));
+  const desc = await handle.describe();
+  const state = desc.typedSearchAttributes.get(SA_STATE);
+  let p: Progress | undefined;
+  let failures: FailureInfo[] = [];
+  try {
+    p = await handle.query(progressQuery);
+    failures = await handle.query(failuresQuery);
+  } catch {
+    p = undefined;
+  }
+  if (!p) throw new Error(`batch ${batchId} ended ${desc.status.name}: ${err.cause?.message ?? err.message}`);
+  return {
+    batchId,
+    state: (state as BatchResult['state']) ?? 'FAILED',
+    total: p.total,
+    recorded: p.recorded,
+    rolledBack: p.rolledBack,
+    rollbackFailed: p.rollbackFailed,
+    cancelled: p.cancelled,
+    resends: p.resends,
+    failures,
+    ledger: { recorded: p.recorded, rolledBack: p.rolledBack, failed: p.rolledBack + p.rollbackFailed },
+  };
+}
+
+export function registerStatus(program: Command): void {
+  program
+    .command('status')
+    .description('show how far a batch is: done / total, failures, resends, state')
+    .argument('<batch>', 'batch id')
+    .option('--watch', 'follow the batch with a progress bar until it ends')
+    .option('--json', 'print one JSON document')
+    .action(
+      action(async (batchId: string, flags: { watch?: boolean; json?: boolean }) => {
+        const { client, connection } = await connectClient();
+        try {
+          const desc = await describeBatch(client, batchId);
+          if (flags.watch && desc.status.name === 'RUNNING') {
+            const result = await watchBatch(client, batchId, { quiet: flags.json });
+            if (flags.json) printJson(result);
+            else process.stdout.write(`Batch ${batchId} ended ${result.state}\n`);
+            return;
+          }
+          const handle = client.workflow.getHandle(batchWorkflowId(batchId));
+          let progress: Progress | undefined;
+          let failures: FailureInfo[] = [];
+          try {
+            progress = await handle.query(progressQuery);
+            failures = await handle.query(failuresQuery);
+          } catch (err) {
+            if (desc.status.name === 'RUNNING')
+              throw new CliError(`batch ${batchId} did not answer its progress query: ${(err as Error).message}`);
+          }
+          const sa = {
+            state: desc.typedSearchAttributes.get(SA_STATE),
+            total: desc.typedSearchAttributes.get(SA_FILES_TOTAL),
+            failed: desc.typedSearchAttributes.get(SA_FILES_FAILED),
+          };
+          if (flags.json) {
+            printJson({ batchId, workflowStatus: desc.status.name, progress, failures, searchAttributes: sa });
+            return;
+          }
+          process.stdout.write(
+            `Batch ${batchId}: workflow ${desc.status.name}, state ${progress?.state ?? sa.state}\n`,
+          );
+          if (progress) process.stdout.write(`${progressLine(progress, 0)}\n`);
+          for (const f of failures.slice(0, 20))
+            process.stdout.write(`  ${f.orderId}/${f.fileName}: ${f.state}: ${f.reason}\n`);
+        } finally {
+          await connection.close();
+        }
+      }),
+    );
+}
