@@ -4,18 +4,50 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 const nodeBuiltins = [
-  'fs', 'fs/promises', 'path', 'os', 'crypto', 'http', 'https', 'net', 'child_process', 'stream', 'zlib',
-  'readline', 'timers', 'worker_threads', 'util', 'url', 'dns', 'events', 'process', 'cluster', 'buffer',
+  'fs',
+  'fs/promises',
+  'path',
+  'os',
+  'crypto',
+  'http',
+  'https',
+  'net',
+  'child_process',
+  'stream',
+  'zlib',
+  'readline',
+  'timers',
+  'worker_threads',
+  'util',
+  'url',
+  'dns',
+  'events',
+  'process',
+  'cluster',
+  'buffer',
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.temporal/**', '.image-sync/**', 'dist/**', 'coverage/**', 'test-results/**', 'bench/results/**'] },
+  {
+    ignores: [
+      'node_modules/**',
+      '.temporal/**',
+      '.image-sync/**',
+      'dist/**',
+      'coverage/**',
+      'test-results/**',
+      'bench/results/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
       globals: { ...globals.node },
-      parserOptions: { projectService: { allowDefaultProject: ['*.mjs', 'bin/*.js'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        projectService: { allowDefaultProject: ['*.mjs', 'bin/*.js'] },
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
@@ -27,7 +59,10 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-argument': 'off',
       '@typescript-eslint/no-unsafe-return': 'off',
       '@typescript-eslint/no-unsafe-call': 'off',
-      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true, allowNullish: true }],
+      '@typescript-eslint/restrict-template-expressions': [
+        'error',
+        { allowNumber: true, allowBoolean: true, allowNullish: true },
+      ],
       '@typescript-eslint/only-throw-error': 'off',
       '@typescript-eslint/prefer-promise-reject-errors': 'off',
       '@typescript-eslint/no-base-to-string': 'off',
@@ -49,12 +84,30 @@ export default tseslint.config(
             { name: `node:${name}`, message: 'workflow code must not use Node modules' },
           ]),
           patterns: [
-            { group: ['../activities', '../activities/*', '../ledger/*', '../recording-system/*', '../source/*', '../config/*'], allowTypeImports: true, message: 'workflows import activities and adapters as types only' },
-            { group: ['@temporalio/client', '@temporalio/worker', '@temporalio/activity'], message: 'workflows use @temporalio/workflow only' },
+            {
+              group: [
+                '../activities',
+                '../activities/*',
+                '../ledger/*',
+                '../recording-system/*',
+                '../source/*',
+                '../config/*',
+              ],
+              allowTypeImports: true,
+              message: 'workflows import activities and adapters as types only',
+            },
+            {
+              group: ['@temporalio/client', '@temporalio/worker', '@temporalio/activity'],
+              message: 'workflows use @temporalio/workflow only',
+            },
           ],
         },
       ],
-      'no-restricted-globals': ['error', { name: 'setTimeout', message: 'use sleep() from @temporalio/workflow' }, { name: 'Date', message: 'workflow time comes from @temporalio/workflow' }],
+      'no-restricted-globals': [
+        'error',
+        { name: 'setTimeout', message: 'use sleep() from @temporalio/workflow' },
+        { name: 'Date', message: 'workflow time comes from @temporalio/workflow' },
+      ],
     },
   },
   {

@@ -7,7 +7,15 @@ import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import type { TestProject } from 'vitest/node';
-import { SA_BATCH_ID, SA_FILES_FAILED, SA_FILES_TOTAL, SA_ORDER_ID, SA_RESENDS, SA_STATE, SA_TARGET } from '../src/shared';
+import {
+  SA_BATCH_ID,
+  SA_FILES_FAILED,
+  SA_FILES_TOTAL,
+  SA_ORDER_ID,
+  SA_RESENDS,
+  SA_STATE,
+  SA_TARGET,
+} from '../src/shared';
 import { ensureTemporalCli, PROJECT_ROOT } from '../src/temporal/cli-binary';
 import { freePort } from '../src/temporal/dev-server';
 

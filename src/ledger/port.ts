@@ -80,7 +80,14 @@ export interface Ledger {
   ensureBatch(b: { batchId: string; workflowId: string; total: number; state: BatchState }): Promise<void>;
   updateBatch(
     batchId: string,
-    patch: Partial<{ state: BatchState; total: number; recorded: number; rolledBack: number; failed: number; finished: boolean }>,
+    patch: Partial<{
+      state: BatchState;
+      total: number;
+      recorded: number;
+      rolledBack: number;
+      failed: number;
+      finished: boolean;
+    }>,
   ): Promise<void>;
   getBatch(batchId: string): Promise<BatchRow | undefined>;
 

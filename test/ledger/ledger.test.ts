@@ -24,7 +24,11 @@ function ids(label: string) {
   return { batchId: `batch-${tag}`, interaction: (n: number | string) => `ix-${tag}-${n}` };
 }
 
-function interaction(batchId: string, interactionId: string, overrides: Partial<OpenInteraction> = {}): OpenInteraction {
+function interaction(
+  batchId: string,
+  interactionId: string,
+  overrides: Partial<OpenInteraction> = {},
+): OpenInteraction {
   return {
     interactionId,
     batchId,
@@ -176,7 +180,13 @@ for (const backend of BACKENDS) {
         expect(second).toEqual(first);
         const rows = await ledger.listInteractions(batchId);
         expect(rows).toHaveLength(1);
-        expect(rows[0]).toMatchObject({ seq: first.seq, status: 'SENDING', size_bytes: 1234, resends: 0, last_error: null });
+        expect(rows[0]).toMatchObject({
+          seq: first.seq,
+          status: 'SENDING',
+          size_bytes: 1234,
+          resends: 0,
+          last_error: null,
+        });
       });
 
       it('parallel opens of the same id write one row and agree on its seq', async () => {
@@ -278,7 +288,9 @@ for (const backend of BACKENDS) {
       it('caps last_error and masks credentials in it', async () => {
         const { batchId, interaction: ix } = ids('safe-error');
         await ledger.openInteraction(interaction(batchId, ix(1)));
-        await ledger.updateInteraction(ix(1), { lastError: `401 with Authorization: Bearer s3cr3t-token ${'x'.repeat(5000)}` });
+        await ledger.updateInteraction(ix(1), {
+          lastError: `401 with Authorization: Bearer s3cr3t-token ${'x'.repeat(5000)}`,
+        });
         const lastError = (await ledger.getInteraction(ix(1)))?.last_error ?? '';
         expect(lastError.length).toBeLessThanOrEqual(MAX_LEDGER_TEXT);
         expect(lastError).not.toContain('s3cr3t-token');
@@ -290,7 +302,9 @@ for (const backend of BACKENDS) {
         const other = ids('latest-other');
         const a1 = await ledger.openInteraction(interaction(batchId, ix('a1'), { fileName: 'a.png' }));
         const b1 = await ledger.openInteraction(interaction(batchId, ix('b1'), { fileName: 'b.png' }));
-        const c1 = await ledger.openInteraction(interaction(batchId, ix('c1'), { orderId: 'order-2', fileName: 'a.png' }));
+        const c1 = await ledger.openInteraction(
+          interaction(batchId, ix('c1'), { orderId: 'order-2', fileName: 'a.png' }),
+        );
         await ledger.openInteraction(interaction(other.batchId, other.interaction('x'), { fileName: 'a.png' }));
         await ledger.updateInteraction(ix('a1'), { status: 'ROLLED_BACK' });
         await ledger.updateInteraction(ix('b1'), { status: 'ROLLBACK_FAILED' });
@@ -312,7 +326,9 @@ for (const backend of BACKENDS) {
         const recorded = await ledger.listBatchFilesByStatus(batchId, 'RECORDED');
         expect(recorded.map((r) => r.interaction_id)).toEqual([ix('c1'), ix('a3')]);
         const attention: FileState[] = ['ROLLBACK_FAILED', 'SENDING'];
-        expect((await ledger.listBatchFilesByStatus(batchId, attention)).map((r) => r.interaction_id)).toEqual([ix('b2')]);
+        expect((await ledger.listBatchFilesByStatus(batchId, attention)).map((r) => r.interaction_id)).toEqual([
+          ix('b2'),
+        ]);
         expect(await ledger.listBatchFilesByStatus(batchId, 'ROLLED_BACK')).toEqual([]);
         expect(await ledger.listBatchFilesByStatus(batchId, [])).toEqual([]);
         expect(await ledger.latestInteractions(`${batchId}-none`)).toEqual([]);
@@ -325,7 +341,12 @@ for (const backend of BACKENDS) {
         await ledger.openInteraction(interaction(batchId, ix(1)));
         await ledger.appendEvent({ interactionId: ix(1), eventKey: 'sent-0', kind: 'SENT', detail: { status: 201 } });
         await ledger.appendEvent({ interactionId: ix(1), eventKey: 'sent-0', kind: 'SENT', detail: { status: 500 } });
-        await ledger.appendEvent({ interactionId: ix(1), eventKey: 'verify-0', kind: 'VERIFY_FAILED', detail: 'size differs' });
+        await ledger.appendEvent({
+          interactionId: ix(1),
+          eventKey: 'verify-0',
+          kind: 'VERIFY_FAILED',
+          detail: 'size differs',
+        });
         await ledger.appendEvent({ interactionId: ix(1), eventKey: 'verified', kind: 'VERIFIED' });
         await ledger.appendEvent({ interactionId: ix(2), eventKey: 'sent-0', kind: 'SENT' });
 
@@ -344,7 +365,9 @@ for (const backend of BACKENDS) {
       it('parallel appends of one key write once', async () => {
         const { interaction: ix } = ids('events-parallel');
         await Promise.all(
-          Array.from({ length: 20 }, () => ledger.appendEvent({ interactionId: ix(1), eventKey: 'k', kind: 'RESEND_QUEUED' })),
+          Array.from({ length: 20 }, () =>
+            ledger.appendEvent({ interactionId: ix(1), eventKey: 'k', kind: 'RESEND_QUEUED' }),
+          ),
         );
         expect(await ledger.listEvents(ix(1))).toHaveLength(1);
       });
@@ -368,15 +391,45 @@ for (const backend of BACKENDS) {
       it('recordRollback upserts: DONE after FAILED updates the one row', async () => {
         const { batchId, interaction: ix } = ids('rollback');
         const base = { batchId, orderId: 'order-1', fileName: 'scan.png' };
-        await ledger.recordRollback({ ...base, interactionId: ix(1), reason: 'DELETE answered 503', status: 'FAILED', attempts: 1 });
+        await ledger.recordRollback({
+          ...base,
+          interactionId: ix(1),
+          reason: 'DELETE answered 503',
+          status: 'FAILED',
+          attempts: 1,
+        });
         const [failed] = await ledger.listRollbacks(batchId);
-        expect(failed).toMatchObject({ interaction_id: ix(1), status: 'FAILED', attempts: 1, reason: 'DELETE answered 503' });
+        expect(failed).toMatchObject({
+          interaction_id: ix(1),
+          status: 'FAILED',
+          attempts: 1,
+          reason: 'DELETE answered 503',
+        });
         expect(failed!.finished_at).toMatch(/Z$/);
 
         await new Promise((resolve) => setTimeout(resolve, 5));
-        await ledger.recordRollback({ ...base, interactionId: ix(1), reason: 'verification failed', status: 'DONE', attempts: 2 });
-        await ledger.recordRollback({ ...base, interactionId: ix(1), reason: 'verification failed', status: 'DONE', attempts: 2 });
-        await ledger.recordRollback({ ...base, interactionId: ix(2), fileName: 'b.png', reason: 'cancelled', status: 'DONE', attempts: 1 });
+        await ledger.recordRollback({
+          ...base,
+          interactionId: ix(1),
+          reason: 'verification failed',
+          status: 'DONE',
+          attempts: 2,
+        });
+        await ledger.recordRollback({
+          ...base,
+          interactionId: ix(1),
+          reason: 'verification failed',
+          status: 'DONE',
+          attempts: 2,
+        });
+        await ledger.recordRollback({
+          ...base,
+          interactionId: ix(2),
+          fileName: 'b.png',
+          reason: 'cancelled',
+          status: 'DONE',
+          attempts: 1,
+        });
 
         const rows = await ledger.listRollbacks(batchId);
         expect(rows).toHaveLength(2);

@@ -50,7 +50,10 @@ describe('ledger URL', () => {
   });
 
   it('accepts postgres:// and postgresql://, turning ?schema= into a search_path option', () => {
-    expect(parseLedgerUrl('postgres://u@h:5432/db')).toEqual({ dialect: 'postgres', connectionString: 'postgres://u@h:5432/db' });
+    expect(parseLedgerUrl('postgres://u@h:5432/db')).toEqual({
+      dialect: 'postgres',
+      connectionString: 'postgres://u@h:5432/db',
+    });
     expect(parseLedgerUrl('postgresql://u@h/db?sslmode=disable')).toEqual({
       dialect: 'postgres',
       connectionString: 'postgresql://u@h/db?sslmode=disable',
@@ -144,8 +147,12 @@ describe('ledger text safety', () => {
       '{"token":"[redacted]","apiKey":"[redacted]","size":5}',
     );
     expect(redactSecrets('password=pw&user=me')).toBe('password=[redacted]&user=me');
-    expect(redactSecrets('connect postgres://me:pw@db:5432/x failed')).toBe('connect postgres://me:[redacted]@db:5432/x failed');
-    expect(redactSecrets('checksum differs: expected ab12, got cd34')).toBe('checksum differs: expected ab12, got cd34');
+    expect(redactSecrets('connect postgres://me:pw@db:5432/x failed')).toBe(
+      'connect postgres://me:[redacted]@db:5432/x failed',
+    );
+    expect(redactSecrets('checksum differs: expected ab12, got cd34')).toBe(
+      'checksum differs: expected ab12, got cd34',
+    );
   });
 
   it('serialises details: strings as they are, other values as JSON, absent as null', () => {
