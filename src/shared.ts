@@ -92,6 +92,13 @@ export interface BatchPolicy {
   toleratedFailurePercent: number;
   /** On failure or cancellation, roll back the files already recorded in the batch too. */
   atomic: boolean;
+  /**
+   * Consecutive transport failures (5xx, timeouts, refused connections) across files after
+   * which the batch pauses by itself; 0 never pauses.
+   */
+  outagePauseAfter: number;
+  /** While paused for an outage, how often the recording system is probed, in milliseconds. */
+  probeIntervalMs: number;
 }
 
 export const DEFAULT_POLICY: BatchPolicy = {
@@ -100,6 +107,8 @@ export const DEFAULT_POLICY: BatchPolicy = {
   resendBackoffMs: 1_000,
   toleratedFailurePercent: 100,
   atomic: false,
+  outagePauseAfter: 5,
+  probeIntervalMs: 15_000,
 };
 
 export interface SyncBatchInput {
@@ -173,6 +182,10 @@ export interface BatchCarry {
   /** Redrive counts per file key. */
   attempts: Record<string, number>;
   paused: boolean;
+  /** Paused by the batch itself for an outage (not by an operator): resumes when a probe succeeds. */
+  outage?: { target: string; since: string; lastError: string };
+  /** Transport failures in a row, reset by any recorded file. */
+  consecutiveFaults: number;
   cancelRequested: boolean;
   cancelReason?: string;
   maxConcurrency: number;
@@ -211,6 +224,10 @@ export const pauseSignal = defineSignal<[]>('pause');
 export const resumeSignal = defineSignal<[]>('resume');
 /** Sent by a file workflow to its batch when it ends. */
 export const fileDoneSignal = defineSignal<[result: FileResult]>('fileDone');
+/** Sent by a file workflow to its batch when a send failed for transport reasons. */
+export const transportFaultSignal = defineSignal<[fault: { orderId: string; fileName: string; target: string; error: string }]>(
+  'transportFault',
+);
 /** Changes the batch's max concurrency while it runs. */
 export const setConcurrencySignal = defineSignal<[maxConcurrency: number]>('setMaxConcurrency');
 

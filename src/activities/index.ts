@@ -352,6 +352,15 @@ export function createActivities(deps: ActivityDeps) {
       await ledger.updateInteraction(args.interactionId, { status: 'CANCELLED', lastError: args.reason });
     },
 
+    /** Whether a recording system answers an authenticated request at all. */
+    async probeRecordingSystem(args: { target: string }): Promise<void> {
+      try {
+        await targets.get(args.target).list({ limit: 1, signal: Context.current().cancellationSignal });
+      } catch (err) {
+        throw toFailure(err);
+      }
+    },
+
     /** Atomic batches: rolls back every file of the batch that is still RECORDED. */
     async rollbackRecordedFiles(args: {
       batchId: string;

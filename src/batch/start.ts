@@ -106,6 +106,14 @@ export function validatePolicy(partial: Partial<BatchPolicy> = {}): BatchPolicy 
     '--resend-backoff must be 0 or more milliseconds',
   );
   check(
+    Number.isInteger(policy.outagePauseAfter) && policy.outagePauseAfter >= 0,
+    '--outage-pause-after must be a whole number, 0 or more',
+  );
+  check(
+    Number.isInteger(policy.probeIntervalMs) && policy.probeIntervalMs >= 100,
+    '--probe-interval-ms must be at least 100',
+  );
+  check(
     policy.toleratedFailurePercent >= 0 && policy.toleratedFailurePercent <= 100,
     '--tolerated-failure-percent must be from 0 to 100',
   );

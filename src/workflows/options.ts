@@ -36,6 +36,11 @@ export const ACTIVITY_OPTIONS = {
       nonRetryableErrorTypes: ['BadInput'],
     },
   },
+  /** One look at a recording system while a batch is paused for an outage: no retries. */
+  probe: {
+    startToCloseTimeout: '30 seconds',
+    retry: { maximumAttempts: 1 },
+  },
   /** Reading the manifest and batch-wide ledger work. */
   batch: {
     startToCloseTimeout: '5 minutes',

@@ -18,6 +18,7 @@ import {
   proxyLocalActivities,
   setCurrentDetails,
   setHandler,
+  sleep,
   startChild,
   upsertSearchAttributes,
   workflowInfo,
@@ -40,6 +41,7 @@ import {
   progressQuery,
   resumeSignal,
   setConcurrencySignal,
+  transportFaultSignal,
   type BatchCarry,
   type BatchResult,
   type BatchState,
@@ -53,6 +55,7 @@ import { ACTIVITY_OPTIONS, LEDGER_ACTIVITY_OPTIONS } from './options';
 import { syncFile } from './sync-file';
 
 const { loadItems, rollbackRecordedFiles } = proxyActivities<Activities>(ACTIVITY_OPTIONS.batch);
+const { probeRecordingSystem } = proxyActivities<Activities>(ACTIVITY_OPTIONS.probe);
 const { openBatch, finishBatch } = proxyLocalActivities<Activities>(LEDGER_ACTIVITY_OPTIONS);
 
 /** Items read from the manifest per activity call: small enough to stay far below payload limits. */
@@ -74,6 +77,7 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
     redrive: [],
     attempts: {},
     paused: false,
+    consecutiveFaults: 0,
     cancelRequested: false,
     maxConcurrency: policy.maxConcurrency,
     stopStarting: false,
@@ -101,7 +105,19 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
   setHandler(resumeSignal, () => {
     if (!c.paused) return;
     c.paused = false;
+    c.outage = undefined;
+    c.consecutiveFaults = 0;
     show();
+  });
+  setHandler(transportFaultSignal, (fault) => {
+    c.consecutiveFaults += 1;
+    const limit = policy.outagePauseAfter;
+    if (limit > 0 && c.consecutiveFaults >= limit && !c.outage && !c.cancelRequested) {
+      c.outage = { target: fault.target, since: new Date().toISOString(), lastError: fault.error };
+      c.paused = true;
+      log.warn('recording system looks down: batch paused', { target: fault.target, error: fault.error });
+      show();
+    }
   });
   setHandler(setConcurrencySignal, (n: number) => {
     if (Number.isInteger(n) && n >= 1 && n <= 2000) c.maxConcurrency = n;
@@ -135,8 +151,9 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
   function inFlightCount(): number {
     return Object.keys(c.inFlight).length + pendingStarts;
   }
+  let finalState: BatchState | undefined;
   function stateNow(): BatchState {
-    return c.paused ? 'PAUSED' : 'RUNNING';
+    return finalState ?? (c.paused ? 'PAUSED' : 'RUNNING');
   }
   function progress(state: BatchState = stateNow()): Progress {
     return { ...c.counts, total, inFlight: inFlightCount(), paused: c.paused, state };
@@ -156,6 +173,11 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
       `recorded ${p.recorded} · rolled back ${p.rolledBack} · rollback failed ${p.rollbackFailed} · cancelled ${p.cancelled} · in flight ${p.inFlight} · resends ${p.resends}`,
       `max concurrency ${c.maxConcurrency} · max resends ${policy.maxResends}${policy.atomic ? ' · atomic' : ''}`,
     ];
+    if (c.outage) {
+      lines.push(
+        `paused automatically: recording system "${c.outage.target}" looks down since ${c.outage.since} (${c.outage.lastError}); probing every ${Math.round(policy.probeIntervalMs / 1000)} s, resumes by itself`,
+      );
+    } else if (c.paused) lines.push('paused by an operator: no new file starts until resume');
     if (c.cancelRequested) lines.push(`cancel requested: ${c.cancelReason ?? ''}`);
     if (c.failures.length > 0) {
       lines.push('failed files (latest first):');
@@ -169,6 +191,7 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
     const slot = c.inFlight[key];
     if (!slot) return; // a duplicate report
     delete c.inFlight[key];
+    if (result.state === 'RECORDED') c.consecutiveFaults = 0;
     c.counts[countField(result.state)] += 1;
     c.counts.resends += result.resends;
     if (result.state === 'ROLLED_BACK' || result.state === 'ROLLBACK_FAILED') {
@@ -309,6 +332,31 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
   }
   show();
 
+  // While paused for an outage, probe the recording system and resume when it answers.
+  let ended = false;
+  const prober = (async () => {
+    for (;;) {
+      await condition(() => c.outage !== undefined || ended);
+      if (ended) return;
+      await sleep(policy.probeIntervalMs);
+      const outage = c.outage;
+      if (!outage || ended) continue;
+      const up = await probeRecordingSystem({ target: outage.target }).then(
+        () => true,
+        () => false,
+      );
+      if (up && c.outage === outage) {
+        c.outage = undefined;
+        c.paused = false;
+        c.consecutiveFaults = 0;
+        log.info('recording system answers again: batch resumed', { target: outage.target });
+        show();
+      }
+    }
+  })().catch((err: unknown) => {
+    if (!isCancellation(err)) throw err;
+  });
+
   const drain = async () => {
     for (;;) {
       if (c.cancelRequested && !cancelSentToChildren) cancelChildren();
@@ -339,6 +387,7 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
   }
 
   return CancellationScope.nonCancellable(async () => {
+    c.outage = undefined;
     if (c.cancelRequested) show();
     await drain();
     let state: BatchState = c.cancelRequested
@@ -356,6 +405,9 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
       if (state === 'COMPLETED_WITH_FAILURES') state = 'FAILED';
     }
     const totals = await finishBatch({ batchId, state });
+    finalState = state;
+    ended = true;
+    await prober;
     show(state);
     const result: BatchResult = {
       batchId,

@@ -33,6 +33,7 @@ import {
   type FileState,
   type Progress,
   type SyncFileInput,
+  transportFaultSignal,
 } from '../shared';
 import { ACTIVITY_OPTIONS, COMPENSATION_ATTEMPTS, LEDGER_ACTIVITY_OPTIONS } from './options';
 
@@ -119,6 +120,13 @@ export async function syncFile(input: SyncFileInput): Promise<FileResult> {
     return result;
   };
 
+  const reportTransportFault = (error: string) => {
+    if (!input.parentWorkflowId) return;
+    getExternalWorkflowHandle(input.parentWorkflowId)
+      .signal(transportFaultSignal, { orderId: item.orderId, fileName: item.fileName, target: item.target ?? 'default', error })
+      .catch((err: unknown) => log.warn('could not report a transport fault to the batch', { error: String(err) }));
+  };
+
   enter('SENDING');
   await openInteraction({ interactionId, batchId, item, attempt: input.attempt });
 
@@ -140,6 +148,7 @@ export async function syncFile(input: SyncFileInput): Promise<FileResult> {
             return;
           }
           lastError = reason;
+          if (isTransportFault(err)) reportTransportFault(reason);
         }
         if (sent) {
           enter('VERIFYING');
@@ -226,6 +235,14 @@ function isResendable(err: unknown): boolean {
     return !cause.nonRetryable && !NON_RESENDABLE_TYPES.includes(cause.type ?? '');
   }
   return true;
+}
+
+/** The recording system did not answer usefully: 5xx, no answer in time, no connection. */
+export const TRANSPORT_FAULT_TYPES = ['Unavailable', 'Timeout', 'Network'];
+
+function isTransportFault(err: unknown): boolean {
+  const cause = rootCause(err);
+  return cause instanceof ApplicationFailure && TRANSPORT_FAULT_TYPES.includes(cause.type ?? '');
 }
 
 function failureMessage(err: unknown): string {

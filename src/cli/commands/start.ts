@@ -16,6 +16,8 @@ interface StartFlags {
   resendBackoffMs?: number;
   toleratedFailurePercent?: number;
   atomic?: boolean;
+  outagePauseAfter?: number;
+  probeIntervalMs?: number;
   skipInvalid?: boolean;
   wait?: boolean;
   json?: boolean;
@@ -49,6 +51,16 @@ export function registerStart(program: Command): void {
       parseIntOption('--tolerated-failure-percent', 0, 100),
     )
     .option('--atomic', 'on failure or cancellation, also roll back the files already recorded')
+    .option(
+      '--outage-pause-after <n>',
+      'pause by itself after this many transport failures in a row, across files; 0 never (default 5)',
+      parseIntOption('--outage-pause-after', 0, 10_000),
+    )
+    .option(
+      '--probe-interval-ms <ms>',
+      'while paused for an outage, probe the recording system this often (default 15000)',
+      parseIntOption('--probe-interval-ms', 100, 3_600_000),
+    )
     .option('--skip-invalid', 'skip invalid manifest lines (and report them) instead of starting nothing')
     .option('--wait', 'wait for the batch to end, showing progress')
     .option('--json', 'print one JSON document')
@@ -81,6 +93,8 @@ export function registerStart(program: Command): void {
                 resendBackoffMs: flags.resendBackoffMs,
                 toleratedFailurePercent: flags.toleratedFailurePercent,
                 atomic: flags.atomic ?? false,
+                outagePauseAfter: flags.outagePauseAfter,
+                probeIntervalMs: flags.probeIntervalMs,
               },
             });
           } catch (err) {
