@@ -11,6 +11,7 @@ import { defineQuery, defineSignal } from '@temporalio/workflow';
 export const DEFAULT_TASK_QUEUE = 'image-sync';
 export const BATCH_WORKFLOW_TYPE = 'syncBatch';
 export const FILE_WORKFLOW_TYPE = 'syncFile';
+export const SCHEDULED_WORKFLOW_TYPE = 'scheduledSync';
 
 export function batchWorkflowId(batchId: string): string {
   return `sync-batch/${batchId}`;
@@ -133,6 +134,29 @@ export interface SyncFileInput {
   attempt: number;
 }
 
+/** What each run of a schedule (`image-sync schedule create`) is started with. */
+export interface ScheduledSyncInput {
+  scheduleId: string;
+  /** Absolute path of the folder of `<orderId>/<file>` to pick new files up from. */
+  dir: string;
+  /** Absolute path of the folder where the runs' normalised manifests are written. */
+  stateDir: string;
+  policy: BatchPolicy;
+  /** Files modified more recently than this are left for the next run: they may still be written. */
+  settleMs: number;
+}
+
+export interface ScheduledSyncResult {
+  batchId: string | null;
+  files: number;
+  skippedInvalid: number;
+  result?: BatchResult;
+}
+
+export function scheduleBatchPrefix(scheduleId: string): string {
+  return `${scheduleId}-run-`;
+}
+
 export interface FileResult {
   orderId: string;
   fileName: string;
@@ -225,9 +249,8 @@ export const resumeSignal = defineSignal<[]>('resume');
 /** Sent by a file workflow to its batch when it ends. */
 export const fileDoneSignal = defineSignal<[result: FileResult]>('fileDone');
 /** Sent by a file workflow to its batch when a send failed for transport reasons. */
-export const transportFaultSignal = defineSignal<[fault: { orderId: string; fileName: string; target: string; error: string }]>(
-  'transportFault',
-);
+export const transportFaultSignal =
+  defineSignal<[fault: { orderId: string; fileName: string; target: string; error: string }]>('transportFault');
 /** Changes the batch's max concurrency while it runs. */
 export const setConcurrencySignal = defineSignal<[maxConcurrency: number]>('setMaxConcurrency');
 

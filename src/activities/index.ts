@@ -7,13 +7,22 @@
  * system here; only references and small results go back to the workflows.
  */
 import { stat } from 'node:fs/promises';
+import path from 'node:path';
 import { ApplicationFailure, Context, heartbeat } from '@temporalio/activity';
 import type { Targets } from '../config/targets';
 import type { Ledger } from '../ledger/port';
 import { RecordingSystemError, type Receipt, type RecordingSystem } from '../recording-system/port';
-import type { BatchState, FileOutcome, LedgerTotals, SyncItem } from '../shared';
+import {
+  fileKey,
+  scheduleBatchPrefix,
+  type BatchState,
+  type FileOutcome,
+  type LedgerTotals,
+  type SyncItem,
+} from '../shared';
 import { contentTypeFor, sha256File } from '../source/files';
-import { readItemsPage } from '../source/normalized';
+import { scanDirectory } from '../source/manifest';
+import { readItemsPage, writeNormalizedManifest } from '../source/normalized';
 
 export interface ActivityDeps {
   ledger: Ledger;
@@ -350,6 +359,35 @@ export function createActivities(deps: ActivityDeps) {
         detail: { reason: args.reason },
       });
       await ledger.updateInteraction(args.interactionId, { status: 'CANCELLED', lastError: args.reason });
+    },
+
+    /**
+     * Scans a schedule's folder for the files no earlier run of the schedule recorded, leaving
+     * the ones modified in the last settleMs for the next run, and writes their manifest.
+     */
+    async prepareScheduledBatch(args: {
+      scheduleId: string;
+      dir: string;
+      stateDir: string;
+      batchId: string;
+      settleMs: number;
+    }): Promise<{ manifestPath: string; total: number; skippedInvalid: number }> {
+      const scanned = await scanDirectory(args.dir);
+      const done = new Set(
+        (await ledger.recordedFilesOfBatches(scheduleBatchPrefix(args.scheduleId))).map((f) =>
+          fileKey(f.orderId, f.fileName),
+        ),
+      );
+      const settledBefore = Date.now() - args.settleMs;
+      const fresh: SyncItem[] = [];
+      for (const item of scanned.items) {
+        if (done.has(fileKey(item.orderId, item.fileName))) continue;
+        const st = await stat(item.sourcePath).catch(() => undefined);
+        if (st && st.mtimeMs <= settledBefore) fresh.push(item);
+      }
+      const manifestPath = path.join(args.stateDir, 'manifests', `${args.batchId}.ndjson`);
+      if (fresh.length > 0) await writeNormalizedManifest(fresh, manifestPath);
+      return { manifestPath, total: fresh.length, skippedInvalid: scanned.errors.length };
     },
 
     /** Whether a recording system answers an authenticated request at all. */

@@ -4,7 +4,7 @@
  * batch id is rejected rather than doing the work twice.
  */
 import { randomUUID } from 'node:crypto';
-import { stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import {
   WorkflowIdReusePolicy,
@@ -26,7 +26,7 @@ import {
 } from '../shared';
 import type { ManifestError, ParsedManifest } from '../source/port';
 import { checkSourceFiles, formatManifestErrors, readManifest, scanDirectory } from '../source/manifest';
-import { writeNormalizedManifest } from '../source/normalized';
+import { pageIndexPath, writeNormalizedManifest } from '../source/normalized';
 import { mapWithConcurrency } from '../source/concurrency';
 import type { syncBatch } from '../workflows/sync-batch';
 
@@ -140,12 +140,17 @@ export async function startBatch(
 ): Promise<{ batchId: string; runId: string; handle: WorkflowHandle<typeof syncBatch>; manifestPath: string }> {
   const batchId = validateBatchId(opts.batchId ?? newBatchId());
   const policy = validatePolicy(opts.policy);
-  const manifestPath = path.resolve(opts.stateDir ?? DEFAULT_STATE_DIR, 'manifests', `${batchId}.ndjson`);
+  // A manifest of its own per start: a refused start must not touch a running batch's manifest.
+  const manifestPath = path.resolve(
+    opts.stateDir ?? DEFAULT_STATE_DIR,
+    'manifests',
+    `${batchId}.${Date.now().toString(36)}-${randomUUID().slice(0, 8)}.ndjson`,
+  );
   await writeNormalizedManifest(items, manifestPath);
   const input: SyncBatchInput = { batchId, manifestPath, total: items.length, policy };
-  const handle: WorkflowHandleWithFirstExecutionRunId<typeof syncBatch> = await client.workflow.start<typeof syncBatch>(
-    BATCH_WORKFLOW_TYPE,
-    {
+  let handle: WorkflowHandleWithFirstExecutionRunId<typeof syncBatch>;
+  try {
+    handle = await client.workflow.start<typeof syncBatch>(BATCH_WORKFLOW_TYPE, {
       workflowId: batchWorkflowId(batchId),
       taskQueue: opts.taskQueue,
       args: [input],
@@ -157,7 +162,11 @@ export async function startBatch(
         { key: SA_FILES_TOTAL, value: items.length },
         { key: SA_FILES_FAILED, value: 0 },
       ],
-    },
-  );
+    });
+  } catch (err) {
+    await rm(manifestPath, { force: true });
+    await rm(pageIndexPath(manifestPath), { force: true });
+    throw err;
+  }
   return { batchId, runId: handle.firstExecutionRunId, handle, manifestPath };
 }

@@ -5,6 +5,7 @@ import { registerDevServer } from './commands/dev-server';
 import { registerReconcile } from './commands/reconcile';
 import { registerRecordingSystem } from './commands/recording-system';
 import { registerReport } from './commands/report';
+import { registerSchedule } from './commands/schedule';
 import { registerSignals } from './commands/signals';
 import { registerStart } from './commands/start';
 import { registerStatus } from './commands/status';
@@ -15,6 +16,12 @@ export function buildProgram(): Command {
     .name('image-sync')
     .description('Durable, provable synchronization of order image files to their recording systems, on Temporal.')
     .showHelpAfterError('(add --help for usage)')
+    // Usage errors (unknown option, bad value, missing argument) are bad input: exit code 2.
+    .exitOverride((err) => {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0)
+        process.exit(0);
+      process.exit(2);
+    })
     .configureOutput({ outputError: (text, write) => write(`image-sync: ${text.replace(/^error: /, '')}`) });
   for (const register of [
     registerDemo,
@@ -26,6 +33,7 @@ export function buildProgram(): Command {
     registerSignals,
     registerReport,
     registerReconcile,
+    registerSchedule,
   ]) {
     register(program);
   }

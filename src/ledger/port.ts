@@ -100,6 +100,8 @@ export interface Ledger {
   getInteraction(interactionId: string): Promise<InteractionRow | undefined>;
   /** All interactions of a batch, oldest first. */
   listInteractions(batchId: string): Promise<InteractionRow[]>;
+  /** The (order, file) pairs whose latest interaction is RECORDED in some batch whose id starts with prefix. */
+  recordedFilesOfBatches(prefix: string): Promise<{ orderId: string; fileName: string }[]>;
   /** The latest interaction of every (order, file) of a batch. */
   latestInteractions(batchId: string): Promise<InteractionRow[]>;
   /**

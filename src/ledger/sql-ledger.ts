@@ -376,6 +376,35 @@ export class SqlLedger implements Ledger {
     return query.orderBy('i.seq').execute();
   }
 
+  /**
+   * The (order, file) pairs recorded by any batch whose id starts with `prefix`: their latest
+   * interaction in that batch is RECORDED. A scheduled sync uses it to skip what earlier runs
+   * delivered.
+   */
+  async recordedFilesOfBatches(prefix: string): Promise<{ orderId: string; fileName: string }[]> {
+    const pattern = `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const rows = await this.db
+      .selectFrom('interactions as i')
+      .select(['i.order_id', 'i.file_name'])
+      .distinct()
+      .where(sql<boolean>`i.batch_id like ${pattern} escape '\\'`)
+      .where('i.status', '=', 'RECORDED')
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('interactions as newer')
+              .select('newer.seq')
+              .whereRef('newer.batch_id', '=', 'i.batch_id')
+              .whereRef('newer.order_id', '=', 'i.order_id')
+              .whereRef('newer.file_name', '=', 'i.file_name')
+              .whereRef('newer.seq', '>', 'i.seq'),
+          ),
+        ),
+      )
+      .execute();
+    return rows.map((r) => ({ orderId: r.order_id, fileName: r.file_name }));
+  }
+
   // -------------------------------------------------------------------------------------------
   // Events
 

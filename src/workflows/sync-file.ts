@@ -123,7 +123,12 @@ export async function syncFile(input: SyncFileInput): Promise<FileResult> {
   const reportTransportFault = (error: string) => {
     if (!input.parentWorkflowId) return;
     getExternalWorkflowHandle(input.parentWorkflowId)
-      .signal(transportFaultSignal, { orderId: item.orderId, fileName: item.fileName, target: item.target ?? 'default', error })
+      .signal(transportFaultSignal, {
+        orderId: item.orderId,
+        fileName: item.fileName,
+        target: item.target ?? 'default',
+        error,
+      })
       .catch((err: unknown) => log.warn('could not report a transport fault to the batch', { error: String(err) }));
   };
 

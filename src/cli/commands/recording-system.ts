@@ -56,7 +56,7 @@ export function registerRecordingSystem(program: Command): void {
     .action(
       action(async (flags: Flags) => {
         const token = flags.token ?? process.env.RECORDING_SYSTEM_TOKEN;
-        if (!token) throw new CliError('give --token or set RECORDING_SYSTEM_TOKEN');
+        if (!token) throw new CliError('give --token or set RECORDING_SYSTEM_TOKEN', 2);
         const parsed = simulatorOptionsSchema.safeParse({ ...flags, token });
         if (!parsed.success) {
           const issue = parsed.error.issues[0]!;

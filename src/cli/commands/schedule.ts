@@ -1,0 +1,180 @@
+import path from 'node:path';
+import type { Command } from 'commander';
+import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
+import { DEFAULT_STATE_DIR, InputError, validatePolicy } from '../../batch/start';
+import { SCHEDULED_WORKFLOW_TYPE, type ScheduledSyncInput } from '../../shared';
+import { connectClient, temporalSettings } from '../../temporal/connection';
+import type { scheduledSync } from '../../workflows/scheduled-sync';
+import { action, CliError, parseIntOption, printJson } from '../common';
+
+const SCHEDULE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,59}$/;
+const INTERVAL = /^(\d+)(s|m|h|d)$/;
+
+export function parseInterval(raw: string): string {
+  const m = INTERVAL.exec(raw);
+  if (!m) throw new CliError(`--every takes a number and a unit, like 30s, 15m, 2h or 1d; got "${raw}"`, 2);
+  const seconds = Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[m[2] as 's' | 'm' | 'h' | 'd'];
+  if (seconds < 10) throw new CliError('--every must be at least 10s', 2);
+  return raw;
+}
+
+async function withClient(fn: (client: Client) => Promise<void>): Promise<void> {
+  const { client, connection } = await connectClient();
+  try {
+    await fn(client);
+  } finally {
+    await connection.close();
+  }
+}
+
+interface CreateFlags {
+  dir: string;
+  every: string;
+  id?: string;
+  maxConcurrency?: number;
+  maxResends?: number;
+  settleMs: number;
+  json?: boolean;
+}
+
+export function registerSchedule(program: Command): void {
+  const schedule = program
+    .command('schedule')
+    .description('sync a folder regularly, on Temporal Schedules: each run sends the files no earlier run recorded');
+
+  schedule
+    .command('create')
+    .description('create a schedule that syncs the new files of a folder every interval')
+    .requiredOption('--dir <dir>', 'folder holding one sub-folder per order')
+    .requiredOption('--every <interval>', 'how often: 30s, 15m, 2h, 1d')
+    .option('--id <id>', 'schedule id (default: image-sync-<folder name>)')
+    .option(
+      '--max-concurrency <n>',
+      'files in flight at once in each run',
+      parseIntOption('--max-concurrency', 1, 2000),
+    )
+    .option(
+      '--max-resends <n>',
+      'resends of one file before it is rolled back',
+      parseIntOption('--max-resends', 0, 100),
+    )
+    .option(
+      '--settle-ms <ms>',
+      'leave files modified this recently for the next run (default 10000)',
+      parseIntOption('--settle-ms', 0, 86_400_000),
+      10_000,
+    )
+    .option('--json', 'print one JSON document')
+    .action(
+      action(async (flags: CreateFlags) => {
+        const every = parseInterval(flags.every);
+        const dir = path.resolve(flags.dir);
+        const id = flags.id ?? `image-sync-${path.basename(dir)}`.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 60);
+        if (!SCHEDULE_ID.test(id))
+          throw new CliError(`schedule id "${id}" must be 1-60 letters, digits, '.', '_' or '-'`, 2);
+        let policy;
+        try {
+          policy = validatePolicy({ maxConcurrency: flags.maxConcurrency, maxResends: flags.maxResends });
+        } catch (err) {
+          throw err instanceof InputError ? new CliError(err.message, 2) : err;
+        }
+        const input: ScheduledSyncInput = {
+          scheduleId: id,
+          dir,
+          stateDir: path.resolve(DEFAULT_STATE_DIR),
+          policy,
+          settleMs: flags.settleMs,
+        };
+        const settings = temporalSettings();
+        await withClient(async (client) => {
+          try {
+            await client.schedule.create({
+              scheduleId: id,
+              spec: { intervals: [{ every: every as `${number}${'s' | 'm' | 'h' | 'd'}` }] },
+              action: {
+                type: 'startWorkflow',
+                workflowType: SCHEDULED_WORKFLOW_TYPE,
+                workflowId: `sync-schedule/${id}`,
+                taskQueue: settings.taskQueue,
+                args: [input] as Parameters<typeof scheduledSync>,
+                staticSummary: `image-sync schedule ${id}: new files of ${dir}`,
+              },
+              policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' },
+              memo: { dir },
+            });
+          } catch (err) {
+            if (err instanceof ScheduleAlreadyRunning) throw new CliError(`schedule ${id} already exists`, 3);
+            throw err;
+          }
+          if (flags.json) printJson({ scheduleId: id, every, dir });
+          else process.stdout.write(`Created schedule ${id}: every ${every}, new files of ${dir}\n`);
+        });
+      }),
+    );
+
+  schedule
+    .command('list')
+    .description("list image-sync's schedules")
+    .option('--json', 'print one JSON document')
+    .action(
+      action(async (flags: { json?: boolean }) =>
+        withClient(async (client) => {
+          const rows: { scheduleId: string; dir: unknown; paused: boolean; nextRun?: string; lastRun?: string }[] = [];
+          for await (const s of client.schedule.list()) {
+            if (s.action?.type !== 'startWorkflow' || s.action.workflowType !== SCHEDULED_WORKFLOW_TYPE) continue;
+            rows.push({
+              scheduleId: s.scheduleId,
+              dir: s.memo?.dir,
+              paused: s.state.paused,
+              nextRun: s.info.nextActionTimes[0]?.toISOString(),
+              lastRun: s.info.recentActions.at(-1)?.takenAt.toISOString(),
+            });
+          }
+          if (flags.json) printJson(rows);
+          else if (rows.length === 0) process.stdout.write('No schedules.\n');
+          else
+            for (const r of rows) {
+              process.stdout.write(
+                `${r.scheduleId}  ${String(r.dir)}  next ${r.nextRun ?? '-'}  last ${r.lastRun ?? '-'}${r.paused ? '  (paused)' : ''}\n`,
+              );
+            }
+        }),
+      ),
+    );
+
+  schedule
+    .command('trigger')
+    .description('run a schedule now, once')
+    .argument('<id>', 'schedule id')
+    .action(
+      action(async (id: string) =>
+        withClient(async (client) => {
+          try {
+            await client.schedule.getHandle(id).trigger(ScheduleOverlapPolicy.SKIP);
+          } catch (err) {
+            if (err instanceof ScheduleNotFoundError) throw new CliError(`no schedule ${id}`, 3);
+            throw err;
+          }
+          process.stdout.write(`Triggered schedule ${id}\n`);
+        }),
+      ),
+    );
+
+  schedule
+    .command('delete')
+    .description('delete a schedule (batches it started go on)')
+    .argument('<id>', 'schedule id')
+    .action(
+      action(async (id: string) =>
+        withClient(async (client) => {
+          try {
+            await client.schedule.getHandle(id).delete();
+          } catch (err) {
+            if (err instanceof ScheduleNotFoundError) throw new CliError(`no schedule ${id}`, 3);
+            throw err;
+          }
+          process.stdout.write(`Deleted schedule ${id}\n`);
+        }),
+      ),
+    );
+}
