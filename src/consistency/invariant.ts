@@ -4,7 +4,7 @@
  */
 import type { Targets } from '../config/targets';
 import type { InteractionRow, Ledger, RollbackRow } from '../ledger/port';
-import type { Receipt } from '../recording-system/port';
+import { RecordingSystemError, type ListPage, type Receipt } from '../recording-system/port';
 import { fileKey } from '../shared';
 
 export type DriftKind =
@@ -115,11 +115,24 @@ export async function heldByTargets(targets: Targets, names: string[]): Promise<
     const files = new Map<string, Receipt>();
     let cursor: string | null = null;
     do {
-      const page = await system.list({ cursor, limit: 1000 });
+      const from: string | null = cursor;
+      const page: ListPage = await withRetries(() => system.list({ cursor: from, limit: 1000 }));
       for (const r of page.files) files.set(fileKey(r.orderId, r.fileName), r);
       cursor = page.nextCursor;
     } while (cursor);
     out.set(name, files);
   }
   return out;
+}
+
+/** Retries a read that failed for transport reasons (5xx, timeouts), a few times with backoff. */
+export async function withRetries<T>(read: () => Promise<T>, attempts = 5, firstDelayMs = 200): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await read();
+    } catch (err) {
+      if (!(err instanceof RecordingSystemError && err.retryable) || attempt >= attempts) throw err;
+      await new Promise((resolve) => setTimeout(resolve, firstDelayMs * 2 ** (attempt - 1)));
+    }
+  }
 }

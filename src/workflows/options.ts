@@ -59,3 +59,15 @@ export const LEDGER_ACTIVITY_OPTIONS: LocalActivityOptions = {
     maximumAttempts: 10,
   },
 };
+
+/** Verifying a send: a GET of the receipt and a ledger write, retried for transport faults. */
+export const VERIFY_LOCAL_ACTIVITY_OPTIONS: LocalActivityOptions = {
+  startToCloseTimeout: '1 minute',
+  retry: {
+    initialInterval: '500 milliseconds',
+    backoffCoefficient: 2,
+    maximumInterval: '10 seconds',
+    maximumAttempts: 4,
+    nonRetryableErrorTypes: ['Unauthorized', 'BadInput'],
+  },
+};

@@ -18,7 +18,9 @@ import {
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
+  patched,
   uuid4,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import {
@@ -35,9 +37,24 @@ import {
   type SyncFileInput,
   transportFaultSignal,
 } from '../shared';
-import { ACTIVITY_OPTIONS, COMPENSATION_ATTEMPTS, LEDGER_ACTIVITY_OPTIONS } from './options';
+import {
+  ACTIVITY_OPTIONS,
+  COMPENSATION_ATTEMPTS,
+  LEDGER_ACTIVITY_OPTIONS,
+  VERIFY_LOCAL_ACTIVITY_OPTIONS,
+} from './options';
 
-const { verifyFile } = proxyActivities<Activities>(ACTIVITY_OPTIONS.transfer);
+// Verification is one short GET and a ledger write: as a local activity it runs in the same
+// workflow task that sees the send complete, saving a round trip and three events per file.
+const { verifyFile: verifyFileLocally } = proxyLocalActivities<Activities>(VERIFY_LOCAL_ACTIVITY_OPTIONS);
+/** Verification as it ran before FEWER_EVENTS_PATCH, kept for workflows started then. */
+const { verifyFile: verifyFileRemotely } = proxyActivities<Activities>(ACTIVITY_OPTIONS.transfer);
+
+/**
+ * Version marker: local verification, and no search-attribute upserts that nothing can
+ * observe. Workflows that started before it replay the earlier path.
+ */
+export const FEWER_EVENTS_PATCH = 'fewer-events-per-file';
 const { sendFile } = proxyActivities<Activities>({
   ...ACTIVITY_OPTIONS.transfer,
   // Wait for the send to stop before compensating, so no upload lands after its rollback.
@@ -82,12 +99,22 @@ export async function syncFile(input: SyncFileInput): Promise<FileResult> {
     state,
   }));
 
-  const enter = (next: FileState, detail?: string) => {
+  /**
+   * Moves to a state: search attributes (when they change) and the details a person reads.
+   * A transient state, entered and left within one workflow task, updates the details only.
+   */
+  const fewerEvents = patched(FEWER_EVENTS_PATCH);
+  const verifyFile = fewerEvents ? verifyFileLocally : verifyFileRemotely;
+  const enter = (next: FileState, detail?: string, transient = false) => {
     state = next;
-    upsertSearchAttributes([
-      { key: SA_STATE, value: next },
-      { key: SA_RESENDS, value: resends },
-    ]);
+    const current = workflowInfo().typedSearchAttributes;
+    const changed = current.get(SA_STATE) !== next || (current.get(SA_RESENDS) ?? 0) !== resends;
+    if (!fewerEvents || (!transient && changed)) {
+      upsertSearchAttributes([
+        { key: SA_STATE, value: next },
+        { key: SA_RESENDS, value: resends },
+      ]);
+    }
     const lines = [
       `**${next}** ${item.orderId}/${item.fileName}`,
       `resends: ${resends} of ${policy.maxResends}`,
@@ -108,6 +135,7 @@ export async function syncFile(input: SyncFileInput): Promise<FileResult> {
     };
     enter(outcome, reason);
     if (input.parentWorkflowId) {
+      // Awaited: a signal still pending when the workflow completes is never delivered.
       await CancellationScope.nonCancellable(async () => {
         try {
           await getExternalWorkflowHandle(input.parentWorkflowId!).signal(fileDoneSignal, result);
@@ -156,7 +184,7 @@ export async function syncFile(input: SyncFileInput): Promise<FileResult> {
           if (isTransportFault(err)) reportTransportFault(reason);
         }
         if (sent) {
-          enter('VERIFYING');
+          enter('VERIFYING', undefined, true);
           const verdict = await verifyFile({
             interactionId,
             batchId,

@@ -33,6 +33,13 @@ describe('syncBatch against the real dev server', () => {
     expect(batch?.state).toBe('COMPLETED');
     expect(batch?.finished_at).toBeTruthy();
 
+    // Every file reported to the batch by signal (the path that survives continue-as-new).
+    const history = await handle.fetchHistory();
+    const reports = (history.events ?? []).filter(
+      (e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'fileDone',
+    );
+    expect(reports).toHaveLength(30);
+
     const report = await h.consistency(batchId, 3);
     expect(report.drifts).toEqual([]);
   });
