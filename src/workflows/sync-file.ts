@@ -185,16 +185,28 @@ export async function syncFile(input: SyncFileInput): Promise<FileResult> {
         }
         if (sent) {
           enter('VERIFYING', undefined, true);
-          const verdict = await verifyFile({
-            interactionId,
-            batchId,
-            item,
-            sha256: sent.sha256,
-            size: sent.size,
-            resend: resends,
-          });
-          if (verdict.ok) return;
-          lastError = `verification failed (${verdict.rule}): ${verdict.detail}`;
+          try {
+            const verdict = await verifyFile({
+              interactionId,
+              batchId,
+              item,
+              sha256: sent.sha256,
+              size: sent.size,
+              resend: resends,
+            });
+            if (verdict.ok) return;
+            lastError = `verification failed (${verdict.rule}): ${verdict.detail}`;
+          } catch (err) {
+            // The receipt could not be read: the send is unproven, so it counts as failed.
+            if (isCancellation(err)) throw err;
+            const reason = failureMessage(err);
+            if (!isResendable(err)) {
+              failure = { reason: `verification could not run: ${reason}`, cause: 'not-resendable' };
+              return;
+            }
+            lastError = `verification could not run: ${reason}`;
+            if (isTransportFault(err)) reportTransportFault(reason);
+          }
         }
         if (resends >= policy.maxResends) {
           failure = { reason: `gave up after ${resends} resends: ${lastError}`, cause: 'exhausted' };

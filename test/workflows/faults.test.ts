@@ -92,6 +92,31 @@ describe('recording-system faults', () => {
     expect((await h.consistency(batchId, 2)).drifts).toEqual([]);
   });
 
+  it('a receipt that cannot be read leaves the send unproven: it is resent, not failed', async () => {
+    h = await startHarness({ simulator: { failRate: 1, faultMethods: ['GET'] } });
+    const items = await h.makeFiles(2, 512, 2);
+    const { batchId, handle } = await h.start(items, { maxConcurrency: 2, maxResends: 10, outagePauseAfter: 0 });
+    const ledger = h.ledger;
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const events = await eventsOf(ledger, batchId);
+      if (
+        events.some(
+          (e) => e.kind === 'RESEND_QUEUED' && String(e.detail.reason).startsWith('verification could not run'),
+        )
+      ) {
+        break;
+      }
+      if (Date.now() > deadline) throw new Error('no resend after a failed verification');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    h.simulator.setFaults({ failRate: 0 });
+    const result = await handle.result();
+    expect(result.state).toBe('COMPLETED');
+    expect(result.recorded).toBe(2);
+    expect((await h.consistency(batchId, 10)).drifts).toEqual([]);
+  }, 180_000);
+
   it('a rollback that cannot reach the recording system is recorded as FAILED and reported', async () => {
     h = await startHarness({ simulator: { rejectRate: 1, latencyMs: 300 } });
     const items = await h.makeFiles(2, 512, 2);
