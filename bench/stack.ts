@@ -44,19 +44,35 @@ export async function startStack(opts: {
   const connection = await Connection.connect({ address: server.address });
   const client = new Client({ connection });
   const native = await NativeConnection.connect({ address: server.address });
-  const simulator = await startSimulator({ dataDir: path.join(workDir, 'rs'), token: BENCH_TOKEN, port: 0, ...opts.simulator });
+  const simulator = await startSimulator({
+    dataDir: path.join(workDir, 'rs'),
+    token: BENCH_TOKEN,
+    port: 0,
+    ...opts.simulator,
+  });
   const ledgerUrl = opts.ledgerUrl ?? `sqlite:${path.join(workDir, 'ledger.db')}`;
   const ledger = await openLedger(ledgerUrl);
   const targets = fixedTargets(
     new Map([
       [
         'default',
-        new HttpRecordingSystem({ baseUrl: simulator.url, token: BENCH_TOKEN, requestTimeoutMs: opts.requestTimeoutMs ?? 5_000 }),
+        new HttpRecordingSystem({
+          baseUrl: simulator.url,
+          token: BENCH_TOKEN,
+          requestTimeoutMs: opts.requestTimeoutMs ?? 5_000,
+        }),
       ],
     ]),
   );
   const taskQueue = `bench-${randomUUID().slice(0, 8)}`;
-  const worker = await createSyncWorker({ connection: native, namespace: 'default', taskQueue, ledger, targets, tuning: opts.tuning });
+  const worker = await createSyncWorker({
+    connection: native,
+    namespace: 'default',
+    taskQueue,
+    ledger,
+    targets,
+    tuning: opts.tuning,
+  });
   const running = worker.run();
   return {
     server,
@@ -81,13 +97,20 @@ export async function startStack(opts: {
   };
 }
 
-/** Events in every workflow history of a batch: the batch's runs and its files. */
-export async function historyEvents(client: Client, batchWorkflowId: string): Promise<{ total: number; largestRun: number; workflows: number }> {
+/** Events in every workflow history of a batch: the batch's runs, and its files unless filesToo is false. */
+export async function historyEvents(
+  client: Client,
+  batchWorkflowId: string,
+  opts: { filesToo?: boolean } = {},
+): Promise<{ total: number; largestRun: number; workflows: number }> {
   let total = 0;
   let largestRun = 0;
   let workflows = 0;
   const ids = new Set<string>([batchWorkflowId]);
-  for await (const wf of client.workflow.list({ query: `WorkflowId STARTS_WITH "${batchWorkflowId}/"` })) ids.add(wf.workflowId);
+  if (opts.filesToo !== false) {
+    for await (const wf of client.workflow.list({ query: `WorkflowId STARTS_WITH "${batchWorkflowId}/"` }))
+      ids.add(wf.workflowId);
+  }
   for (const id of ids) {
     // Every run of the workflow (the batch continues as new).
     for await (const run of client.workflow.list({ query: `WorkflowId = "${id}"` })) {

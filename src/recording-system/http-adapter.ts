@@ -183,8 +183,9 @@ export class HttpRecordingSystem implements RecordingSystem {
   private async statusError(ex: Exchange, res: Response): Promise<RecordingSystemError> {
     const excerpt = await readExcerpt(res);
     const statusText = res.statusText ? ` ${res.statusText}` : '';
-    const detail = excerpt ? `: ${excerpt}` : '';
-    const message = `${describe(ex)} answered ${res.status}${statusText}${detail}`;
+    const reason = reasonOf(excerpt);
+    const detail = reason ? `: ${reason}` : '';
+    const message = `${res.status}${statusText}${detail} (${describe(ex)})`;
     return this.error(kindForStatus(res.status), message, res.status);
   }
 
@@ -366,4 +367,16 @@ function networkCause(err: unknown): string {
     return code && !cause.message.includes(code) ? `${code} ${cause.message}` : cause.message;
   }
   return err.message;
+}
+
+/** The recording system's own words from an error body: its `reason` (or `error`) when JSON. */
+export function reasonOf(excerpt: string): string {
+  try {
+    const body = JSON.parse(excerpt) as { reason?: unknown; error?: unknown };
+    if (typeof body.reason === 'string' && body.reason) return body.reason;
+    if (typeof body.error === 'string' && body.error) return body.error;
+  } catch {
+    // Not JSON, or cut short: the excerpt itself says it.
+  }
+  return excerpt;
 }

@@ -14,6 +14,7 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
@@ -62,6 +63,8 @@ const { openBatch, finishBatch } = proxyLocalActivities<Activities>(LEDGER_ACTIV
 export const PAGE_SIZE = 200;
 /** Continue as new once a run's history holds this many events. */
 export const CONTINUE_AS_NEW_AFTER_EVENTS = 4_000;
+/** Version marker: the batch waits for its children's completion events before it ends. */
+export const AWAIT_CHILD_COMPLETIONS_PATCH = 'await-child-completions';
 /** Failures kept for the `failures` query. */
 export const MAX_FAILURES_KEPT = 100;
 
@@ -89,6 +92,8 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
   /** Files picked for a start whose manifest item is still being read. */
   let pendingStarts = 0;
   let startsUnderWay = 0;
+  /** Completions of the children this run started (the batch waits for them before it ends). */
+  const childCompletions: Promise<void>[] = [];
 
   // --- handlers ---------------------------------------------------------------------------------
   setHandler(fileDoneSignal, (result: FileResult) => onFileDone(result));
@@ -264,7 +269,7 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
     }).then(
       (child) => {
         // While this run lives, the child's completion reports too; the signal covers later runs.
-        child.result().then(onFileDone, (err: unknown) => {
+        const completion = child.result().then(onFileDone, (err: unknown) => {
           if (isCancellation(err)) return; // the child's own report says how it ended
           onFileDone({
             orderId: item.orderId,
@@ -275,6 +280,7 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
             reason: `file workflow ended abnormally: ${String(err)}`,
           });
         });
+        childCompletions.push(completion);
       },
       (err: unknown) => {
         if (isCancellation(err)) throw err;
@@ -390,6 +396,9 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
     c.outage = undefined;
     if (c.cancelRequested) show();
     await drain();
+    // The files report by signal just before they complete: wait for the completions too, so
+    // the batch's history (and the Web UI) shows every file of this run closed.
+    if (patched(AWAIT_CHILD_COMPLETIONS_PATCH)) await Promise.all(childCompletions);
     let state: BatchState = c.cancelRequested
       ? 'CANCELLED'
       : c.failedBatch

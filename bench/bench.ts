@@ -1,0 +1,254 @@
+/**
+ * `npm run bench -- --files N --size BYTES --latency-ms L --concurrency C`
+ *
+ * Runs, one after another on the same generated files and with the same verification step
+ * (PUT, then GET of the receipt judged by the preset rules):
+ *   a. the old way: one file at a time;
+ *   b. the ceiling: a plain pool of C concurrent send+verify, without Temporal;
+ *   c. image-sync through Temporal with --max-concurrency C.
+ * Prints a table and writes JSON and an SVG chart into bench/results/.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { judge } from '../src/activities';
+import { startBatch } from '../src/batch/start';
+import { HttpRecordingSystem } from '../src/recording-system/http-adapter';
+import { startSimulator } from '../src/recording-system/simulator';
+import type { SyncItem } from '../src/shared';
+import { contentTypeFor, sha256File } from '../src/source/files';
+import { scanDirectory } from '../src/source/manifest';
+import { generateBlobFiles } from '../src/source/sample-images';
+import { BENCH_TOKEN, historyEvents, startStack } from './stack';
+
+export interface ModeResult {
+  mode: 'old-way' | 'ceiling' | 'image-sync';
+  files: number;
+  wallSeconds: number;
+  filesPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  cpuSecondsPerFile: number;
+  historyEventsPerFile?: number;
+  fileWorkflowEventsPerFile?: number;
+  largestRunEvents?: number;
+  peakRssMb?: number;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+function cpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+/** CPU seconds a child process has used, from /proc (Linux). */
+async function processCpuSeconds(pid: number): Promise<number> {
+  try {
+    const { readFile } = await import('node:fs/promises');
+    const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+    return (Number(stat[11]) + Number(stat[12])) / 100; // utime + stime, in clock ticks of 1/100 s
+  } catch {
+    return 0;
+  }
+}
+
+/** Send then verify one file, the step every mode shares. */
+async function sendAndVerify(system: HttpRecordingSystem, item: SyncItem, key: string): Promise<void> {
+  const digest = await sha256File(item.sourcePath);
+  await system.put({
+    orderId: item.orderId,
+    fileName: item.fileName,
+    sourcePath: item.sourcePath,
+    sha256: digest.sha256,
+    size: digest.size,
+    contentType: contentTypeFor(item.fileName),
+    idempotencyKey: key,
+  });
+  const verdict = judge(await system.stat(item.orderId, item.fileName), { ...digest, interactionId: key });
+  if (!verdict.ok) throw new Error(`${item.orderId}/${item.fileName}: ${verdict.rule}`);
+}
+
+async function withSimulator<T>(
+  dataDir: string,
+  latencyMs: number,
+  run: (system: HttpRecordingSystem) => Promise<T>,
+): Promise<T> {
+  const sim = await startSimulator({ dataDir, token: BENCH_TOKEN, port: 0, latencyMs });
+  try {
+    return await run(new HttpRecordingSystem({ baseUrl: sim.url, token: BENCH_TOKEN }));
+  } finally {
+    await sim.close();
+  }
+}
+
+async function plainRun(
+  mode: 'old-way' | 'ceiling',
+  items: SyncItem[],
+  concurrency: number,
+  dataDir: string,
+  latencyMs: number,
+): Promise<ModeResult> {
+  return withSimulator(dataDir, latencyMs, async (system) => {
+    const latencies: number[] = [];
+    const cpu0 = cpuSeconds();
+    const t0 = performance.now();
+    let next = 0;
+    const lane = async () => {
+      while (next < items.length) {
+        const i = next++;
+        const s = performance.now();
+        await sendAndVerify(system, items[i]!, `${mode}-${i}`);
+        latencies.push(performance.now() - s);
+      }
+    };
+    await Promise.all(Array.from({ length: mode === 'old-way' ? 1 : concurrency }, lane));
+    const wall = (performance.now() - t0) / 1000;
+    latencies.sort((a, b) => a - b);
+    return {
+      mode,
+      files: items.length,
+      wallSeconds: round(wall),
+      filesPerSecond: round(items.length / wall),
+      p50Ms: round(percentile(latencies, 50)),
+      p99Ms: round(percentile(latencies, 99)),
+      cpuSecondsPerFile: round((cpuSeconds() - cpu0) / items.length, 5),
+    };
+  });
+}
+
+async function temporalRun(items: SyncItem[], concurrency: number, latencyMs: number): Promise<ModeResult> {
+  const stack = await startStack({ simulator: { latencyMs } });
+  try {
+    let peakRss = process.memoryUsage().rss;
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 200);
+    const cpu0 = cpuSeconds() + (await processCpuSeconds(stack.server.pid));
+    const t0 = performance.now();
+    const { batchId, handle } = await startBatch(stack.client, items, {
+      taskQueue: stack.taskQueue,
+      stateDir: stack.workDir,
+      policy: { maxConcurrency: concurrency, maxResends: 3 },
+    });
+    const result = await handle.result();
+    const wall = (performance.now() - t0) / 1000;
+    const cpu = cpuSeconds() + (await processCpuSeconds(stack.server.pid)) - cpu0;
+    clearInterval(sampler);
+    if (result.recorded !== items.length) throw new Error(`image-sync recorded ${result.recorded} of ${items.length}`);
+    const rows = await stack.ledger.latestInteractions(batchId);
+    const latencies = rows.map((r) => Date.parse(r.updated_at) - Date.parse(r.created_at)).sort((a, b) => a - b);
+    const events = await historyEvents(stack.client, handle.workflowId);
+    const batchEvents = (await historyEvents(stack.client, handle.workflowId, { filesToo: false })).total;
+    return {
+      mode: 'image-sync',
+      files: items.length,
+      wallSeconds: round(wall),
+      filesPerSecond: round(items.length / wall),
+      p50Ms: round(percentile(latencies, 50)),
+      p99Ms: round(percentile(latencies, 99)),
+      cpuSecondsPerFile: round(cpu / items.length, 5),
+      historyEventsPerFile: round(events.total / items.length),
+      fileWorkflowEventsPerFile: round((events.total - batchEvents) / items.length),
+      largestRunEvents: events.largestRun,
+      peakRssMb: Math.round(peakRss / 2 ** 20),
+    };
+  } finally {
+    await stack.close();
+  }
+}
+
+function round(n: number, digits = 2): number {
+  return Number(n.toFixed(digits));
+}
+
+export function svgChart(results: ModeResult[], title: string): string {
+  const width = 640;
+  const barArea = 420;
+  const max = Math.max(...results.map((r) => r.filesPerSecond), 1);
+  const rows = results
+    .map((r, i) => {
+      const y = 60 + i * 70;
+      const w = Math.max(2, Math.round((r.filesPerSecond / max) * barArea));
+      return [
+        `<text x="10" y="${y + 22}" font-size="14">${r.mode}</text>`,
+        `<rect x="110" y="${y}" width="${w}" height="32" fill="${['#999', '#4a90d9', '#2e8b57'][i] ?? '#666'}"/>`,
+        `<text x="${118 + w}" y="${y + 21}" font-size="13">${r.filesPerSecond} files/s · p50 ${r.p50Ms} ms · p99 ${r.p99Ms} ms</text>`,
+      ].join('');
+    })
+    .join('\n');
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width + 200}" height="${80 + results.length * 70}" font-family="sans-serif">
+<text x="10" y="30" font-size="16" font-weight="bold">${title}</text>
+${rows}
+</svg>
+`;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      files: { type: 'string', default: '500' },
+      size: { type: 'string', default: '102400' },
+      'latency-ms': { type: 'string', default: '100' },
+      concurrency: { type: 'string', default: '64' },
+      out: { type: 'string', default: path.join(__dirname, 'results') },
+      'skip-old-way': { type: 'boolean', default: false },
+    },
+  });
+  const files = Number(values.files);
+  const size = Number(values.size);
+  const latencyMs = Number(values['latency-ms']);
+  const concurrency = Number(values.concurrency);
+  for (const [name, v] of Object.entries({ files, size, latencyMs, concurrency })) {
+    if (!Number.isInteger(v) || v < (name === 'latencyMs' ? 0 : 1)) throw new Error(`--${name} must be a whole number`);
+  }
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').slice(0, 15);
+  const work = path.join(values.out, `work-${stamp}`);
+  console.error(`generating ${files} files of ${size} bytes...`);
+  await generateBlobFiles(path.join(work, 'src'), { count: files, size });
+  const { items } = await scanDirectory(path.join(work, 'src'));
+
+  const results: ModeResult[] = [];
+  if (!values['skip-old-way']) {
+    console.error('a. the old way: one file at a time...');
+    results.push(await plainRun('old-way', items, 1, path.join(work, 'rs-a'), latencyMs));
+  }
+  console.error(`b. the ceiling: a pool of ${concurrency} without Temporal...`);
+  results.push(await plainRun('ceiling', items, concurrency, path.join(work, 'rs-b'), latencyMs));
+  console.error(`c. image-sync through Temporal, max concurrency ${concurrency}...`);
+  results.push(await temporalRun(items, concurrency, latencyMs));
+
+  const by = Object.fromEntries(results.map((r) => [r.mode, r])) as Record<ModeResult['mode'], ModeResult | undefined>;
+  const ratios = {
+    cOverA: by['old-way'] ? round(by['image-sync']!.filesPerSecond / by['old-way'].filesPerSecond) : null,
+    cOverB: round(by['image-sync']!.filesPerSecond / by.ceiling!.filesPerSecond),
+  };
+  const report = {
+    at: new Date().toISOString(),
+    params: { files, size, latencyMs, concurrency },
+    machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
+    results,
+    ratios,
+  };
+  await mkdir(values.out, { recursive: true });
+  const base = path.join(values.out, `bench-${stamp}-n${files}-l${latencyMs}-c${concurrency}`);
+  await writeFile(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
+  await writeFile(
+    `${base}.svg`,
+    svgChart(results, `${files} files of ${size} B, latency ${latencyMs} ms, concurrency ${concurrency}`),
+  );
+  const { rm } = await import('node:fs/promises');
+  await rm(work, { recursive: true, force: true });
+
+  console.table(results);
+  console.log(`c/a = ${ratios.cOverA ?? 'n/a'}   c/b = ${ratios.cOverB}`);
+  console.log(`wrote ${base}.json and ${base}.svg`);
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,114 @@
+/**
+ * `npm run bench:scale -- --files 100000 [--concurrency 64] [--size 64]`
+ *
+ * One very large batch of tiny files at zero latency. Reports the wall time, the largest
+ * history of any workflow run (the batch continues as new to stay small), and the worker's
+ * resident memory over time, which should stay flat. Writes JSON into bench/results/.
+ */
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { startBatch } from '../src/batch/start';
+import { progressQuery } from '../src/shared';
+import { scanDirectory } from '../src/source/manifest';
+import { generateBlobFiles } from '../src/source/sample-images';
+import { startStack } from './stack';
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      files: { type: 'string', default: '100000' },
+      concurrency: { type: 'string', default: '64' },
+      size: { type: 'string', default: '64' },
+      out: { type: 'string', default: path.join(__dirname, 'results') },
+    },
+  });
+  const files = Number(values.files);
+  const concurrency = Number(values.concurrency);
+  const stack = await startStack({});
+  const rss: { atSeconds: number; done: number; rssMb: number }[] = [];
+  try {
+    const dir = path.join(stack.workDir, 'src');
+    console.error(`generating ${files} files...`);
+    await generateBlobFiles(dir, { count: files, size: Number(values.size), filesPerOrder: 100 });
+    const { items } = await scanDirectory(dir);
+    const t0 = Date.now();
+    const { handle } = await startBatch(stack.client, items, {
+      taskQueue: stack.taskQueue,
+      stateDir: stack.workDir,
+      policy: { maxConcurrency: concurrency, maxResends: 3 },
+    });
+    const sample = async () => {
+      const p = await handle.query(progressQuery).catch(() => undefined);
+      const done = p ? p.recorded + p.rolledBack + p.rollbackFailed + p.cancelled : (rss.at(-1)?.done ?? 0);
+      const point = {
+        atSeconds: Math.round((Date.now() - t0) / 1000),
+        done,
+        rssMb: Math.round(process.memoryUsage().rss / 2 ** 20),
+      };
+      rss.push(point);
+      console.error(`${point.atSeconds}s: ${done}/${files} files, worker RSS ${point.rssMb} MB`);
+    };
+    const timer = setInterval(() => void sample(), 15_000);
+    const result = await handle.result();
+    clearInterval(timer);
+    await sample();
+    const wallSeconds = (Date.now() - t0) / 1000;
+
+    // Every run of the batch workflow, and a sample of the file workflows.
+    let largest = { workflowId: '', runId: '', events: 0 };
+    let batchRuns = 0;
+    for await (const run of stack.client.workflow.list({ query: `WorkflowId = "${handle.workflowId}"` })) {
+      batchRuns += 1;
+      const events =
+        (await stack.client.workflow.getHandle(run.workflowId, run.runId).fetchHistory()).events?.length ?? 0;
+      if (events > largest.events) largest = { workflowId: run.workflowId, runId: run.runId, events };
+    }
+    let sampled = 0;
+    for await (const wf of stack.client.workflow.list({
+      query: `WorkflowId STARTS_WITH "${handle.workflowId}/"`,
+      pageSize: 100,
+    })) {
+      const events =
+        (await stack.client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory()).events?.length ?? 0;
+      if (events > largest.events) largest = { workflowId: wf.workflowId, runId: wf.runId, events };
+      if (++sampled >= 200) break;
+    }
+    const afterWarmup = rss.filter((p) => p.atSeconds >= 60);
+    const report = {
+      at: new Date().toISOString(),
+      params: { files, concurrency, size: Number(values.size) },
+      state: result.state,
+      recorded: result.recorded,
+      wallSeconds: Math.round(wallSeconds),
+      filesPerSecond: Number((files / wallSeconds).toFixed(1)),
+      batchRuns,
+      largestHistory: largest,
+      workerRssMb: {
+        min: Math.min(...(afterWarmup.length ? afterWarmup : rss).map((p) => p.rssMb)),
+        max: Math.max(...(afterWarmup.length ? afterWarmup : rss).map((p) => p.rssMb)),
+        samples: rss,
+      },
+    };
+    await mkdir(values.out, { recursive: true });
+    const file = path.join(
+      values.out,
+      `scale-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}-n${files}.json`,
+    );
+    await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
+    console.log(
+      `${result.state}: ${result.recorded}/${files} recorded in ${report.wallSeconds}s (${report.filesPerSecond} files/s); ` +
+        `${batchRuns} batch runs; largest history ${largest.events} events (${largest.workflowId}); ` +
+        `worker RSS ${report.workerRssMb.min}-${report.workerRssMb.max} MB after the first minute`,
+    );
+    console.log(`wrote ${file}`);
+  } finally {
+    await stack.close();
+    await rm(stack.workDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
