@@ -31,6 +31,9 @@ export interface ActivityDeps {
   heartbeatEveryMs?: number;
 }
 
+/** Why a rollback leaves a file in place: image-sync removes only copies it wrote. */
+export const FOREIGN_COPY = 'the recording system holds a copy another sender wrote; it was left in place';
+
 export type VerifyRule = 'missing' | 'size' | 'checksum' | 'idempotency-key';
 export type Verdict = { ok: true } | { ok: false; rule: VerifyRule; detail: string };
 
@@ -53,7 +56,9 @@ export function toFailure(err: unknown): unknown {
     protocol: 'Protocol',
   }[err.kind];
   const details = err.httpStatus ? [{ httpStatus: err.httpStatus }] : [];
-  return err.retryable || err.kind === 'protocol'
+  // 'protocol' covers answers outside the contract and requests refused before sending (names
+  // or headers HTTP cannot carry): no retry of the same request changes either.
+  return err.retryable
     ? ApplicationFailure.retryable(err.message, type, ...details)
     : ApplicationFailure.nonRetryable(err.message, type, ...details);
 }
@@ -103,6 +108,32 @@ export function createActivities(deps: ActivityDeps) {
     const count = (status: string) => latest.filter((r) => r.status === status).length;
     const rolledBack = count('ROLLED_BACK');
     return { recorded: count('RECORDED'), rolledBack, failed: rolledBack + count('ROLLBACK_FAILED') };
+  }
+
+  /**
+   * Writes how a rollback ended: the rollback row, the event, and the interaction's state
+   * (the given final state when DONE, ROLLBACK_FAILED when FAILED).
+   */
+  async function recordRollbackOutcome(
+    rollback: { interactionId: string; batchId: string; orderId: string; fileName: string; reason: string },
+    outcome:
+      | { status: 'DONE'; finalState: FileOutcome; attempts: number; detail: Record<string, unknown> }
+      | { status: 'FAILED'; attempts: number; error: string },
+  ): Promise<void> {
+    const { interactionId } = rollback;
+    await ledger.recordRollback({ ...rollback, status: outcome.status, attempts: outcome.attempts });
+    if (outcome.status === 'DONE') {
+      await ledger.appendEvent({ interactionId, eventKey: 'ROLLED_BACK', kind: 'ROLLED_BACK', detail: outcome.detail });
+      await ledger.updateInteraction(interactionId, { status: outcome.finalState, lastError: rollback.reason });
+    } else {
+      await ledger.appendEvent({
+        interactionId,
+        eventKey: 'ROLLBACK_FAILED',
+        kind: 'ROLLBACK_FAILED',
+        detail: { error: outcome.error },
+      });
+      await ledger.updateInteraction(interactionId, { status: 'ROLLBACK_FAILED', lastError: outcome.error });
+    }
   }
 
   return {
@@ -307,47 +338,31 @@ export function createActivities(deps: ActivityDeps) {
         throw toFailure(err);
       }
       if (outcome === 'foreign') {
-        const detail = 'the recording system holds a copy another sender wrote; it was left in place';
-        await ledger.recordRollback({ ...rollback, status: 'FAILED', attempts: attempt });
-        await ledger.appendEvent({
-          interactionId,
-          eventKey: 'ROLLBACK_FAILED',
-          kind: 'ROLLBACK_FAILED',
-          detail: { detail },
-        });
-        await ledger.updateInteraction(interactionId, { status: 'ROLLBACK_FAILED', lastError: detail });
-        return { status: 'FAILED', detail };
+        await recordRollbackOutcome(rollback, { status: 'FAILED', attempts: attempt, error: FOREIGN_COPY });
+        return { status: 'FAILED', detail: FOREIGN_COPY };
       }
-      await ledger.recordRollback({ ...rollback, status: 'DONE', attempts: attempt });
-      await ledger.appendEvent({
-        interactionId,
-        eventKey: 'ROLLED_BACK',
-        kind: 'ROLLED_BACK',
+      await recordRollbackOutcome(rollback, {
+        status: 'DONE',
+        finalState: args.finalState,
+        attempts: attempt,
         detail: { attempts: attempt },
       });
-      await ledger.updateInteraction(interactionId, { status: args.finalState, lastError: args.reason });
       return { status: 'DONE', detail: 'removed' };
     },
 
     /** Records a rollback that could not be done after every attempt: it needs a person. */
     async recordRollbackFailed(args: FileRef & { reason: string; attempts: number; error: string }): Promise<void> {
-      const { item, interactionId } = args;
-      await ledger.recordRollback({
-        interactionId,
-        batchId: args.batchId,
-        orderId: item.orderId,
-        fileName: item.fileName,
-        reason: args.reason,
-        status: 'FAILED',
-        attempts: args.attempts,
-      });
-      await ledger.appendEvent({
-        interactionId,
-        eventKey: 'ROLLBACK_FAILED',
-        kind: 'ROLLBACK_FAILED',
-        detail: { error: args.error },
-      });
-      await ledger.updateInteraction(interactionId, { status: 'ROLLBACK_FAILED', lastError: args.error });
+      const { item } = args;
+      await recordRollbackOutcome(
+        {
+          interactionId: args.interactionId,
+          batchId: args.batchId,
+          orderId: item.orderId,
+          fileName: item.fileName,
+          reason: args.reason,
+        },
+        { status: 'FAILED', attempts: args.attempts, error: args.error },
+      );
     },
 
     /** A file cancelled before any byte was sent: nothing to roll back. */
@@ -438,25 +453,15 @@ export function createActivities(deps: ActivityDeps) {
           detail = err instanceof Error ? err.message : String(err);
         }
         if (outcome === 'gone') {
-          await ledger.recordRollback({ ...rollback, status: 'DONE', attempts: 1 });
-          await ledger.appendEvent({
-            interactionId: row.interaction_id,
-            eventKey: 'ROLLED_BACK',
-            kind: 'ROLLED_BACK',
+          await recordRollbackOutcome(rollback, {
+            status: 'DONE',
+            finalState: 'ROLLED_BACK',
+            attempts: 1,
             detail: { atomic: true },
           });
-          await ledger.updateInteraction(row.interaction_id, { status: 'ROLLED_BACK', lastError: args.reason });
           rolledBack += 1;
         } else {
-          detail ||= 'the recording system holds a copy another sender wrote; it was left in place';
-          await ledger.recordRollback({ ...rollback, status: 'FAILED', attempts: 1 });
-          await ledger.appendEvent({
-            interactionId: row.interaction_id,
-            eventKey: 'ROLLBACK_FAILED',
-            kind: 'ROLLBACK_FAILED',
-            detail: { detail },
-          });
-          await ledger.updateInteraction(row.interaction_id, { status: 'ROLLBACK_FAILED', lastError: detail });
+          await recordRollbackOutcome(rollback, { status: 'FAILED', attempts: 1, error: detail || FOREIGN_COPY });
           failed += 1;
         }
       }

@@ -1,5 +1,7 @@
 /** What every CLI command shares: errors as one line, JSON output, connections, lifetimes. */
+import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
+import { connectClient } from '../temporal/connection';
 import { InvalidArgumentError } from 'commander';
 
 /** An error the user can act on: printed as one line, exit code 1 (or `exitCode`). */
@@ -62,3 +64,13 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): 
 }
 
 export type Register = (program: Command) => void;
+
+/** Runs fn with a Temporal client, closing the connection afterwards. */
+export async function withClient(fn: (client: Client) => Promise<void>): Promise<void> {
+  const { client, connection } = await connectClient();
+  try {
+    await fn(client);
+  } finally {
+    await connection.close();
+  }
+}

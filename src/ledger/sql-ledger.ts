@@ -12,7 +12,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, PostgresDialect, sql, SqliteDialect } from 'kysely';
-import type { Updateable } from 'kysely';
+import type { ExpressionBuilder, Updateable } from 'kysely';
 import { Pool, types as pgTypes } from 'pg';
 import type { CustomTypesConfig } from 'pg';
 import type { BatchState, FileState } from '../shared';
@@ -182,6 +182,24 @@ async function oneAtATimePerFile<T>(file: string, run: () => Promise<T>): Promis
   } finally {
     if (sqliteMigrationsInProcess.get(file) === settled) sqliteMigrationsInProcess.delete(file);
   }
+}
+
+/** Filters `interactions as i` to the latest interaction (highest seq) of each file of its batch. */
+function isLatestOfItsFile({
+  not,
+  exists,
+  selectFrom,
+}: ExpressionBuilder<LedgerDatabase & { i: LedgerDatabase['interactions'] }, 'i'>) {
+  return not(
+    exists(
+      selectFrom('interactions as newer')
+        .select('newer.seq')
+        .whereRef('newer.batch_id', '=', 'i.batch_id')
+        .whereRef('newer.order_id', '=', 'i.order_id')
+        .whereRef('newer.file_name', '=', 'i.file_name')
+        .whereRef('newer.seq', '>', 'i.seq'),
+    ),
+  );
 }
 
 export class SqlLedger implements Ledger {
@@ -356,18 +374,7 @@ export class SqlLedger implements Ledger {
       .selectFrom('interactions as i')
       .selectAll('i')
       .where('i.batch_id', '=', batchId)
-      .where(({ not, exists, selectFrom }) =>
-        not(
-          exists(
-            selectFrom('interactions as newer')
-              .select('newer.seq')
-              .whereRef('newer.batch_id', '=', 'i.batch_id')
-              .whereRef('newer.order_id', '=', 'i.order_id')
-              .whereRef('newer.file_name', '=', 'i.file_name')
-              .whereRef('newer.seq', '>', 'i.seq'),
-          ),
-        ),
-      );
+      .where(isLatestOfItsFile);
     if (status !== undefined) {
       const statuses: readonly FileState[] = typeof status === 'string' ? [status] : status;
       if (statuses.length === 0) return [];
@@ -389,18 +396,7 @@ export class SqlLedger implements Ledger {
       .distinct()
       .where(sql<boolean>`i.batch_id like ${pattern} escape '\\'`)
       .where('i.status', '=', 'RECORDED')
-      .where(({ not, exists, selectFrom }) =>
-        not(
-          exists(
-            selectFrom('interactions as newer')
-              .select('newer.seq')
-              .whereRef('newer.batch_id', '=', 'i.batch_id')
-              .whereRef('newer.order_id', '=', 'i.order_id')
-              .whereRef('newer.file_name', '=', 'i.file_name')
-              .whereRef('newer.seq', '>', 'i.seq'),
-          ),
-        ),
-      )
+      .where(isLatestOfItsFile)
       .execute();
     return rows.map((r) => ({ orderId: r.order_id, fileName: r.file_name }));
   }

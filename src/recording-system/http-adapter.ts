@@ -247,6 +247,8 @@ export function kindForStatus(status: number): RecordingSystemErrorKind {
   if (status === 422) return 'rejected';
   if (status === 401 || status === 403) return 'unauthorized';
   if (status >= 500 && status <= 599) return 'unavailable';
+  // Too many requests, or the server gave up waiting for the request: try again later.
+  if (status === 429 || status === 408) return 'unavailable';
   return 'protocol';
 }
 

@@ -115,6 +115,8 @@ describe('HttpRecordingSystem against a scripted server', () => {
     [502, 'unavailable', true],
     [503, 'unavailable', true],
     [504, 'unavailable', true],
+    [429, 'unavailable', true],
+    [408, 'unavailable', true],
     [400, 'protocol', false],
     [404, 'protocol', false],
     [418, 'protocol', false],
@@ -419,8 +421,8 @@ describe('error classification tables', () => {
       'unavailable',
       'protocol',
       'protocol',
-      'protocol',
-      'protocol',
+      'unavailable',
+      'unavailable',
       'protocol',
     ]);
   });

@@ -7,14 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { batchWorkflowId, cancelSignal, SA_STATE } from '../../src/shared';
 import type { syncFile } from '../../src/workflows/sync-file';
 import { startHarness, type Harness } from '../helpers/harness';
-
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+import { waitFor } from '../helpers/wait';
 
 describe('cancellation mid-transfer', () => {
   let h: Harness | undefined;

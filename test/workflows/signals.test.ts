@@ -19,16 +19,7 @@ import {
 } from '../../src/shared';
 import type { syncFile } from '../../src/workflows/sync-file';
 import { startHarness, type Harness } from '../helpers/harness';
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { waitFor } from '../helpers/wait';
 
 describe('signals and queries', () => {
   let h: Harness | undefined;

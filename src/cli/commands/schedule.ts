@@ -1,11 +1,11 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
+import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
 import { DEFAULT_STATE_DIR, InputError, validatePolicy } from '../../batch/start';
 import { SCHEDULED_WORKFLOW_TYPE, type ScheduledSyncInput } from '../../shared';
-import { connectClient, temporalSettings } from '../../temporal/connection';
+import { temporalSettings } from '../../temporal/connection';
 import type { scheduledSync } from '../../workflows/scheduled-sync';
-import { action, CliError, parseIntOption, printJson } from '../common';
+import { action, CliError, parseIntOption, printJson, withClient } from '../common';
 
 const SCHEDULE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,59}$/;
 const INTERVAL = /^(\d+)(s|m|h|d)$/;
@@ -16,15 +16,6 @@ export function parseInterval(raw: string): string {
   const seconds = Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[m[2] as 's' | 'm' | 'h' | 'd'];
   if (seconds < 10) throw new CliError('--every must be at least 10s', 2);
   return raw;
-}
-
-async function withClient(fn: (client: Client) => Promise<void>): Promise<void> {
-  const { client, connection } = await connectClient();
-  try {
-    await fn(client);
-  } finally {
-    await connection.close();
-  }
 }
 
 interface CreateFlags {

@@ -7,21 +7,9 @@ import {
   resumeSignal,
   setConcurrencySignal,
 } from '../../shared';
-import { connectClient } from '../../temporal/connection';
-import { action, CliError, parseIntOption } from '../common';
+import { action, CliError, parseIntOption, withClient } from '../common';
 import { describeBatch, runningBatch } from './batch-handle';
 import { redriveEndedBatch } from './redrive';
-
-async function withClient(
-  fn: (client: Awaited<ReturnType<typeof connectClient>>['client']) => Promise<void>,
-): Promise<void> {
-  const { client, connection } = await connectClient();
-  try {
-    await fn(client);
-  } finally {
-    await connection.close();
-  }
-}
 
 const FILE_KEY = /^[^/]+\/[^/]+$/;
 

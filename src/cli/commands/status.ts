@@ -119,7 +119,8 @@ export function registerStatus(program: Command): void {
         const { client, connection } = await connectClient();
         try {
           const desc = await describeBatch(client, batchId);
-          if (flags.watch && desc.status.name === 'RUNNING') {
+          if (flags.watch) {
+            // An ended batch answers at once, in the same layout as one followed to its end.
             const result = await watchBatch(client, batchId, { quiet: flags.json });
             if (flags.json) printJson(result);
             else process.stdout.write(`Batch ${batchId} ended ${result.state}\n`);
