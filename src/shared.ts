@@ -122,6 +122,8 @@ export interface SyncBatchInput {
   carry?: BatchCarry;
   /** A run that redrives the failed files of an ended batch (its manifest holds only those). */
   redrive?: boolean;
+  /** Continue as new once a run's history holds this many events (default 4,000). */
+  continueAsNewAfterEvents?: number;
 }
 
 export interface SyncFileInput {

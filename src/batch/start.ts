@@ -83,6 +83,8 @@ export interface StartBatchOptions {
   taskQueue: string;
   /** Where normalised manifests are written; workers must be able to read it. */
   stateDir?: string;
+  /** Continue as new after this many events per run (default: the workflow's own). */
+  continueAsNewAfterEvents?: number;
 }
 
 export function validatePolicy(partial: Partial<BatchPolicy> = {}): BatchPolicy {
@@ -148,6 +150,7 @@ export async function startBatch(
   );
   await writeNormalizedManifest(items, manifestPath);
   const input: SyncBatchInput = { batchId, manifestPath, total: items.length, policy };
+  if (opts.continueAsNewAfterEvents !== undefined) input.continueAsNewAfterEvents = opts.continueAsNewAfterEvents;
   let handle: WorkflowHandleWithFirstExecutionRunId<typeof syncBatch>;
   try {
     handle = await client.workflow.start<typeof syncBatch>(BATCH_WORKFLOW_TYPE, {

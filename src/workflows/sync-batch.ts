@@ -86,6 +86,9 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
     stopStarting: false,
     failedBatch: false,
   };
+  // All state the handlers touch is declared before them: a run that continued as new gets its
+  // buffered signals as soon as a handler is set.
+  let finalState: BatchState | undefined;
   let cancelSentToChildren = false;
   let nativeCancel: unknown;
   let page: { start: number; items: SyncItem[] } = { start: 0, items: [] };
@@ -156,7 +159,6 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
   function inFlightCount(): number {
     return Object.keys(c.inFlight).length + pendingStarts;
   }
-  let finalState: BatchState | undefined;
   function stateNow(): BatchState {
     return finalState ?? (c.paused ? 'PAUSED' : 'RUNNING');
   }
@@ -226,7 +228,10 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
     inFlightCount() === 0 && (c.cancelRequested || c.stopStarting || (c.redrive.length === 0 && c.nextIndex >= total));
   const shouldContinueAsNew = () => {
     const now = workflowInfo();
-    return now.historyLength >= CONTINUE_AS_NEW_AFTER_EVENTS || now.continueAsNewSuggested;
+    return (
+      now.historyLength >= (input.continueAsNewAfterEvents ?? CONTINUE_AS_NEW_AFTER_EVENTS) ||
+      now.continueAsNewSuggested
+    );
   };
 
   async function itemAt(index: number): Promise<SyncItem> {
