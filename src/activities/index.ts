@@ -9,7 +9,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ApplicationFailure, Context, heartbeat } from '@temporalio/activity';
-import type { Targets } from '../config/targets';
+import { UnknownTargetError, type Targets } from '../config/targets';
 import type { Ledger } from '../ledger/port';
 import { RecordingSystemError, type Receipt, type RecordingSystem } from '../recording-system/port';
 import {
@@ -78,6 +78,16 @@ async function withHeartbeat<T>(everyMs: number, fn: (signal: AbortSignal) => Pr
 export function createActivities(deps: ActivityDeps) {
   const { ledger, targets } = deps;
   const heartbeatEveryMs = deps.heartbeatEveryMs ?? 2_000;
+
+  /** The recording system of a target; an unknown target is bad input no retry can fix. */
+  function systemFor(target: string | undefined): RecordingSystem {
+    try {
+      return targets.get(target);
+    } catch (err) {
+      if (err instanceof UnknownTargetError) throw ApplicationFailure.nonRetryable(err.message, 'UnknownTarget');
+      throw err;
+    }
+  }
 
   /** Whether a receipt was written by one of image-sync's own interactions for this file. */
   async function isOurs(receipt: Receipt, item: SyncItem): Promise<boolean> {
@@ -185,7 +195,7 @@ export function createActivities(deps: ActivityDeps) {
      */
     async sendFile(args: FileRef & { resend: number }): Promise<{ sha256: string; size: number; httpStatus: number }> {
       const { item, interactionId } = args;
-      const system = targets.get(item.target);
+      const system = systemFor(item.target);
       const attempt = Context.current().info.attempt;
       return withHeartbeat(heartbeatEveryMs, async (signal) => {
         const source = await stat(item.sourcePath).catch(() => undefined);
@@ -258,7 +268,7 @@ export function createActivities(deps: ActivityDeps) {
     /** Applies the preset rules to the recording system's receipt; records RECORDED when all pass. */
     async verifyFile(args: FileRef & { sha256: string; size: number; resend?: number }): Promise<Verdict> {
       const { item, interactionId } = args;
-      const system = targets.get(item.target);
+      const system = systemFor(item.target);
       let receipt: Receipt | null;
       try {
         receipt = await system.stat(item.orderId, item.fileName, { signal: Context.current().cancellationSignal });
@@ -324,6 +334,16 @@ export function createActivities(deps: ActivityDeps) {
         detail: { reason: args.reason },
       });
       await ledger.updateInteraction(interactionId, { status: 'ROLLING_BACK' });
+      if (!targets.has(item.target)) {
+        // Nothing can have been sent to a target that does not exist.
+        await recordRollbackOutcome(rollback, {
+          status: 'DONE',
+          finalState: args.finalState,
+          attempts: attempt,
+          detail: { unknownTarget: targets.resolveName(item.target) },
+        });
+        return { status: 'DONE', detail: 'unknown target: nothing was sent' };
+      }
       const system = targets.get(item.target);
       let outcome: 'gone' | 'foreign';
       try {
@@ -408,7 +428,7 @@ export function createActivities(deps: ActivityDeps) {
     /** Whether a recording system answers an authenticated request at all. */
     async probeRecordingSystem(args: { target: string }): Promise<void> {
       try {
-        await targets.get(args.target).list({ limit: 1, signal: Context.current().cancellationSignal });
+        await systemFor(args.target).list({ limit: 1, signal: Context.current().cancellationSignal });
       } catch (err) {
         throw toFailure(err);
       }

@@ -132,6 +132,7 @@ export interface Targets {
   /** The name a missing target resolves to. */
   resolveName(target: string | undefined): string;
   get(target: string | undefined): RecordingSystem;
+  has(target: string | undefined): boolean;
 }
 
 export function createTargets(config: TargetsConfig): Targets {
@@ -148,6 +149,7 @@ export function fixedTargets(systems: Map<string, RecordingSystem>, defaultTarge
   const resolveName = (target: string | undefined) => target ?? defaultTarget;
   return {
     resolveName,
+    has: (target) => systems.has(resolveName(target)),
     get(target) {
       const name = resolveName(target);
       const system = systems.get(name);

@@ -111,6 +111,11 @@ async function wasSent(ledger: Ledger, row: InteractionRow): Promise<boolean> {
 export async function heldByTargets(targets: Targets, names: string[]): Promise<Map<string, Map<string, Receipt>>> {
   const out = new Map<string, Map<string, Receipt>>();
   for (const name of names) {
+    if (!targets.has(name)) {
+      // A target this configuration does not know holds nothing image-sync could have sent.
+      out.set(name, new Map());
+      continue;
+    }
     const system = targets.get(name);
     const files = new Map<string, Receipt>();
     let cursor: string | null = null;

@@ -68,6 +68,6 @@ export const VERIFY_LOCAL_ACTIVITY_OPTIONS: LocalActivityOptions = {
     backoffCoefficient: 2,
     maximumInterval: '10 seconds',
     maximumAttempts: 4,
-    nonRetryableErrorTypes: ['Unauthorized', 'BadInput'],
+    nonRetryableErrorTypes: ['Unauthorized', 'BadInput', 'UnknownTarget'],
   },
 };

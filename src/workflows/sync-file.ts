@@ -65,7 +65,14 @@ const { openInteraction, noteResend, recordRollbackFailed, markCancelled } =
   proxyLocalActivities<Activities>(LEDGER_ACTIVITY_OPTIONS);
 
 /** Error types an activity raises for what no resend can fix. */
-export const NON_RESENDABLE_TYPES = ['Rejected', 'Conflict', 'Unauthorized', 'SourceMissing', 'SourceChecksumMismatch'];
+export const NON_RESENDABLE_TYPES = [
+  'Rejected',
+  'Conflict',
+  'Unauthorized',
+  'SourceMissing',
+  'SourceChecksumMismatch',
+  'UnknownTarget',
+];
 
 export async function syncFile(input: SyncFileInput): Promise<FileResult> {
   const { item, batchId, policy } = input;

@@ -51,7 +51,12 @@ export interface Harness {
 }
 
 export async function startHarness(
-  opts: { ledgerUrl?: string; simulator?: Partial<SimulatorOptions> } = {},
+  opts: {
+    ledgerUrl?: string;
+    simulator?: Partial<SimulatorOptions>;
+    /** More recording systems, each a simulator of its own, by target name. */
+    extraTargets?: string[];
+  } = {},
 ): Promise<Harness> {
   quietRuntime();
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'image-sync-test-'));
@@ -68,9 +73,19 @@ export async function startHarness(
     port: 0,
     ...opts.simulator,
   });
+  const extraSimulators = new Map<string, SimulatorHandle>();
+  for (const name of opts.extraTargets ?? []) {
+    extraSimulators.set(
+      name,
+      await startSimulator({ dataDir: path.join(workDir, `recording-system-${name}`), token: TEST_TOKEN, port: 0 }),
+    );
+  }
+  const client2000 = (url: string) =>
+    new HttpRecordingSystem({ baseUrl: url, token: TEST_TOKEN, requestTimeoutMs: 2_000 });
   const targets = fixedTargets(
     new Map([
-      ['default', new HttpRecordingSystem({ baseUrl: simulator.url, token: TEST_TOKEN, requestTimeoutMs: 2_000 })],
+      ['default', client2000(simulator.url)],
+      ...[...extraSimulators].map(([n, sim]) => [n, client2000(sim.url)] as const),
     ]),
   );
   const workflowBundle = { code: await readFile(inject('workflowBundlePath'), 'utf8') };
@@ -126,6 +141,7 @@ export async function startHarness(
     async close() {
       await harness.stopWorker();
       await simulator.close();
+      for (const sim of extraSimulators.values()) await sim.close();
       await ledger.close();
       await nativeConnection.close();
       await connection.close();
