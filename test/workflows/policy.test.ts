@@ -22,7 +22,7 @@ describe('batch policy and routing', () => {
     const result = await handle.result();
     expect(result.recorded).toBe(2);
     expect(result.failures).toHaveLength(1);
-    expect(result.failures[0]).toMatchObject({ fileName: items[1]!.fileName, state: 'ROLLED_BACK', resends: 0 });
+    expect(result.failures[0]).toMatchObject({ fileName: items[1].fileName, state: 'ROLLED_BACK', resends: 0 });
     expect(result.failures[0]!.reason).toMatch(/^SourceChecksumMismatch/);
     expect(h.simulator.stats().requests.PUT).toBe(2);
     expect((await h.consistency(batchId, 3)).drifts).toEqual([]);
@@ -57,7 +57,7 @@ describe('batch policy and routing', () => {
       files.map((f) => fileKey(f.orderId, f.fileName)).sort();
     const east = await h.targets.get('east').list();
     const main = await h.targets.get('default').list();
-    expect(keys(east.files)).toEqual(keys([items[1]!, items[2]!]));
+    expect(keys(east.files)).toEqual(keys([items[1], items[2]]));
     expect(keys(main.files)).toEqual(keys([items[0]!, items[4]!]));
     const rows = await h.ledger.latestInteractions(batchId);
     expect(rows.find((r) => r.file_name === items[1]!.fileName)?.target).toBe('east');
