@@ -33,7 +33,8 @@ export const ACTIVITY_OPTIONS = {
       backoffCoefficient: 2,
       maximumInterval: '30 seconds',
       maximumAttempts: COMPENSATION_ATTEMPTS,
-      nonRetryableErrorTypes: ['BadInput'],
+      // A refused token does not become valid between attempts: the rollback needs a person.
+      nonRetryableErrorTypes: ['BadInput', 'Unauthorized'],
     },
   },
   /** One look at a recording system while a batch is paused for an outage: no retries. */

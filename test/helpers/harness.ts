@@ -56,6 +56,8 @@ export async function startHarness(
     simulator?: Partial<SimulatorOptions>;
     /** More recording systems, each a simulator of its own, by target name. */
     extraTargets?: string[];
+    /** The token the worker sends (the simulators expect TEST_TOKEN). */
+    workerToken?: string;
   } = {},
 ): Promise<Harness> {
   quietRuntime();
@@ -80,14 +82,18 @@ export async function startHarness(
       await startSimulator({ dataDir: path.join(workDir, `recording-system-${name}`), token: TEST_TOKEN, port: 0 }),
     );
   }
-  const client2000 = (url: string) =>
-    new HttpRecordingSystem({ baseUrl: url, token: TEST_TOKEN, requestTimeoutMs: 2_000 });
-  const targets = fixedTargets(
-    new Map([
-      ['default', client2000(simulator.url)],
-      ...[...extraSimulators].map(([n, sim]) => [n, client2000(sim.url)] as const),
-    ]),
-  );
+  const targetsWith = (token: string) => {
+    const client = (url: string) => new HttpRecordingSystem({ baseUrl: url, token, requestTimeoutMs: 2_000 });
+    return fixedTargets(
+      new Map([
+        ['default', client(simulator.url)],
+        ...[...extraSimulators].map(([n, sim]) => [n, client(sim.url)] as const),
+      ]),
+    );
+  };
+  // The tests look at the recording systems with the right token, whatever the worker sends.
+  const targets = targetsWith(TEST_TOKEN);
+  const workerTargets = opts.workerToken ? targetsWith(opts.workerToken) : targets;
   const workflowBundle = { code: await readFile(inject('workflowBundlePath'), 'utf8') };
   let worker!: Worker;
   let running: Promise<void> | undefined;
@@ -108,7 +114,7 @@ export async function startHarness(
         namespace: 'default',
         taskQueue,
         ledger,
-        targets,
+        targets: workerTargets,
         workflowBundle,
         heartbeatEveryMs: 500,
       });
