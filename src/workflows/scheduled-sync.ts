@@ -18,16 +18,22 @@ import { syncBatch } from './sync-batch';
 
 const { prepareScheduledBatch } = proxyActivities<Activities>(ACTIVITY_OPTIONS.batch);
 
-/** A batch id from the run's start time: deterministic, and sorted in time order. */
-export function scheduledBatchId(scheduleId: string, startTime: Date): string {
-  return `${scheduleBatchPrefix(scheduleId)}${startTime
+/**
+ * A batch id from the run's start time and run id: deterministic, sorted in time order, and
+ * distinct for two runs started within the same second (a trigger right after a scheduled run).
+ */
+export function scheduledBatchId(scheduleId: string, startTime: Date, runId: string): string {
+  const stamp = startTime
     .toISOString()
     .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z')}`;
+    .replace(/\.\d+Z$/, 'Z');
+  // Run ids are time-ordered: their last characters are the ones that differ.
+  return `${scheduleBatchPrefix(scheduleId)}${stamp}-${runId.replace(/-/g, '').slice(-8)}`;
 }
 
 export async function scheduledSync(input: ScheduledSyncInput): Promise<ScheduledSyncResult> {
-  const batchId = scheduledBatchId(input.scheduleId, workflowInfo().startTime);
+  const info = workflowInfo();
+  const batchId = scheduledBatchId(input.scheduleId, info.startTime, info.runId);
   const prepared = await prepareScheduledBatch({
     scheduleId: input.scheduleId,
     dir: input.dir,

@@ -78,6 +78,7 @@ describe('schedules', () => {
       await writeOrderFile(dir, 'ORD-3', 'e.png', 'new e');
       const second = await runOnce(1);
       expect(second.files).toBe(2);
+      expect(second.batchId).not.toBe(first.batchId); // even when both runs start within one second
       expect(second.result?.recorded).toBe(2);
       const rows = await h.ledger.listInteractions(second.batchId!);
       expect(rows.map((r) => `${r.order_id}/${r.file_name}`).sort()).toEqual(['ORD-2/d.png', 'ORD-3/e.png']);
