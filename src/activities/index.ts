@@ -89,20 +89,36 @@ export function createActivities(deps: ActivityDeps) {
     }
   }
 
-  /** Whether a receipt was written by one of image-sync's own interactions for this file. */
-  async function isOurs(receipt: Receipt, item: SyncItem): Promise<boolean> {
+  /**
+   * Who wrote the copy a receipt describes: this interaction; another image-sync interaction
+   * for the same file (an earlier batch that recorded it); or another sender.
+   */
+  async function writerOf(
+    receipt: Receipt,
+    item: SyncItem,
+    interactionId: string,
+  ): Promise<'this' | 'sibling' | 'foreign'> {
+    if (receipt.idempotencyKey === interactionId) return 'this';
     const row = await ledger.getInteraction(receipt.idempotencyKey);
-    return row !== undefined && row.order_id === item.orderId && row.file_name === item.fileName;
+    return row !== undefined && row.order_id === item.orderId && row.file_name === item.fileName
+      ? 'sibling'
+      : 'foreign';
   }
 
-  async function removeOurCopy(
+  /**
+   * Removes the copy this interaction wrote, and checks it is gone. A copy another interaction
+   * or another sender wrote is left in place: it is not this interaction's to roll back.
+   */
+  async function removeOwnCopy(
     system: RecordingSystem,
     item: SyncItem,
+    interactionId: string,
     signal: AbortSignal,
-  ): Promise<'gone' | 'foreign'> {
+  ): Promise<'gone' | 'sibling' | 'foreign'> {
     const receipt = await system.stat(item.orderId, item.fileName, { signal });
     if (!receipt) return 'gone';
-    if (!(await isOurs(receipt, item))) return 'foreign';
+    const writer = await writerOf(receipt, item, interactionId);
+    if (writer !== 'this') return writer;
     await system.remove(item.orderId, item.fileName, { signal });
     if (await system.stat(item.orderId, item.fileName, { signal })) {
       throw ApplicationFailure.retryable(
@@ -232,7 +248,7 @@ export function createActivities(deps: ActivityDeps) {
           } catch (err) {
             // A 409 over a copy of our own (a corrupted earlier send) is replaced, never a foreign one.
             if (!(err instanceof RecordingSystemError && err.kind === 'conflict')) throw err;
-            if ((await removeOurCopy(system, item, signal)) === 'foreign') throw err;
+            if ((await removeOwnCopy(system, item, interactionId, signal)) !== 'gone') throw err;
             result = await put();
           }
           await ledger.appendEvent({
@@ -275,14 +291,25 @@ export function createActivities(deps: ActivityDeps) {
       } catch (err) {
         throw toFailure(err);
       }
-      const verdict = judge(receipt, args);
+      let verdict = judge(receipt, args);
+      let heldBy: string | undefined;
+      if (
+        !verdict.ok &&
+        verdict.rule === 'idempotency-key' &&
+        (await writerOf(receipt!, item, interactionId)) === 'sibling'
+      ) {
+        // The same bytes, recorded by an earlier interaction for this file (an earlier batch):
+        // the file is delivered. That interaction keeps its record.
+        heldBy = receipt!.idempotencyKey;
+        verdict = { ok: true };
+      }
       const resend = args.resend ?? (await ledger.getInteraction(interactionId))?.resends ?? 0;
       if (verdict.ok) {
         await ledger.appendEvent({
           interactionId,
           eventKey: `VERIFIED:${resend}`,
           kind: 'VERIFIED',
-          detail: { resend },
+          detail: heldBy ? { resend, heldBy } : { resend },
         });
         await ledger.updateInteraction(interactionId, { status: 'RECORDED', lastError: null });
       } else {
@@ -345,9 +372,9 @@ export function createActivities(deps: ActivityDeps) {
         return { status: 'DONE', detail: 'unknown target: nothing was sent' };
       }
       const system = targets.get(item.target);
-      let outcome: 'gone' | 'foreign';
+      let outcome: 'gone' | 'sibling' | 'foreign';
       try {
-        outcome = await withHeartbeat(heartbeatEveryMs, (signal) => removeOurCopy(system, item, signal));
+        outcome = await withHeartbeat(heartbeatEveryMs, (signal) => removeOwnCopy(system, item, interactionId, signal));
       } catch (err) {
         await ledger.appendEvent({
           interactionId,
@@ -361,13 +388,20 @@ export function createActivities(deps: ActivityDeps) {
         await recordRollbackOutcome(rollback, { status: 'FAILED', attempts: attempt, error: FOREIGN_COPY });
         return { status: 'FAILED', detail: FOREIGN_COPY };
       }
+      // 'sibling': the file is held as an earlier batch recorded it; nothing of this interaction's.
       await recordRollbackOutcome(rollback, {
         status: 'DONE',
         finalState: args.finalState,
         attempts: attempt,
-        detail: { attempts: attempt },
+        detail:
+          outcome === 'gone'
+            ? { attempts: attempt }
+            : { attempts: attempt, leftInPlace: 'recorded by an earlier interaction' },
       });
-      return { status: 'DONE', detail: 'removed' };
+      return {
+        status: 'DONE',
+        detail: outcome === 'gone' ? 'removed' : 'held as an earlier interaction recorded it; left in place',
+      };
     },
 
     /** Records a rollback that could not be done after every attempt: it needs a person. */
@@ -464,10 +498,10 @@ export function createActivities(deps: ActivityDeps) {
           kind: 'ROLLBACK_STARTED',
           detail: { reason: args.reason },
         });
-        let outcome: 'gone' | 'foreign' | 'error';
+        let outcome: 'gone' | 'sibling' | 'foreign' | 'error';
         let detail = '';
         try {
-          outcome = await removeOurCopy(targets.get(row.target), item, ctx.cancellationSignal);
+          outcome = await removeOwnCopy(targets.get(row.target), item, row.interaction_id, ctx.cancellationSignal);
         } catch (err) {
           outcome = 'error';
           detail = err instanceof Error ? err.message : String(err);

@@ -12,7 +12,7 @@ export type DriftKind =
   | 'missing'
   /** The recording system holds other bytes than the ledger recorded. */
   | 'different-bytes'
-  /** The recording system holds a file of the batch the ledger does not call RECORDED. */
+  /** The recording system holds a copy the batch wrote of a file the ledger does not call RECORDED. */
   | 'extra'
   /** A rolled-back or cancelled file has no DONE rollback row, or a failed rollback no FAILED row. */
   | 'rollback-record'
@@ -47,6 +47,9 @@ export async function checkBatchConsistency(args: {
 }): Promise<ConsistencyReport> {
   const { ledger, targets, batchId } = args;
   const latest = await ledger.latestInteractions(batchId);
+  // A copy belongs to this batch when one of the batch's interactions wrote it; a copy an
+  // earlier batch recorded, under its own key, is that batch's.
+  const ownKeys = new Set((await ledger.listInteractions(batchId)).map((r) => r.interaction_id));
   const rollbacks = new Map<string, RollbackRow>(
     (await ledger.listRollbacks(batchId)).map((r) => [r.interaction_id, r]),
   );
@@ -83,7 +86,9 @@ export async function checkBatchConsistency(args: {
         break;
       case 'ROLLED_BACK':
       case 'CANCELLED':
-        if (receipt) drift(row, 'extra', `the ledger says ${row.status}; the recording system still holds it`);
+        if (receipt && ownKeys.has(receipt.idempotencyKey)) {
+          drift(row, 'extra', `the ledger says ${row.status}; the recording system still holds the batch's copy`);
+        }
         if (
           rollback?.status !== 'DONE' &&
           !(row.status === 'CANCELLED' && !rollback && !(await wasSent(ledger, row)))
