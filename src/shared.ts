@@ -53,7 +53,6 @@ export type FileState = (typeof FILE_STATES)[number];
 
 /** The states a file workflow can end in. */
 export type FileOutcome = Extract<FileState, 'RECORDED' | 'ROLLED_BACK' | 'ROLLBACK_FAILED' | 'CANCELLED'>;
-export const FILE_OUTCOMES: readonly FileOutcome[] = ['RECORDED', 'ROLLED_BACK', 'ROLLBACK_FAILED', 'CANCELLED'];
 
 // ---------------------------------------------------------------------------------------------
 // Search attributes (also listed in temporal-config/search-attributes.json)

@@ -474,7 +474,7 @@ export function createActivities(deps: ActivityDeps) {
       reason: string;
     }): Promise<{ rolledBack: number; failed: number }> {
       const ctx = Context.current();
-      const recorded = (await ledger.latestInteractions(args.batchId)).filter((r) => r.status === 'RECORDED');
+      const recorded = await ledger.listBatchFilesByStatus(args.batchId, 'RECORDED');
       let rolledBack = 0;
       let failed = 0;
       for (const [i, row] of recorded.entries()) {

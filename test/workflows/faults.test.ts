@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Ledger } from '../../src/ledger/port';
 import { startHarness, type Harness } from '../helpers/harness';
+import { waitFor } from '../helpers/wait';
 
 async function eventsOf(ledger: Ledger, batchId: string) {
   const out: { interaction: string; kind: string; detail: Record<string, unknown> }[] = [];
@@ -97,19 +98,11 @@ describe('recording-system faults', () => {
     const items = await h.makeFiles(2, 512, 2);
     const { batchId, handle } = await h.start(items, { maxConcurrency: 2, maxResends: 10, outagePauseAfter: 0 });
     const ledger = h.ledger;
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const events = await eventsOf(ledger, batchId);
-      if (
-        events.some(
-          (e) => e.kind === 'RESEND_QUEUED' && String(e.detail.reason).startsWith('verification could not run'),
-        )
-      ) {
-        break;
-      }
-      if (Date.now() > deadline) throw new Error('no resend after a failed verification');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitFor('a resend after a failed verification', async () =>
+      (await eventsOf(ledger, batchId)).some(
+        (e) => e.kind === 'RESEND_QUEUED' && String(e.detail.reason).startsWith('verification could not run'),
+      ),
+    );
     h.simulator.setFaults({ failRate: 0 });
     const result = await handle.result();
     expect(result.state).toBe('COMPLETED');

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/temporal/cli-binary';
 import { startHarness, TEST_TOKEN, type Harness } from '../helpers/harness';
+import { waitFor } from '../helpers/wait';
 
 function spawnWorker(h: Harness): ChildProcess {
   const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'image-sync.js'), 'worker'], {
@@ -48,16 +49,11 @@ describe('worker restarts', () => {
     const { batchId, handle } = await h.start(items, { maxConcurrency: 10 });
 
     const ledger = h.ledger;
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const recorded = (await ledger.latestInteractions(batchId)).filter((r) => r.status === 'RECORDED').length;
-      if (recorded >= 5) break;
-      if (Date.now() > deadline) throw new Error('the first worker recorded nothing');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const recordedCount = async () => (await ledger.listBatchFilesByStatus(batchId, 'RECORDED')).length;
+    await waitFor('the first worker to record five files', async () => (await recordedCount()) >= 5);
     first.kill('SIGKILL');
     await new Promise((r) => first.once('exit', r));
-    const recordedAtKill = (await ledger.latestInteractions(batchId)).filter((r) => r.status === 'RECORDED').length;
+    const recordedAtKill = await recordedCount();
     expect(recordedAtKill).toBeLessThan(30);
 
     const second = spawnWorker(h);
