@@ -84,6 +84,17 @@ export function isLedgerUnavailable(err: unknown): boolean {
   return failureType(err) === FailureType.LedgerUnavailable;
 }
 
+/** Set in a failure's details by a transfer that failed while reading the receipt, after its send. */
+export const VERIFY_PHASE = 'verify';
+
+/** Whether the failure came from reading the receipt (the send itself went through). */
+export function failedVerifying(err: unknown): boolean {
+  const cause = rootCause(err);
+  if (!(cause instanceof ApplicationFailure)) return false;
+  const first: unknown = cause.details?.[0];
+  return typeof first === 'object' && first !== null && (first as { phase?: unknown }).phase === VERIFY_PHASE;
+}
+
 /** A one-line reason for a person: `Type: message`. */
 export function failureMessage(err: unknown): string {
   const cause = rootCause(err);

@@ -99,6 +99,11 @@ export interface BatchPolicy {
   outagePauseAfter: number;
   /** While paused for an outage, how often the recording system is probed, in milliseconds. */
   probeIntervalMs: number;
+  /**
+   * Files up to this size are sent inside the file workflow's task, by a local activity; larger
+   * ones by a regular activity that heartbeats (long transfers).
+   */
+  localSendMaxBytes: number;
 }
 
 export const DEFAULT_POLICY: BatchPolicy = {
@@ -109,6 +114,7 @@ export const DEFAULT_POLICY: BatchPolicy = {
   atomic: false,
   outagePauseAfter: 5,
   probeIntervalMs: 15_000,
+  localSendMaxBytes: 8 * 1024 * 1024,
 };
 
 export interface SyncBatchInput {
@@ -128,8 +134,8 @@ export interface SyncBatchInput {
 export interface SyncFileInput {
   batchId: string;
   item: SyncItem;
-  policy: Pick<BatchPolicy, 'maxResends' | 'resendBackoffMs'>;
-  /** Workflow id of the parent batch, reported to by signal. Absent when run on its own. */
+  policy: Pick<BatchPolicy, 'maxResends' | 'resendBackoffMs' | 'localSendMaxBytes'>;
+  /** Workflow id of the parent batch, told of transport faults by signal. Absent when run on its own. */
   parentWorkflowId?: string;
   /** Redrive count: 0 for the first run of this file in the batch. */
   attempt: number;
@@ -195,8 +201,11 @@ export interface FailureInfo {
 export interface BatchCarry {
   /** Index in the manifest of the next file to start. */
   nextIndex: number;
-  /** Files started and not yet reported, by file key. */
-  inFlight: Record<string, { workflowId: string; index: number }>;
+  /**
+   * Files started and not yet ended, by file key, with the run id once the start is confirmed.
+   * A run that continues as new carries them; the next run learns how they ended by activity.
+   */
+  inFlight: Record<string, { workflowId: string; index: number; runId?: string }>;
   counts: Omit<Progress, 'paused' | 'state' | 'total'>;
   /** The latest failures, newest first, for the `failures` query. */
   failures: FailureInfo[];
@@ -247,8 +256,6 @@ export const batchRetrySignal = defineSignal<[args?: { files?: string[] }]>('ret
 export const fileRetrySignal = defineSignal<[]>('retry');
 export const pauseSignal = defineSignal<[]>('pause');
 export const resumeSignal = defineSignal<[]>('resume');
-/** Sent by a file workflow to its batch when it ends. */
-export const fileDoneSignal = defineSignal<[result: FileResult]>('fileDone');
 /** Sent by a file workflow to its batch when a send failed for transport reasons. */
 export const transportFaultSignal =
   defineSignal<[fault: { orderId: string; fileName: string; target: string; error: string }]>('transportFault');

@@ -1,5 +1,6 @@
 /** Timeouts and bounded retry policies of every activity the workflows call. */
-import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
+import { ActivityCancellationType, type ActivityOptions, type LocalActivityOptions } from '@temporalio/workflow';
+import { FailureType, NOT_RETRYABLE } from '../failures';
 
 /** Attempts of one rollback before it is recorded as FAILED. */
 export const COMPENSATION_ATTEMPTS = 6;
@@ -14,15 +15,10 @@ export const ACTIVITY_OPTIONS = {
       backoffCoefficient: 2,
       maximumInterval: '10 seconds',
       maximumAttempts: 4,
-      nonRetryableErrorTypes: [
-        'Rejected',
-        'Conflict',
-        'Unauthorized',
-        'SourceMissing',
-        'SourceChecksumMismatch',
-        'BadInput',
-      ],
+      nonRetryableErrorTypes: [...NOT_RETRYABLE],
     },
+    // Wait for the send to stop before compensating, so no upload lands after its rollback.
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   },
   /** Rollback: more patient, since a failed rollback needs a person. */
   compensation: {
@@ -34,7 +30,7 @@ export const ACTIVITY_OPTIONS = {
       maximumInterval: '30 seconds',
       maximumAttempts: COMPENSATION_ATTEMPTS,
       // A refused token does not become valid between attempts: the rollback needs a person.
-      nonRetryableErrorTypes: ['BadInput', 'Unauthorized'],
+      nonRetryableErrorTypes: [FailureType.BadInput, FailureType.Unauthorized],
     },
   },
   /** One look at a recording system while a batch is paused for an outage: no retries. */
@@ -61,14 +57,26 @@ export const LEDGER_ACTIVITY_OPTIONS: LocalActivityOptions = {
   },
 };
 
-/** Verifying a send: a GET of the receipt and a ledger write, retried for transport faults. */
-export const VERIFY_LOCAL_ACTIVITY_OPTIONS: LocalActivityOptions = {
-  startToCloseTimeout: '1 minute',
+/**
+ * The happy path of a file as a local activity (open, send, verify, ledger writes), and the
+ * verification of a large file's send: transport faults are retried a few times, as for
+ * regular transfers; a cancelled file waits for its send to stop before it is rolled back.
+ */
+export const TRANSFER_LOCAL_ACTIVITY_OPTIONS: LocalActivityOptions = {
+  startToCloseTimeout: '2 minutes',
   retry: {
     initialInterval: '500 milliseconds',
     backoffCoefficient: 2,
     maximumInterval: '10 seconds',
     maximumAttempts: 4,
-    nonRetryableErrorTypes: ['Unauthorized', 'BadInput', 'UnknownTarget'],
+    nonRetryableErrorTypes: [...NOT_RETRYABLE],
   },
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+};
+
+/** Asking how files started by an earlier run of a batch ended: one long look at a time. */
+export const AWAIT_FILES_OPTIONS: ActivityOptions = {
+  startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '20 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 10 },
 };

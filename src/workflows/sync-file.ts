@@ -1,12 +1,14 @@
 /**
- * syncFile: sends one image file, verifies by the preset rules, resends under a bounded
+ * syncFile: sends one image file, verifies it by the preset rules, resends under a bounded
  * threshold, and compensates (non-cancellably) when the file cannot be delivered or the
- * operator cancels. Reports its outcome to the parent batch by signal.
+ * operator cancels. The batch learns how it ended from its completion.
+ *
+ * The happy path of a file up to the batch's local-send limit is one local activity
+ * (deliverFile: open the interaction, send, verify, write the ledger), so the whole workflow is
+ * one workflow task: seven history events. A larger file is sent by a regular activity that
+ * heartbeats, and verified by a local one.
  */
 import {
-  ActivityCancellationType,
-  ActivityFailure,
-  ApplicationFailure,
   CancellationScope,
   CancelledFailure,
   condition,
@@ -18,121 +20,108 @@ import {
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
-  patched,
   uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { failedVerifying, failureMessage, isResendable, isTransportFault } from '../failures';
 import {
   cancelSignal,
-  fileDoneSignal,
   fileRetrySignal,
   progressQuery,
   SA_RESENDS,
   SA_STATE,
+  transportFaultSignal,
   type FileOutcome,
   type FileResult,
   type FileState,
   type Progress,
   type SyncFileInput,
-  transportFaultSignal,
 } from '../shared';
+import { ledgerPatiently } from './ledger-patience';
 import {
   ACTIVITY_OPTIONS,
   COMPENSATION_ATTEMPTS,
   LEDGER_ACTIVITY_OPTIONS,
-  VERIFY_LOCAL_ACTIVITY_OPTIONS,
+  TRANSFER_LOCAL_ACTIVITY_OPTIONS,
 } from './options';
 
-// Verification is one short GET and a ledger write: as a local activity it runs in the same
-// workflow task that sees the send complete, saving a round trip and three events per file.
-const { verifyFile: verifyFileLocally } = proxyLocalActivities<Activities>(VERIFY_LOCAL_ACTIVITY_OPTIONS);
-/** Verification as it ran before FEWER_EVENTS_PATCH, kept for workflows started then. */
-const { verifyFile: verifyFileRemotely } = proxyActivities<Activities>(ACTIVITY_OPTIONS.transfer);
+const { deliverFile, verifyFile } = proxyLocalActivities<Activities>(TRANSFER_LOCAL_ACTIVITY_OPTIONS);
+const { sendFile } = proxyActivities<Activities>(ACTIVITY_OPTIONS.transfer);
+const { compensate } = proxyActivities<Activities>(ACTIVITY_OPTIONS.compensation);
+const { noteResend, recordRollbackFailed, markCancelled } = proxyLocalActivities<Activities>(LEDGER_ACTIVITY_OPTIONS);
 
-/**
- * Version marker: local verification, and no search-attribute upserts that nothing can
- * observe. Workflows that started before it replay the earlier path.
- */
-export const FEWER_EVENTS_PATCH = 'fewer-events-per-file';
-const { sendFile } = proxyActivities<Activities>({
-  ...ACTIVITY_OPTIONS.transfer,
-  // Wait for the send to stop before compensating, so no upload lands after its rollback.
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-});
-const { compensate: compensateWithRetries } = proxyActivities<Activities>(ACTIVITY_OPTIONS.compensation);
-const { openInteraction, noteResend, recordRollbackFailed, markCancelled } =
-  proxyLocalActivities<Activities>(LEDGER_ACTIVITY_OPTIONS);
+/** The receipt could not be read: the send is unproven, so it counts as failed. */
+const UNPROVEN = 'verification could not run: ';
 
-/** Error types an activity raises for what no resend can fix. */
-export const NON_RESENDABLE_TYPES = [
-  'Rejected',
-  'Conflict',
-  'Unauthorized',
-  'SourceMissing',
-  'SourceChecksumMismatch',
-  'UnknownTarget',
-];
+/** How one send-and-verify attempt ended when it did not deliver the file. */
+interface Miss {
+  reason: string;
+  resendable: boolean;
+  transport: boolean;
+}
 
 export async function syncFile(input: SyncFileInput): Promise<FileResult> {
   const { item, batchId, policy } = input;
   const interactionId = uuid4();
+  const ref = { interactionId, batchId, item };
   let state: FileState = 'SENDING';
   let resends = 0;
-  let sendStarted = false;
+  let opened = false;
+  let large = false;
   let retryRequested = false;
   let cancelReason: string | undefined;
-  let lastError: string | undefined;
 
   const transfer = new CancellationScope();
-
   setHandler(cancelSignal, (reason?: string) => {
-    cancelReason = reason ?? 'cancelled by operator';
+    cancelReason ??= reason ?? 'cancelled by operator';
     transfer.cancel();
   });
   setHandler(fileRetrySignal, () => {
     retryRequested = true;
   });
-  setHandler(progressQuery, (): Progress => ({
-    total: 1,
-    started: 1,
-    inFlight: isFinal(state) ? 0 : 1,
-    recorded: state === 'RECORDED' ? 1 : 0,
-    rolledBack: state === 'ROLLED_BACK' ? 1 : 0,
-    rollbackFailed: state === 'ROLLBACK_FAILED' ? 1 : 0,
-    cancelled: state === 'CANCELLED' ? 1 : 0,
-    resends,
-    paused: false,
-    state,
-  }));
+  setHandler(progressQuery, (): Progress => {
+    const done = (s: FileState) => (state === s ? 1 : 0);
+    return {
+      total: 1,
+      started: 1,
+      inFlight: isFinal(state) ? 0 : 1,
+      recorded: done('RECORDED'),
+      rolledBack: done('ROLLED_BACK'),
+      rollbackFailed: done('ROLLBACK_FAILED'),
+      cancelled: done('CANCELLED'),
+      resends,
+      paused: false,
+      state,
+    };
+  });
 
-  /**
-   * Moves to a state: search attributes (when they change) and the details a person reads.
-   * A transient state, entered and left within one workflow task, updates the details only.
-   */
-  const fewerEvents = patched(FEWER_EVENTS_PATCH);
-  const verifyFile = fewerEvents ? verifyFileLocally : verifyFileRemotely;
-  const enter = (next: FileState, detail?: string, transient = false) => {
-    state = next;
-    const current = workflowInfo().typedSearchAttributes;
-    const changed = current.get(SA_STATE) !== next || (current.get(SA_RESENDS) ?? 0) !== resends;
-    if (!fewerEvents || (!transient && changed)) {
-      upsertSearchAttributes([
-        { key: SA_STATE, value: next },
-        { key: SA_RESENDS, value: resends },
-      ]);
-    }
+  /** The details a person reads in the Web UI. */
+  const tell = (detail?: string) => {
     const lines = [
-      `**${next}** ${item.orderId}/${item.fileName}`,
+      `**${state}** ${item.orderId}/${item.fileName}`,
       `resends: ${resends} of ${policy.maxResends}`,
       `interaction: ${interactionId}`,
     ];
     if (detail) lines.push(`last: ${detail}`);
     setCurrentDetails(lines.join('\n\n'));
   };
+  /** Moves to a state; the search attributes change only when what they show changes. */
+  const enter = (next: FileState, detail?: string) => {
+    state = next;
+    const current = workflowInfo().typedSearchAttributes;
+    if (current.get(SA_STATE) !== next || (current.get(SA_RESENDS) ?? 0) !== resends) {
+      upsertSearchAttributes([
+        { key: SA_STATE, value: next },
+        { key: SA_RESENDS, value: resends },
+      ]);
+    }
+    tell(detail);
+  };
 
-  const finish = async (outcome: FileOutcome, reason?: string): Promise<FileResult> => {
-    const result: FileResult = {
+  const finish = (outcome: FileOutcome, reason?: string): FileResult => {
+    enter(outcome, reason);
+    return {
       orderId: item.orderId,
       fileName: item.fileName,
       state: outcome,
@@ -140,19 +129,6 @@ export async function syncFile(input: SyncFileInput): Promise<FileResult> {
       resends,
       ...(reason ? { reason } : {}),
     };
-    enter(outcome, reason);
-    if (input.parentWorkflowId) {
-      // Awaited: a signal still pending when the workflow completes is never delivered.
-      await CancellationScope.nonCancellable(async () => {
-        try {
-          await getExternalWorkflowHandle(input.parentWorkflowId!).signal(fileDoneSignal, result);
-        } catch (err) {
-          // The batch has ended; it no longer waits for this report.
-          log.warn('could not report to the batch', { error: String(err) });
-        }
-      });
-    }
-    return result;
   };
 
   const reportTransportFault = (error: string) => {
@@ -167,67 +143,81 @@ export async function syncFile(input: SyncFileInput): Promise<FileResult> {
       .catch((err: unknown) => log.warn('could not report a transport fault to the batch', { error: String(err) }));
   };
 
-  enter('SENDING');
-  await openInteraction({ interactionId, batchId, item, attempt: input.attempt });
+  const miss = (err: unknown, prefix = failedVerifying(err) ? UNPROVEN : ''): Miss => {
+    if (isCancellation(err)) throw err;
+    return { reason: prefix + failureMessage(err), resendable: isResendable(err), transport: isTransportFault(err) };
+  };
 
+  /** One send and verification of the file; undefined when it is delivered. */
+  async function attempt(): Promise<Miss | undefined> {
+    if (!large) {
+      let delivery;
+      try {
+        delivery = await ledgerPatiently(
+          () =>
+            deliverFile({
+              ...ref,
+              attempt: input.attempt,
+              resend: resends,
+              open: !opened,
+              localSendMaxBytes: policy.localSendMaxBytes,
+            }),
+          tell,
+        );
+      } catch (err) {
+        return miss(err);
+      } finally {
+        opened = true;
+      }
+      if (delivery.kind === 'sent') {
+        const { verdict } = delivery;
+        return verdict.ok
+          ? undefined
+          : { reason: `verification failed (${verdict.rule}): ${verdict.detail}`, resendable: true, transport: false };
+      }
+      large = true;
+    }
+    let sent;
+    try {
+      sent = await sendFile({ ...ref, resend: resends });
+    } catch (err) {
+      return miss(err);
+    }
+    try {
+      const verdict = await ledgerPatiently(() => verifyFile({ ...ref, ...sent, resend: resends }), tell);
+      if (verdict.ok) return undefined;
+      return { reason: `verification failed (${verdict.rule}): ${verdict.detail}`, resendable: true, transport: false };
+    } catch (err) {
+      return miss(err, UNPROVEN);
+    }
+  }
+
+  tell();
   // --- send / verify / resend, cancellable -----------------------------------------------------
   let failure: { reason: string; cause: 'exhausted' | 'not-resendable' | 'cancelled' } | undefined;
   try {
     await transfer.run(async () => {
       for (;;) {
         if (cancelReason !== undefined) throw new CancelledFailure(cancelReason);
-        sendStarted = true;
-        let sent: { sha256: string; size: number } | undefined;
-        try {
-          sent = await sendFile({ interactionId, batchId, item, resend: resends });
-        } catch (err) {
-          if (isCancellation(err)) throw err;
-          const reason = failureMessage(err);
-          if (!isResendable(err)) {
-            failure = { reason, cause: 'not-resendable' };
-            return;
-          }
-          lastError = reason;
-          if (isTransportFault(err)) reportTransportFault(reason);
+        const missed = await attempt();
+        if (!missed) return;
+        if (!missed.resendable) {
+          failure = { reason: missed.reason, cause: 'not-resendable' };
+          return;
         }
-        if (sent) {
-          enter('VERIFYING', undefined, true);
-          try {
-            const verdict = await verifyFile({
-              interactionId,
-              batchId,
-              item,
-              sha256: sent.sha256,
-              size: sent.size,
-              resend: resends,
-            });
-            if (verdict.ok) return;
-            lastError = `verification failed (${verdict.rule}): ${verdict.detail}`;
-          } catch (err) {
-            // The receipt could not be read: the send is unproven, so it counts as failed.
-            if (isCancellation(err)) throw err;
-            const reason = failureMessage(err);
-            if (!isResendable(err)) {
-              failure = { reason: `verification could not run: ${reason}`, cause: 'not-resendable' };
-              return;
-            }
-            lastError = `verification could not run: ${reason}`;
-            if (isTransportFault(err)) reportTransportFault(reason);
-          }
-        }
+        if (missed.transport) reportTransportFault(missed.reason);
         if (resends >= policy.maxResends) {
-          failure = { reason: `gave up after ${resends} resends: ${lastError}`, cause: 'exhausted' };
+          failure = { reason: `gave up after ${resends} resends: ${missed.reason}`, cause: 'exhausted' };
           return;
         }
         resends += 1;
-        enter('RESENDING', lastError);
-        await noteResend({ interactionId, resends, reason: lastError ?? 'unknown' });
-        const backoff = policy.resendBackoffMs * 2 ** (resends - 1);
-        if (await condition(() => retryRequested, backoff)) {
+        enter('RESENDING', missed.reason);
+        await ledgerPatiently(() => noteResend({ interactionId, resends, reason: missed.reason }), tell);
+        if (await condition(() => retryRequested, policy.resendBackoffMs * 2 ** (resends - 1))) {
           retryRequested = false;
           resends = 0;
         }
-        enter('SENDING', lastError);
+        enter('SENDING', missed.reason);
       }
     });
   } catch (err) {
@@ -238,67 +228,35 @@ export async function syncFile(input: SyncFileInput): Promise<FileResult> {
   if (!failure) return finish('RECORDED');
 
   // --- compensation, never cancelled ------------------------------------------------------------
+  const { reason, cause } = failure;
   return CancellationScope.nonCancellable(async () => {
-    const cancelled = failure!.cause === 'cancelled';
-    if (cancelled && !sendStarted) {
-      await markCancelled({ interactionId, reason: failure!.reason });
-      return finish('CANCELLED', failure!.reason);
+    const cancelled = cause === 'cancelled';
+    if (cancelled && !opened) {
+      // Cancelled before this workflow saw a send: nothing to roll back, unless a send ran whose
+      // result was never recorded (markCancelled looks), or the look failed: then compensate.
+      const unsent = await ledgerPatiently(() => markCancelled({ ...ref, attempt: input.attempt, reason }), tell).then(
+        (outcome) => outcome === 'cancelled',
+        () => false,
+      );
+      if (unsent) return finish('CANCELLED', reason);
     }
-    enter('ROLLING_BACK', failure!.reason);
+    enter('ROLLING_BACK', reason);
     const finalState: FileOutcome = cancelled ? 'CANCELLED' : 'ROLLED_BACK';
     try {
-      const rollback = await compensateWithRetries({
-        interactionId,
-        batchId,
-        item,
-        reason: failure!.reason,
-        finalState,
-      });
-      if (rollback.status === 'DONE') return finish(finalState, failure!.reason);
-      return finish('ROLLBACK_FAILED', `${failure!.reason}; rollback failed: ${rollback.detail}`);
+      const rollback = await compensate({ ...ref, reason, finalState });
+      if (rollback.status === 'DONE') return finish(finalState, reason);
+      return finish('ROLLBACK_FAILED', `${reason}; rollback failed: ${rollback.detail}`);
     } catch (err) {
       const detail = failureMessage(err);
-      await recordRollbackFailed({
-        interactionId,
-        batchId,
-        item,
-        reason: failure!.reason,
-        attempts: COMPENSATION_ATTEMPTS,
-        error: detail,
-      });
-      return finish('ROLLBACK_FAILED', `${failure!.reason}; rollback failed: ${detail}`);
+      await ledgerPatiently(
+        () => recordRollbackFailed({ ...ref, reason, attempts: COMPENSATION_ATTEMPTS, error: detail }),
+        tell,
+      );
+      return finish('ROLLBACK_FAILED', `${reason}; rollback failed: ${detail}`);
     }
   });
 }
 
 function isFinal(state: FileState): boolean {
   return state === 'RECORDED' || state === 'ROLLED_BACK' || state === 'ROLLBACK_FAILED' || state === 'CANCELLED';
-}
-
-function rootCause(err: unknown): unknown {
-  let current = err;
-  while (current instanceof ActivityFailure && current.cause) current = current.cause;
-  return current;
-}
-
-function isResendable(err: unknown): boolean {
-  const cause = rootCause(err);
-  if (cause instanceof ApplicationFailure) {
-    return !cause.nonRetryable && !NON_RESENDABLE_TYPES.includes(cause.type ?? '');
-  }
-  return true;
-}
-
-/** The recording system did not answer usefully: 5xx, no answer in time, no connection. */
-export const TRANSPORT_FAULT_TYPES = ['Unavailable', 'Timeout', 'Network'];
-
-function isTransportFault(err: unknown): boolean {
-  const cause = rootCause(err);
-  return cause instanceof ApplicationFailure && TRANSPORT_FAULT_TYPES.includes(cause.type ?? '');
-}
-
-function failureMessage(err: unknown): string {
-  const cause = rootCause(err);
-  if (cause instanceof ApplicationFailure && cause.type) return `${cause.type}: ${cause.message}`;
-  return cause instanceof Error ? cause.message : String(cause);
 }

@@ -17,12 +17,21 @@ import type { Ledger } from '../../src/ledger/port';
 import { HttpRecordingSystem } from '../../src/recording-system/http-adapter';
 import { startSimulator, type SimulatorOptions } from '../../src/recording-system/simulator';
 import { startBatch } from '../../src/batch/start';
-import type { BatchPolicy, SyncItem } from '../../src/shared';
+import { DEFAULT_POLICY, type BatchPolicy, type SyncItem } from '../../src/shared';
 import { generateBlobFiles } from '../../src/source/sample-images';
 import { scanDirectory } from '../../src/source/manifest';
 import { createSyncWorker } from '../../src/worker';
 
 export const TEST_TOKEN = 'test-token-do-not-log-3f9a';
+
+/**
+ * The two ways a file is sent: inside its workflow task by a local activity (files up to the
+ * local-send limit), or by a regular, heartbeating activity (every file, with a limit of 0).
+ */
+export const TRANSFER_PATHS = [
+  { path: 'local activity', localSendMaxBytes: DEFAULT_POLICY.localSendMaxBytes },
+  { path: 'regular activity', localSendMaxBytes: 0 },
+] as const;
 
 /** Keeps the worker's own logs to errors, so a test run's output stays readable. */
 export function quietRuntime(): void {
@@ -58,6 +67,8 @@ export async function startHarness(
     extraTargets?: string[];
     /** The token the worker sends (the simulators expect TEST_TOKEN). */
     workerToken?: string;
+    /** Policy every batch of this harness starts with, under what start() is given. */
+    policy?: Partial<BatchPolicy>;
   } = {},
 ): Promise<Harness> {
   quietRuntime();
@@ -138,7 +149,7 @@ export async function startHarness(
         taskQueue,
         batchId: batchId ?? `t-${randomUUID().slice(0, 12)}`,
         stateDir: workDir,
-        policy: { resendBackoffMs: 50, ...policy },
+        policy: { resendBackoffMs: 50, ...opts.policy, ...policy },
       });
     },
     consistency(batchId, maxResends) {

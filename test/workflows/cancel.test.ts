@@ -6,10 +6,10 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { batchWorkflowId, cancelSignal, SA_STATE } from '../../src/shared';
 import type { syncFile } from '../../src/workflows/sync-file';
-import { startHarness, type Harness } from '../helpers/harness';
+import { TRANSFER_PATHS, startHarness, type Harness } from '../helpers/harness';
 import { waitFor } from '../helpers/wait';
 
-describe('cancellation mid-transfer', () => {
+describe.each(TRANSFER_PATHS)('cancellation mid-transfer ($path)', ({ localSendMaxBytes }) => {
   let h: Harness | undefined;
   afterEach(async () => {
     await h?.close();
@@ -17,7 +17,7 @@ describe('cancellation mid-transfer', () => {
   });
 
   it('the cancel signal stops new files and rolls back the files in flight', async () => {
-    h = await startHarness({ simulator: { latencyMs: 1_500 } });
+    h = await startHarness({ policy: { localSendMaxBytes }, simulator: { latencyMs: 1_500 } });
     const items = await h.makeFiles(8, 4096, 4);
     const { batchId, handle } = await h.start(items, { maxConcurrency: 4 });
     const sim = h.simulator;
@@ -40,7 +40,7 @@ describe('cancellation mid-transfer', () => {
   });
 
   it('a native cancellation request behaves like the cancel signal and ends the workflow cancelled', async () => {
-    h = await startHarness({ simulator: { latencyMs: 1_500 } });
+    h = await startHarness({ policy: { localSendMaxBytes }, simulator: { latencyMs: 1_500 } });
     const items = await h.makeFiles(6, 4096, 3);
     const { batchId, handle } = await h.start(items, { maxConcurrency: 3 });
     const sim = h.simulator;
@@ -62,13 +62,20 @@ describe('cancellation mid-transfer', () => {
   });
 
   it('a file cancelled before its first byte ends CANCELLED with no rollback', async () => {
-    h = await startHarness({ simulator: { latencyMs: 0 } });
+    h = await startHarness({ policy: { localSendMaxBytes }, simulator: { latencyMs: 0 } });
     const [item] = await h.makeFiles(1, 128, 1);
     await h.stopWorker(); // nothing runs until the cancel is in
     const handle = await h.client.workflow.start<typeof syncFile>('syncFile', {
       workflowId: `solo-${Date.now()}`,
       taskQueue: h.taskQueue,
-      args: [{ batchId: 'solo', item: item!, attempt: 0, policy: { maxResends: 1, resendBackoffMs: 10 } }],
+      args: [
+        {
+          batchId: 'solo',
+          item: item!,
+          attempt: 0,
+          policy: { maxResends: 1, resendBackoffMs: 10, localSendMaxBytes },
+        },
+      ],
     });
     await handle.signal(cancelSignal, 'before start');
     await h.startWorker();

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Ledger } from '../../src/ledger/port';
-import { startHarness, type Harness } from '../helpers/harness';
+import { TRANSFER_PATHS, startHarness, type Harness } from '../helpers/harness';
 import { waitFor } from '../helpers/wait';
 
 async function eventsOf(ledger: Ledger, batchId: string) {
@@ -18,7 +18,7 @@ async function eventsOf(ledger: Ledger, batchId: string) {
   return out;
 }
 
-describe('recording-system faults', () => {
+describe.each(TRANSFER_PATHS)('recording-system faults ($path)', ({ localSendMaxBytes }) => {
   let h: Harness | undefined;
   afterEach(async () => {
     await h?.close();
@@ -26,7 +26,7 @@ describe('recording-system faults', () => {
   });
 
   it('a silent drop is caught by the missing-file rule and resent until recorded', async () => {
-    h = await startHarness({ simulator: { dropRate: 0.3, seed: 11 } });
+    h = await startHarness({ policy: { localSendMaxBytes }, simulator: { dropRate: 0.3, seed: 11 } });
     const items = await h.makeFiles(24, 1024, 6);
     const { batchId, handle } = await h.start(items, { maxConcurrency: 12, maxResends: 12 });
     const result = await handle.result();
@@ -41,7 +41,7 @@ describe('recording-system faults', () => {
   });
 
   it('corruption fails the checksum rule, the bad copy is replaced, and the file is recorded', async () => {
-    h = await startHarness({ simulator: { corruptRate: 0.3, seed: 5 } });
+    h = await startHarness({ policy: { localSendMaxBytes }, simulator: { corruptRate: 0.3, seed: 5 } });
     const items = await h.makeFiles(24, 2048, 6);
     const { batchId, handle } = await h.start(items, { maxConcurrency: 12, maxResends: 12 });
     const result = await handle.result();
@@ -63,7 +63,7 @@ describe('recording-system faults', () => {
   });
 
   it('a rejection is rolled back with no resend', async () => {
-    h = await startHarness({ simulator: { rejectRate: 1 } });
+    h = await startHarness({ policy: { localSendMaxBytes }, simulator: { rejectRate: 1 } });
     const items = await h.makeFiles(6, 512, 3);
     const { batchId, handle } = await h.start(items, { maxConcurrency: 6, maxResends: 3 });
     const result = await handle.result();
@@ -79,7 +79,7 @@ describe('recording-system faults', () => {
   });
 
   it('persistent 5xx ends ROLLED_BACK with resends equal to the threshold', async () => {
-    h = await startHarness({ simulator: { failRate: 1, faultMethods: ['PUT'] } });
+    h = await startHarness({ policy: { localSendMaxBytes }, simulator: { failRate: 1, faultMethods: ['PUT'] } });
     const items = await h.makeFiles(3, 512, 3);
     const { batchId, handle } = await h.start(items, { maxConcurrency: 3, maxResends: 2 });
     const result = await handle.result();
@@ -94,7 +94,7 @@ describe('recording-system faults', () => {
   });
 
   it('a receipt that cannot be read leaves the send unproven: it is resent, not failed', async () => {
-    h = await startHarness({ simulator: { failRate: 1, faultMethods: ['GET'] } });
+    h = await startHarness({ policy: { localSendMaxBytes }, simulator: { failRate: 1, faultMethods: ['GET'] } });
     const items = await h.makeFiles(2, 512, 2);
     const { batchId, handle } = await h.start(items, { maxConcurrency: 2, maxResends: 10, outagePauseAfter: 0 });
     const ledger = h.ledger;
@@ -111,7 +111,7 @@ describe('recording-system faults', () => {
   }, 180_000);
 
   it('a rollback that cannot reach the recording system is recorded as FAILED and reported', async () => {
-    h = await startHarness({ simulator: { rejectRate: 1, latencyMs: 300 } });
+    h = await startHarness({ policy: { localSendMaxBytes }, simulator: { rejectRate: 1, latencyMs: 300 } });
     const items = await h.makeFiles(2, 512, 2);
     const { batchId, handle } = await h.start(items, { maxConcurrency: 2, maxResends: 0 });
     // Once the first rejection is seen, take the recording system down for rollbacks too.

@@ -1,5 +1,9 @@
+import { temporal } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fileWorkflowId } from '../../src/shared';
 import { startHarness, type Harness } from '../helpers/harness';
+
+const EventType = temporal.api.enums.v1.EventType;
 
 describe('syncBatch against the real dev server', () => {
   let h: Harness;
@@ -33,14 +37,52 @@ describe('syncBatch against the real dev server', () => {
     expect(batch?.state).toBe('COMPLETED');
     expect(batch?.finished_at).toBeTruthy();
 
-    // Every file reported to the batch by signal (the path that survives continue-as-new).
-    const history = await handle.fetchHistory();
-    const reports = (history.events ?? []).filter(
-      (e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'fileDone',
-    );
-    expect(reports).toHaveLength(30);
+    // The batch heard of every file once, from its completion; no file signalled it.
+    const events = (await handle.fetchHistory()).events ?? [];
+    expect(events.filter((e) => e.childWorkflowExecutionCompletedEventAttributes)).toHaveLength(30);
+    expect(events.filter((e) => e.workflowExecutionSignaledEventAttributes)).toEqual([]);
+
+    // Each file workflow ran its whole happy path in one workflow task, as one local activity.
+    for (const item of items.slice(0, 5)) {
+      const file = await h.client.workflow
+        .getHandle(fileWorkflowId(batchId, item.orderId, item.fileName))
+        .fetchHistory();
+      const kinds = (file.events ?? []).map((e) => String(e.eventType));
+      expect(kinds.filter((k) => k === String(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED))).toHaveLength(1);
+      expect(kinds.filter((k) => k === String(EventType.EVENT_TYPE_MARKER_RECORDED))).toHaveLength(1);
+      expect(kinds.length).toBeLessThanOrEqual(8);
+    }
 
     const report = await h.consistency(batchId, 3);
     expect(report.drifts).toEqual([]);
+  });
+});
+
+describe('a file over the local-send limit', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('sends a file over the local-send limit by a regular, heartbeating activity, verified the same way', async () => {
+    const items = await h.makeFiles(4, 64 * 1024, 2);
+    const { batchId, handle } = await h.start(items, { maxConcurrency: 4, localSendMaxBytes: 1024 });
+    const result = await handle.result();
+    expect(result.failures).toEqual([]);
+    expect(result.state).toBe('COMPLETED');
+    expect(result.recorded).toBe(4);
+    const item = items[0]!;
+    const file = await h.client.workflow.getHandle(fileWorkflowId(batchId, item.orderId, item.fileName)).fetchHistory();
+    const scheduled = (file.events ?? [])
+      .map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name)
+      .filter(Boolean);
+    expect(scheduled).toEqual(['sendFile']);
+    const [row] = await h.ledger.listInteractions(batchId);
+    const events = await h.ledger.listEvents(row!.interaction_id);
+    expect(events.map((e) => e.kind)).toEqual(['OPENED', 'SENT', 'VERIFIED']);
+    expect((await h.consistency(batchId, 3)).drifts).toEqual([]);
   });
 });

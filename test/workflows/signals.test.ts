@@ -18,10 +18,10 @@ import {
   setConcurrencySignal,
 } from '../../src/shared';
 import type { syncFile } from '../../src/workflows/sync-file';
-import { startHarness, type Harness } from '../helpers/harness';
+import { TRANSFER_PATHS, startHarness, type Harness } from '../helpers/harness';
 import { waitFor } from '../helpers/wait';
 
-describe('signals and queries', () => {
+describe.each(TRANSFER_PATHS)('signals and queries ($path)', ({ localSendMaxBytes }) => {
   let h: Harness | undefined;
   afterEach(async () => {
     await h?.close();
@@ -29,7 +29,7 @@ describe('signals and queries', () => {
   });
 
   it('pause stops new files while in-flight ones finish; resume carries on', async () => {
-    h = await startHarness({ simulator: { latencyMs: 300 } });
+    h = await startHarness({ policy: { localSendMaxBytes }, simulator: { latencyMs: 300 } });
     const items = await h.makeFiles(10, 512, 5);
     const { batchId, handle } = await h.start(items, { maxConcurrency: 2 });
     await waitFor('two files started', async () => (await handle.query(progressQuery)).started >= 2);
@@ -54,7 +54,7 @@ describe('signals and queries', () => {
   });
 
   it('retry redrives the failed files of a running batch, each as a new interaction', async () => {
-    h = await startHarness({ simulator: { rejectRate: 1, latencyMs: 200 } });
+    h = await startHarness({ policy: { localSendMaxBytes }, simulator: { rejectRate: 1, latencyMs: 200 } });
     const items = await h.makeFiles(6, 512, 6);
     const { batchId, handle } = await h.start(items, { maxConcurrency: 2, maxResends: 1 });
     await waitFor('two rolled-back files', async () => (await handle.query(progressQuery)).rolledBack >= 2);
@@ -84,7 +84,7 @@ describe('signals and queries', () => {
   });
 
   it('retry with named files redrives only those', async () => {
-    h = await startHarness({ simulator: { rejectRate: 1 } });
+    h = await startHarness({ policy: { localSendMaxBytes }, simulator: { rejectRate: 1 } });
     const items = await h.makeFiles(3, 256, 3);
     const { batchId, handle } = await h.start(items, { maxConcurrency: 3, maxResends: 0 });
     await waitFor('all rolled back', async () => (await handle.query(progressQuery)).rolledBack === 3).catch(
@@ -106,7 +106,7 @@ describe('signals and queries', () => {
   });
 
   it('max concurrency can be raised while the batch runs', async () => {
-    h = await startHarness({ simulator: { latencyMs: 400 } });
+    h = await startHarness({ policy: { localSendMaxBytes }, simulator: { latencyMs: 400 } });
     const items = await h.makeFiles(24, 256, 6);
     const { handle } = await h.start(items, { maxConcurrency: 2 });
     await waitFor('two in flight', async () => (await handle.query(progressQuery)).inFlight === 2);
@@ -120,7 +120,7 @@ describe('signals and queries', () => {
   });
 
   it('pauses by itself when the recording system looks down, and resumes when a probe succeeds', async () => {
-    h = await startHarness({ simulator: { failRate: 1 } });
+    h = await startHarness({ policy: { localSendMaxBytes }, simulator: { failRate: 1 } });
     const items = await h.makeFiles(6, 256, 6);
     const { batchId, handle } = await h.start(items, {
       maxConcurrency: 2,
@@ -145,12 +145,19 @@ describe('signals and queries', () => {
   }, 180_000);
 
   it("a file's retry signal resends at once and resets its resend count", async () => {
-    h = await startHarness({ simulator: { dropRate: 1 } });
+    h = await startHarness({ policy: { localSendMaxBytes }, simulator: { dropRate: 1 } });
     const [item] = await h.makeFiles(1, 256, 1);
     const handle = await h.client.workflow.start<typeof syncFile>('syncFile', {
       workflowId: `solo-retry-${Date.now()}`,
       taskQueue: h.taskQueue,
-      args: [{ batchId: 'solo-retry', item: item!, attempt: 0, policy: { maxResends: 3, resendBackoffMs: 600_000 } }],
+      args: [
+        {
+          batchId: 'solo-retry',
+          item: item!,
+          attempt: 0,
+          policy: { maxResends: 3, resendBackoffMs: 600_000, localSendMaxBytes },
+        },
+      ],
     });
     await waitFor('the file waiting to resend', async () => (await handle.query(progressQuery)).state === 'RESENDING');
     expect((await handle.query(progressQuery)).resends).toBe(1);
@@ -162,7 +169,7 @@ describe('signals and queries', () => {
   });
 
   it('the Temporal CLI drives the same signals and queries, and finds the batch by SyncBatchId', async () => {
-    h = await startHarness({ simulator: { latencyMs: 200 } });
+    h = await startHarness({ policy: { localSendMaxBytes }, simulator: { latencyMs: 200 } });
     const items = await h.makeFiles(6, 256, 3);
     const { batchId, handle } = await h.start(items, { maxConcurrency: 1 });
     const cli = inject('temporalCliPath');

@@ -18,6 +18,7 @@ interface StartFlags {
   atomic?: boolean;
   outagePauseAfter?: number;
   probeIntervalMs?: number;
+  localSendMaxBytes?: number;
   skipInvalid?: boolean;
   wait?: boolean;
   json?: boolean;
@@ -61,6 +62,11 @@ export function registerStart(program: Command): void {
       'while paused for an outage, probe the recording system this often (default 15000)',
       parseIntOption('--probe-interval-ms', 100, 3_600_000),
     )
+    .option(
+      '--local-send-max-bytes <n>',
+      'files up to this size are sent inside the file workflow task; larger ones by a heartbeating activity (default 8388608)',
+      parseIntOption('--local-send-max-bytes', 0, 2 ** 40),
+    )
     .option('--skip-invalid', 'skip invalid manifest lines (and report them) instead of starting nothing')
     .option('--wait', 'wait for the batch to end, showing progress')
     .option('--json', 'print one JSON document')
@@ -95,6 +101,7 @@ export function registerStart(program: Command): void {
                 atomic: flags.atomic ?? false,
                 outagePauseAfter: flags.outagePauseAfter,
                 probeIntervalMs: flags.probeIntervalMs,
+                localSendMaxBytes: flags.localSendMaxBytes,
               },
             });
           } catch (err) {

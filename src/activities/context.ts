@@ -1,0 +1,176 @@
+/**
+ * What the activities of every role share: their dependencies, the mapping of errors to the
+ * failure types the workflows act on (src/failures.ts), and who wrote a copy the recording
+ * system holds.
+ */
+import { ApplicationFailure, Context, heartbeat } from '@temporalio/activity';
+import { UnknownTargetError, type Targets } from '../config/targets';
+import { FailureType, VERIFY_PHASE } from '../failures';
+import type { Ledger } from '../ledger/port';
+import { RecordingSystemError, type Receipt, type RecordingSystem } from '../recording-system/port';
+import type { SyncItem } from '../shared';
+
+export interface ActivityDeps {
+  ledger: Ledger;
+  targets: Targets;
+  /** How often long activities heartbeat, in milliseconds. */
+  heartbeatEveryMs?: number;
+}
+
+/** One interaction of one file of a batch: what most activities are called about. */
+export interface FileRef {
+  interactionId: string;
+  batchId: string;
+  item: SyncItem;
+}
+
+const KIND_TO_TYPE: Record<RecordingSystemError['kind'], FailureType> = {
+  conflict: FailureType.Conflict,
+  rejected: FailureType.Rejected,
+  unauthorized: FailureType.Unauthorized,
+  unavailable: FailureType.Unavailable,
+  timeout: FailureType.Timeout,
+  network: FailureType.Network,
+  protocol: FailureType.Protocol,
+};
+
+/**
+ * Maps an error to the failure the workflows act on: recording-system errors by kind, ledger
+ * outages as LedgerUnavailable (retryable); anything else is left as it is.
+ */
+export function toFailure(err: unknown): unknown {
+  if (err instanceof RecordingSystemError) {
+    const details = err.httpStatus ? [{ httpStatus: err.httpStatus }] : [];
+    // 'protocol' covers answers outside the contract and requests refused before sending (names
+    // or headers HTTP cannot carry): no retry of the same request changes either.
+    return err.retryable
+      ? ApplicationFailure.retryable(err.message, KIND_TO_TYPE[err.kind], ...details)
+      : ApplicationFailure.nonRetryable(err.message, KIND_TO_TYPE[err.kind], ...details);
+  }
+  if (err instanceof Error && err.name === 'LedgerUnavailableError') {
+    return ApplicationFailure.retryable(err.message, FailureType.LedgerUnavailable);
+  }
+  return err;
+}
+
+/** The failure of a verification that could not read the receipt, marked as such for the workflow. */
+export function verifyFailure(err: unknown): unknown {
+  const failure = toFailure(err);
+  if (!(failure instanceof ApplicationFailure)) return failure;
+  return ApplicationFailure.create({
+    message: failure.message,
+    type: failure.type ?? undefined,
+    nonRetryable: failure.nonRetryable ?? undefined,
+    details: [{ phase: VERIFY_PHASE }],
+  });
+}
+
+/** Runs an activity body and throws its errors as the failures the workflows act on. */
+export async function mapped<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw toFailure(err);
+  }
+}
+
+/** Runs `fn` while heartbeating, and passes it the activity's cancellation signal. */
+export async function withHeartbeat<T>(everyMs: number, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ctx = Context.current();
+  heartbeat();
+  const timer = setInterval(() => heartbeat(), everyMs);
+  try {
+    return await fn(ctx.cancellationSignal);
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** The recording system of a target; an unknown target is bad input no retry can fix. */
+export function systemFor(targets: Targets, target: string | undefined): RecordingSystem {
+  try {
+    return targets.get(target);
+  } catch (err) {
+    if (err instanceof UnknownTargetError)
+      throw ApplicationFailure.nonRetryable(err.message, FailureType.UnknownTarget);
+    throw err;
+  }
+}
+
+/**
+ * Who wrote the copy a receipt describes: this interaction; another image-sync interaction
+ * for the same file (an earlier batch that recorded it); or another sender.
+ */
+export async function writerOf(
+  ledger: Ledger,
+  receipt: Receipt,
+  item: SyncItem,
+  interactionId: string,
+): Promise<'this' | 'sibling' | 'foreign'> {
+  if (receipt.idempotencyKey === interactionId) return 'this';
+  const row = await ledger.getInteraction(receipt.idempotencyKey);
+  return row !== undefined && row.order_id === item.orderId && row.file_name === item.fileName ? 'sibling' : 'foreign';
+}
+
+/**
+ * Removes the copy this interaction wrote, and checks it is gone. A copy another interaction
+ * or another sender wrote is left in place: it is not this interaction's to roll back.
+ */
+export async function removeOwnCopy(
+  ledger: Ledger,
+  system: RecordingSystem,
+  ref: { item: SyncItem; interactionId: string },
+  signal: AbortSignal,
+): Promise<'gone' | 'sibling' | 'foreign'> {
+  const { item, interactionId } = ref;
+  const receipt = await system.stat(item.orderId, item.fileName, { signal });
+  if (!receipt) return 'gone';
+  const writer = await writerOf(ledger, receipt, item, interactionId);
+  if (writer !== 'this') return writer;
+  await system.remove(item.orderId, item.fileName, { signal });
+  if (await system.stat(item.orderId, item.fileName, { signal })) {
+    throw ApplicationFailure.retryable(
+      `${item.orderId}/${item.fileName} is still held after DELETE`,
+      FailureType.RemoveNotEffective,
+    );
+  }
+  return 'gone';
+}
+
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export interface Digest {
+  sha256: string;
+  size: number;
+}
+
+/**
+ * Records an interaction before any byte is sent: its id is the idempotency key. Idempotent:
+ * a second call for the same interaction writes nothing.
+ */
+export async function openInteraction(
+  deps: ActivityDeps,
+  ref: FileRef & { attempt: number },
+  digest?: Digest,
+): Promise<void> {
+  const { item } = ref;
+  const opened = await deps.ledger.openInteraction({
+    interactionId: ref.interactionId,
+    batchId: ref.batchId,
+    orderId: item.orderId,
+    fileName: item.fileName,
+    target: deps.targets.resolveName(item.target),
+    sourcePath: item.sourcePath,
+    sha256: digest?.sha256 ?? item.sha256 ?? '',
+    sizeBytes: digest?.size ?? 0,
+    status: 'SENDING',
+  });
+  await deps.ledger.appendEvent({
+    interactionId: ref.interactionId,
+    eventKey: 'OPENED',
+    kind: 'OPENED',
+    detail: { seq: opened.seq, redrive: ref.attempt },
+  });
+}

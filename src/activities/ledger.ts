@@ -1,0 +1,53 @@
+/**
+ * Ledger activities: the batch's row, and the steps of a file that write to the ledger alone.
+ * Short and local to the worker: the workflows run them as local activities.
+ */
+import type { BatchState, LedgerTotals } from '../shared';
+import { mapped, type ActivityDeps } from './context';
+
+export function createLedgerActivities(deps: ActivityDeps) {
+  const { ledger } = deps;
+
+  async function countTotals(batchId: string): Promise<LedgerTotals> {
+    const latest = await ledger.latestInteractions(batchId);
+    const count = (status: string) => latest.filter((r) => r.status === status).length;
+    const rolledBack = count('ROLLED_BACK');
+    return { recorded: count('RECORDED'), rolledBack, failed: rolledBack + count('ROLLBACK_FAILED') };
+  }
+
+  return {
+    async openBatch(args: { batchId: string; workflowId: string; total: number }): Promise<void> {
+      // A redrive run of an ended batch reopens its row; the batch's total stays the first run's.
+      await mapped(async () => {
+        await ledger.ensureBatch({ ...args, state: 'RUNNING' });
+        await ledger.updateBatch(args.batchId, { state: 'RUNNING', finished: false });
+      });
+    },
+
+    /** Records the batch's end state; the counts come from the ledger's own rows. */
+    async finishBatch(args: { batchId: string; state: BatchState }): Promise<LedgerTotals> {
+      return mapped(async () => {
+        const totals = await countTotals(args.batchId);
+        await ledger.updateBatch(args.batchId, { state: args.state, ...totals, finished: true });
+        return totals;
+      });
+    },
+
+    /** A resend is queued: the file waits for its backoff. */
+    async noteResend(args: { interactionId: string; resends: number; reason: string }): Promise<void> {
+      await mapped(async () => {
+        await ledger.appendEvent({
+          interactionId: args.interactionId,
+          eventKey: `RESEND_QUEUED:${args.resends}`,
+          kind: 'RESEND_QUEUED',
+          detail: { resends: args.resends, reason: args.reason },
+        });
+        await ledger.updateInteraction(args.interactionId, {
+          status: 'RESENDING',
+          resends: args.resends,
+          lastError: args.reason,
+        });
+      });
+    },
+  };
+}

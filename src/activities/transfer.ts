@@ -1,0 +1,233 @@
+/**
+ * Transfer activities: stream a file to its recording system and verify the send by the preset
+ * rules, writing each step to the ledger.
+ *
+ * `deliverFile` is the whole happy path of a file as one local activity: it opens the
+ * interaction, sends and verifies, so a small file completes in one workflow task. A file over
+ * the batch's local-send limit is sent by `sendFile`, a regular activity that heartbeats, and
+ * verified by `verifyFile`.
+ */
+import { stat } from 'node:fs/promises';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { FailureType } from '../failures';
+import { RecordingSystemError, type Receipt, type RecordingSystem } from '../recording-system/port';
+import { contentTypeFor, sha256File } from '../source/files';
+import {
+  errorText,
+  mapped,
+  openInteraction,
+  removeOwnCopy,
+  systemFor,
+  verifyFailure,
+  withHeartbeat,
+  writerOf,
+  type ActivityDeps,
+  type Digest,
+  type FileRef,
+} from './context';
+
+export type VerifyRule = 'missing' | 'size' | 'checksum' | 'idempotency-key';
+export type Verdict = { ok: true } | { ok: false; rule: VerifyRule; detail: string };
+
+/** The preset verification rules, in order: missing, size, checksum, idempotency key. */
+export function judge(
+  receipt: Receipt | null,
+  expected: { sha256: string; size: number; interactionId: string },
+): Verdict {
+  if (!receipt) return { ok: false, rule: 'missing', detail: 'the recording system holds no such file' };
+  if (receipt.size !== expected.size) {
+    return { ok: false, rule: 'size', detail: `holds ${receipt.size} bytes, sent ${expected.size}` };
+  }
+  if (receipt.sha256 !== expected.sha256) {
+    return { ok: false, rule: 'checksum', detail: `holds sha256 ${receipt.sha256}, sent ${expected.sha256}` };
+  }
+  if (receipt.idempotencyKey !== expected.interactionId) {
+    return { ok: false, rule: 'idempotency-key', detail: `held under key ${receipt.idempotencyKey}` };
+  }
+  return { ok: true };
+}
+
+export type { Digest } from './context';
+
+/** What deliverFile did: sent and judged the file, or left a large one to sendFile. */
+export type Delivery = { kind: 'large'; size: number } | ({ kind: 'sent'; verdict: Verdict } & Digest);
+
+export function createTransferActivities(deps: ActivityDeps) {
+  const { ledger, targets } = deps;
+  const heartbeatEveryMs = deps.heartbeatEveryMs ?? 2_000;
+
+  /** The source file's digest, checked against the manifest's sha256 when one was given. */
+  async function readSource(ref: FileRef, signal: AbortSignal): Promise<Digest> {
+    const { item } = ref;
+    const source = await stat(item.sourcePath).catch(() => undefined);
+    if (!source?.isFile()) {
+      throw ApplicationFailure.nonRetryable(`source file ${item.sourcePath} is missing`, FailureType.SourceMissing);
+    }
+    const digest = await sha256File(item.sourcePath, signal);
+    if (item.sha256 && item.sha256 !== digest.sha256) {
+      throw ApplicationFailure.nonRetryable(
+        `source ${item.sourcePath} has sha256 ${digest.sha256}, the manifest says ${item.sha256}`,
+        FailureType.SourceChecksumMismatch,
+      );
+    }
+    return digest;
+  }
+
+  const open = (ref: FileRef & { attempt: number }, digest?: Digest) => openInteraction(deps, ref, digest);
+
+  /**
+   * PUTs the file and records the send. A 409 over a copy of this file's own (a corrupted
+   * earlier send) is replaced, never a foreign one.
+   */
+  async function put(
+    system: RecordingSystem,
+    ref: FileRef & { resend: number },
+    digest: Digest,
+    signal: AbortSignal,
+  ): Promise<number> {
+    const { item, interactionId } = ref;
+    const attempt = Context.current().info.attempt;
+    const once = () =>
+      system.put({
+        orderId: item.orderId,
+        fileName: item.fileName,
+        sourcePath: item.sourcePath,
+        sha256: digest.sha256,
+        size: digest.size,
+        contentType: item.contentType ?? contentTypeFor(item.fileName),
+        idempotencyKey: interactionId,
+        signal,
+      });
+    try {
+      let result;
+      try {
+        result = await once();
+      } catch (err) {
+        if (!(err instanceof RecordingSystemError && err.kind === 'conflict')) throw err;
+        if ((await removeOwnCopy(ledger, system, ref, signal)) !== 'gone') throw err;
+        result = await once();
+      }
+      await ledger.appendEvent({
+        interactionId,
+        eventKey: `SENT:${ref.resend}`,
+        kind: 'SENT',
+        detail: {
+          resend: ref.resend,
+          attempt,
+          httpStatus: result.httpStatus,
+          outcome: result.outcome,
+          size: digest.size,
+        },
+      });
+      return result.httpStatus;
+    } catch (err) {
+      if (signal.aborted) throw err;
+      await ledger.appendEvent({
+        interactionId,
+        eventKey: `SEND_FAILED:${ref.resend}:${attempt}`,
+        kind: 'SEND_FAILED',
+        detail: { resend: ref.resend, attempt, error: errorText(err) },
+      });
+      await ledger.updateInteraction(interactionId, { lastError: errorText(err) });
+      throw err;
+    }
+  }
+
+  /** Reads the receipt, applies the preset rules and records the verdict (RECORDED when all pass). */
+  async function verify(
+    system: RecordingSystem,
+    ref: FileRef & { resend: number },
+    digest: Digest,
+    signal: AbortSignal,
+  ): Promise<Verdict> {
+    const { item, interactionId, resend } = ref;
+    const receipt = await system.stat(item.orderId, item.fileName, { signal });
+    let verdict = judge(receipt, { ...digest, interactionId });
+    let heldBy: string | undefined;
+    if (
+      !verdict.ok &&
+      verdict.rule === 'idempotency-key' &&
+      (await writerOf(ledger, receipt!, item, interactionId)) === 'sibling'
+    ) {
+      // The same bytes, recorded by an earlier interaction for this file (an earlier batch):
+      // the file is delivered. That interaction keeps its record.
+      heldBy = receipt!.idempotencyKey;
+      verdict = { ok: true };
+    }
+    if (verdict.ok) {
+      await ledger.appendEvent({
+        interactionId,
+        eventKey: `VERIFIED:${resend}`,
+        kind: 'VERIFIED',
+        detail: heldBy ? { resend, heldBy } : { resend },
+      });
+      await ledger.updateInteraction(interactionId, { status: 'RECORDED', lastError: null });
+    } else {
+      await ledger.appendEvent({
+        interactionId,
+        eventKey: `VERIFY_FAILED:${resend}`,
+        kind: 'VERIFY_FAILED',
+        detail: { resend, rule: verdict.rule, detail: verdict.detail },
+      });
+      await ledger.updateInteraction(interactionId, { lastError: `${verdict.rule}: ${verdict.detail}` });
+    }
+    return verdict;
+  }
+
+  return {
+    /**
+     * The happy path of one file, as a local activity: opens the interaction (first call),
+     * reads the source, and when it is at most `localSendMaxBytes`, sends and verifies it.
+     * A larger file is left to sendFile and verifyFile.
+     */
+    async deliverFile(
+      args: FileRef & { attempt: number; resend: number; open: boolean; localSendMaxBytes: number },
+    ): Promise<Delivery> {
+      const signal = Context.current().cancellationSignal;
+      return mapped(async () => {
+        const system = systemFor(targets, args.item.target);
+        let digest: Digest;
+        try {
+          digest = await readSource(args, signal);
+        } catch (err) {
+          // The interaction is opened even for a source that cannot be read: the ledger shows why.
+          if (args.open) await open(args);
+          throw err;
+        }
+        if (args.open) await open(args, digest);
+        else await ledger.updateInteraction(args.interactionId, { sha256: digest.sha256, sizeBytes: digest.size });
+        if (digest.size > args.localSendMaxBytes) return { kind: 'large', size: digest.size };
+        await put(system, args, digest, signal);
+        try {
+          return { kind: 'sent', ...digest, verdict: await verify(system, args, digest, signal) };
+        } catch (err) {
+          throw verifyFailure(err);
+        }
+      });
+    },
+
+    /** Streams a large file to its recording system, heartbeating; records the send. */
+    async sendFile(args: FileRef & { resend: number }): Promise<Digest> {
+      return withHeartbeat(heartbeatEveryMs, (signal) =>
+        mapped(async () => {
+          const system = systemFor(targets, args.item.target);
+          const digest = await readSource(args, signal);
+          await ledger.updateInteraction(args.interactionId, {
+            sha256: digest.sha256,
+            sizeBytes: digest.size,
+            status: 'SENDING',
+          });
+          await put(system, args, digest, signal);
+          await ledger.updateInteraction(args.interactionId, { status: 'VERIFYING' });
+          return digest;
+        }),
+      );
+    },
+
+    /** Applies the preset rules to the recording system's receipt; records RECORDED when all pass. */
+    async verifyFile(args: FileRef & Digest & { resend: number }): Promise<Verdict> {
+      const signal = Context.current().cancellationSignal;
+      return mapped(() => verify(systemFor(targets, args.item.target), args, args, signal));
+    },
+  };
+}

@@ -1,0 +1,263 @@
+/**
+ * The batch's state as plain functions over what it carries from run to run (BatchCarry): the
+ * window, the counts, the failure threshold, redrives, pause and resume, the outage auto-pause
+ * and the details a person reads. No Temporal calls here: syncBatch is the loop that uses them,
+ * and the unit tests drive them without a server.
+ *
+ * Functions that change the state change the carry they are given, and say what changed.
+ */
+import {
+  fileKey,
+  type BatchCarry,
+  type BatchPolicy,
+  type BatchState,
+  type FailureInfo,
+  type FileResult,
+  type Progress,
+} from '../shared';
+
+/** Failures kept for the `failures` query and the details. */
+export const MAX_FAILURES_KEPT = 100;
+/** The most files a batch may have in flight. */
+export const MAX_CONCURRENCY_LIMIT = 2000;
+
+/** What a batch needs besides its carry to answer questions about itself. */
+export interface BatchFrame {
+  batchId: string;
+  total: number;
+  policy: BatchPolicy;
+  /** Files picked for a start whose manifest item is still being read. */
+  pendingStarts: number;
+}
+
+export function newCarry(policy: BatchPolicy): BatchCarry {
+  return {
+    nextIndex: 0,
+    inFlight: {},
+    counts: { started: 0, inFlight: 0, recorded: 0, rolledBack: 0, rollbackFailed: 0, cancelled: 0, resends: 0 },
+    failures: [],
+    failed: {},
+    redrive: [],
+    attempts: {},
+    paused: false,
+    consecutiveFaults: 0,
+    cancelRequested: false,
+    maxConcurrency: policy.maxConcurrency,
+    stopStarting: false,
+    failedBatch: false,
+  };
+}
+
+export function failedCount(c: BatchCarry): number {
+  return c.counts.rolledBack + c.counts.rollbackFailed;
+}
+
+export function overThreshold(c: BatchCarry, f: Pick<BatchFrame, 'total' | 'policy'>): boolean {
+  return f.total > 0 && (failedCount(c) * 100) / f.total > f.policy.toleratedFailurePercent;
+}
+
+export function inFlightCount(c: BatchCarry, f: Pick<BatchFrame, 'pendingStarts'>): number {
+  let n = f.pendingStarts;
+  for (const _ in c.inFlight) n += 1;
+  return n;
+}
+
+/** Whether another file may start now. */
+export function canStart(c: BatchCarry, f: BatchFrame): boolean {
+  return (
+    !c.paused &&
+    !c.cancelRequested &&
+    !c.stopStarting &&
+    inFlightCount(c, f) < c.maxConcurrency &&
+    (c.redrive.length > 0 || c.nextIndex < f.total)
+  );
+}
+
+/** Whether nothing is in flight and nothing more will start. */
+export function allDone(c: BatchCarry, f: BatchFrame): boolean {
+  return (
+    inFlightCount(c, f) === 0 &&
+    (c.cancelRequested || c.stopStarting || (c.redrive.length === 0 && c.nextIndex >= f.total))
+  );
+}
+
+/** Takes the manifest indexes of the files to start now: redrives first, then new files. */
+export function takeStarts(c: BatchCarry, f: BatchFrame): number[] {
+  const picks: number[] = [];
+  const frame = { ...f };
+  while (canStart(c, frame)) {
+    const redrive = c.redrive.shift();
+    if (redrive) {
+      picks.push(redrive.index);
+    } else {
+      picks.push(c.nextIndex++);
+      c.counts.started += 1;
+    }
+    frame.pendingStarts += 1;
+  }
+  return picks;
+}
+
+function countField(state: FileResult['state']): 'recorded' | 'rolledBack' | 'rollbackFailed' | 'cancelled' {
+  switch (state) {
+    case 'RECORDED':
+      return 'recorded';
+    case 'ROLLED_BACK':
+      return 'rolledBack';
+    case 'ROLLBACK_FAILED':
+      return 'rollbackFailed';
+    case 'CANCELLED':
+      return 'cancelled';
+  }
+}
+
+/**
+ * Counts how one file ended, once: a second report of the same file is a duplicate. A failed
+ * file becomes a redrive candidate and may take the batch past its failure threshold.
+ */
+export function applyFileResult(
+  c: BatchCarry,
+  result: FileResult,
+  f: Pick<BatchFrame, 'total' | 'policy'>,
+): 'duplicate' | 'failed' | 'done' {
+  const key = fileKey(result.orderId, result.fileName);
+  const slot = c.inFlight[key];
+  if (!slot) return 'duplicate';
+  delete c.inFlight[key];
+  if (result.state === 'RECORDED') c.consecutiveFaults = 0;
+  c.counts[countField(result.state)] += 1;
+  c.counts.resends += result.resends;
+  if (result.state !== 'ROLLED_BACK' && result.state !== 'ROLLBACK_FAILED') return 'done';
+  c.failed[key] = { index: slot.index, state: result.state };
+  c.failures.unshift({
+    orderId: result.orderId,
+    fileName: result.fileName,
+    state: result.state,
+    reason: result.reason ?? 'unknown',
+    resends: result.resends,
+  });
+  if (c.failures.length > MAX_FAILURES_KEPT) c.failures.length = MAX_FAILURES_KEPT;
+  if (overThreshold(c, f)) c.stopStarting = c.failedBatch = true;
+  return 'failed';
+}
+
+/** The failed files a retry would requeue: the named ones that failed, or every failed one. */
+export function retryCandidates(c: BatchCarry, files?: string[]): string[] {
+  const wanted = files && files.length > 0 ? files : Object.keys(c.failed);
+  return wanted.filter((key, i) => c.failed[key] !== undefined && wanted.indexOf(key) === i);
+}
+
+/** Queues failed files for a redrive, each as a new interaction; returns the keys requeued. */
+export function requeueFailed(c: BatchCarry, f: Pick<BatchFrame, 'total' | 'policy'>, files?: string[]): string[] {
+  if (c.cancelRequested) return [];
+  const keys = retryCandidates(c, files);
+  for (const key of keys) {
+    const failed = c.failed[key]!;
+    delete c.failed[key];
+    c.counts[countField(failed.state)] -= 1;
+    c.failures = c.failures.filter((x) => fileKey(x.orderId, x.fileName) !== key);
+    c.attempts[key] = (c.attempts[key] ?? 0) + 1;
+    c.redrive.push({ key, index: failed.index });
+  }
+  // A redrive may bring a batch that had stopped starting files back under its threshold.
+  c.stopStarting = c.failedBatch = overThreshold(c, f);
+  return keys;
+}
+
+/** Pauses the batch (no file starts); false when it was paused already or is cancelled. */
+export function pause(c: BatchCarry): boolean {
+  if (c.cancelRequested || c.paused) return false;
+  c.paused = true;
+  return true;
+}
+
+/** Resumes the batch, ending an outage pause too; false when it was not paused. */
+export function resume(c: BatchCarry): boolean {
+  if (!c.paused) return false;
+  c.paused = false;
+  c.outage = undefined;
+  c.consecutiveFaults = 0;
+  return true;
+}
+
+/** Asks for the batch's cancellation; false when it was asked already. */
+export function requestCancel(c: BatchCarry, reason?: string): boolean {
+  if (c.cancelRequested) return false;
+  c.cancelRequested = true;
+  c.cancelReason = reason ?? 'cancelled by operator';
+  return true;
+}
+
+export function setMaxConcurrency(c: BatchCarry, n: number): boolean {
+  if (!Number.isInteger(n) || n < 1 || n > MAX_CONCURRENCY_LIMIT) return false;
+  c.maxConcurrency = n;
+  return true;
+}
+
+/**
+ * Counts a transport fault; after `outagePauseAfter` in a row the batch pauses itself for an
+ * outage of that target. Returns true when this fault paused it.
+ */
+export function noteTransportFault(
+  c: BatchCarry,
+  policy: BatchPolicy,
+  fault: { target: string; error: string },
+  nowIso: string,
+): boolean {
+  c.consecutiveFaults += 1;
+  const limit = policy.outagePauseAfter;
+  if (limit <= 0 || c.consecutiveFaults < limit || c.outage || c.cancelRequested) return false;
+  c.outage = { target: fault.target, since: nowIso, lastError: fault.error };
+  c.paused = true;
+  return true;
+}
+
+/** A probe answered: the outage pause ends, unless another one began since. */
+export function endOutage(c: BatchCarry, outage: NonNullable<BatchCarry['outage']>): boolean {
+  if (c.outage !== outage) return false;
+  c.outage = undefined;
+  c.paused = false;
+  c.consecutiveFaults = 0;
+  return true;
+}
+
+/** How the batch ends, before an atomic batch's rollback. */
+export function endState(c: BatchCarry): BatchState {
+  if (c.cancelRequested) return 'CANCELLED';
+  if (c.failedBatch) return 'FAILED';
+  return failedCount(c) > 0 ? 'COMPLETED_WITH_FAILURES' : 'COMPLETED';
+}
+
+export function runningState(c: BatchCarry): BatchState {
+  return c.paused ? 'PAUSED' : 'RUNNING';
+}
+
+export function progressOf(c: BatchCarry, f: BatchFrame, state: BatchState): Progress {
+  return { ...c.counts, total: f.total, inFlight: inFlightCount(c, f), paused: c.paused, state };
+}
+
+export function failuresOf(c: BatchCarry): FailureInfo[] {
+  return c.failures.slice(0, MAX_FAILURES_KEPT);
+}
+
+/** The batch's current details, in words, as the Web UI shows them. */
+export function describeBatch(c: BatchCarry, f: BatchFrame, state: BatchState): string {
+  const p = progressOf(c, f, state);
+  const done = p.recorded + p.rolledBack + p.rollbackFailed + p.cancelled;
+  const lines = [
+    `**${state}** batch ${f.batchId}: ${done} of ${f.total} files done`,
+    `recorded ${p.recorded} · rolled back ${p.rolledBack} · rollback failed ${p.rollbackFailed} · cancelled ${p.cancelled} · in flight ${p.inFlight} · resends ${p.resends}`,
+    `max concurrency ${c.maxConcurrency} · max resends ${f.policy.maxResends}${f.policy.atomic ? ' · atomic' : ''}`,
+  ];
+  if (c.outage) {
+    lines.push(
+      `paused automatically: recording system "${c.outage.target}" looks down since ${c.outage.since} (${c.outage.lastError}); probing every ${Math.round(f.policy.probeIntervalMs / 1000)} s, resumes by itself`,
+    );
+  } else if (c.paused) lines.push('paused by an operator: no new file starts until resume');
+  if (c.cancelRequested) lines.push(`cancel requested: ${c.cancelReason ?? ''}`);
+  if (c.failures.length > 0) {
+    lines.push('failed files (latest first):');
+    for (const x of c.failures.slice(0, 10)) lines.push(`- ${x.orderId}/${x.fileName}: ${x.state}, ${x.reason}`);
+  }
+  return lines.join('\n\n');
+}

@@ -1,0 +1,186 @@
+/**
+ * The batch's state transitions, without a server: the window, counts, threshold, redrive,
+ * pause, outage and the details text.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  allDone,
+  applyFileResult,
+  canStart,
+  describeBatch,
+  endOutage,
+  endState,
+  inFlightCount,
+  newCarry,
+  noteTransportFault,
+  pause,
+  requestCancel,
+  requeueFailed,
+  resume,
+  retryCandidates,
+  setMaxConcurrency,
+  takeStarts,
+  type BatchFrame,
+} from '../../src/workflows/batch-state';
+import { DEFAULT_POLICY, fileKey, type BatchCarry, type FileResult } from '../../src/shared';
+
+function frame(total: number, policy: Partial<BatchFrame['policy']> = {}): BatchFrame {
+  return { batchId: 'b1', total, policy: { ...DEFAULT_POLICY, ...policy }, pendingStarts: 0 };
+}
+
+/** Starts the files takeStarts picks, as syncBatch does, naming them by index. */
+function start(c: BatchCarry, f: BatchFrame): number[] {
+  const picks = takeStarts(c, f);
+  for (const i of picks) c.inFlight[fileKey('O', `f${i}`)] = { workflowId: `wf-${i}`, index: i };
+  return picks;
+}
+
+function ended(i: number, state: FileResult['state'], resends = 0): FileResult {
+  return { orderId: 'O', fileName: `f${i}`, state, interactionId: `i-${i}`, resends, reason: `r${i}` };
+}
+
+describe('the sliding window', () => {
+  it('starts up to max concurrency, then one per file that ends, until the manifest is done', () => {
+    const f = frame(5, { maxConcurrency: 2 });
+    const c = newCarry(f.policy);
+    expect(start(c, f)).toEqual([0, 1]);
+    expect(canStart(c, f)).toBe(false);
+    expect(applyFileResult(c, ended(0, 'RECORDED'), f)).toBe('done');
+    expect(start(c, f)).toEqual([2]);
+    for (const i of [1, 2]) applyFileResult(c, ended(i, 'RECORDED'), f);
+    expect(start(c, f)).toEqual([3, 4]);
+    expect(allDone(c, f)).toBe(false);
+    for (const i of [3, 4]) applyFileResult(c, ended(i, 'RECORDED'), f);
+    expect(allDone(c, f)).toBe(true);
+    expect(c.counts).toMatchObject({ started: 5, recorded: 5 });
+    expect(endState(c)).toBe('COMPLETED');
+  });
+
+  it('counts pending starts as in flight', () => {
+    const f = { ...frame(10, { maxConcurrency: 3 }), pendingStarts: 2 };
+    const c = newCarry(f.policy);
+    expect(inFlightCount(c, f)).toBe(2);
+    expect(takeStarts(c, f)).toEqual([0]);
+  });
+
+  it('counts a file once: a second report of it is a duplicate', () => {
+    const f = frame(1);
+    const c = newCarry(f.policy);
+    start(c, f);
+    expect(applyFileResult(c, ended(0, 'RECORDED', 2), f)).toBe('done');
+    expect(applyFileResult(c, ended(0, 'RECORDED', 2), f)).toBe('duplicate');
+    expect(c.counts.recorded).toBe(1);
+    expect(c.counts.resends).toBe(2);
+  });
+
+  it('takes a new maximum only when it is a whole number within bounds', () => {
+    const c = newCarry(DEFAULT_POLICY);
+    expect(setMaxConcurrency(c, 0)).toBe(false);
+    expect(setMaxConcurrency(c, 2.5)).toBe(false);
+    expect(setMaxConcurrency(c, 2001)).toBe(false);
+    expect(setMaxConcurrency(c, 64)).toBe(true);
+    expect(c.maxConcurrency).toBe(64);
+  });
+});
+
+describe('failures, the threshold and redrives', () => {
+  it('stops starting files once the tolerated failure percentage is passed, and ends FAILED', () => {
+    const f = frame(10, { maxConcurrency: 2, toleratedFailurePercent: 10 });
+    const c = newCarry(f.policy);
+    start(c, f);
+    expect(applyFileResult(c, ended(0, 'ROLLED_BACK'), f)).toBe('failed');
+    expect(c.stopStarting).toBe(false); // 10% is tolerated
+    applyFileResult(c, ended(1, 'ROLLBACK_FAILED'), f);
+    expect(c.stopStarting).toBe(true);
+    expect(canStart(c, f)).toBe(false);
+    expect(allDone(c, f)).toBe(true);
+    expect(endState(c)).toBe('FAILED');
+    expect(c.failures.map((x) => x.fileName)).toEqual(['f1', 'f0']);
+  });
+
+  it('requeues the failed files (named or all), each once, and takes them back under the threshold', () => {
+    const f = frame(10, { maxConcurrency: 4, toleratedFailurePercent: 10 });
+    const c = newCarry(f.policy);
+    start(c, f);
+    applyFileResult(c, ended(0, 'ROLLED_BACK'), f);
+    applyFileResult(c, ended(1, 'ROLLBACK_FAILED'), f);
+    applyFileResult(c, ended(2, 'RECORDED'), f);
+    expect(c.failedBatch).toBe(true);
+    expect(retryCandidates(c, ['O/f2', 'O/nope'])).toEqual([]);
+    expect(requeueFailed(c, f, ['O/f1', 'O/f1'])).toEqual(['O/f1']);
+    expect(c.failedBatch).toBe(false);
+    expect(c.counts.rollbackFailed).toBe(0);
+    expect(requeueFailed(c, f)).toEqual(['O/f0']);
+    expect(c.attempts).toEqual({ 'O/f1': 1, 'O/f0': 1 });
+    expect(c.failures).toEqual([]);
+    // Redrives start before new files.
+    expect(start(c, f).slice(0, 2)).toEqual([1, 0]);
+  });
+
+  it('requeues nothing once the batch is cancelled', () => {
+    const f = frame(2);
+    const c = newCarry(f.policy);
+    start(c, f);
+    applyFileResult(c, ended(0, 'ROLLED_BACK'), f);
+    expect(requestCancel(c, 'stop')).toBe(true);
+    expect(requestCancel(c, 'again')).toBe(false);
+    expect(c.cancelReason).toBe('stop');
+    expect(requeueFailed(c, f)).toEqual([]);
+    expect(endState(c)).toBe('CANCELLED');
+  });
+});
+
+describe('pause, resume and the outage pause', () => {
+  it('starts nothing while paused', () => {
+    const f = frame(3);
+    const c = newCarry(f.policy);
+    expect(pause(c)).toBe(true);
+    expect(pause(c)).toBe(false);
+    expect(canStart(c, f)).toBe(false);
+    expect(resume(c)).toBe(true);
+    expect(resume(c)).toBe(false);
+    expect(canStart(c, f)).toBe(true);
+  });
+
+  it('pauses itself after N transport faults in a row, and a recorded file resets the count', () => {
+    const f = frame(10, { outagePauseAfter: 3 });
+    const c = newCarry(f.policy);
+    start(c, f);
+    const fault = { target: 'default', error: 'Unavailable: 503' };
+    expect(noteTransportFault(c, f.policy, fault, 't1')).toBe(false);
+    expect(noteTransportFault(c, f.policy, fault, 't2')).toBe(false);
+    applyFileResult(c, ended(0, 'RECORDED'), f);
+    expect(c.consecutiveFaults).toBe(0);
+    for (const t of ['t3', 't4']) noteTransportFault(c, f.policy, fault, t);
+    expect(noteTransportFault(c, f.policy, fault, 't5')).toBe(true);
+    expect(c.paused).toBe(true);
+    expect(c.outage).toEqual({ target: 'default', since: 't5', lastError: 'Unavailable: 503' });
+    expect(describeBatch(c, f, 'PAUSED')).toContain('paused automatically: recording system "default" looks down');
+    const outage = c.outage!;
+    expect(endOutage(c, { ...outage })).toBe(false); // a different outage
+    expect(endOutage(c, outage)).toBe(true);
+    expect(c.paused).toBe(false);
+  });
+
+  it('never pauses itself when the limit is 0', () => {
+    const c = newCarry({ ...DEFAULT_POLICY, outagePauseAfter: 0 });
+    for (let i = 0; i < 50; i++)
+      noteTransportFault(c, { ...DEFAULT_POLICY, outagePauseAfter: 0 }, { target: 't', error: 'e' }, 'x');
+    expect(c.paused).toBe(false);
+  });
+});
+
+describe('the details a person reads', () => {
+  it('says the state, the counts, the policy and the latest failures in words', () => {
+    const f = frame(4, { maxConcurrency: 2, atomic: true });
+    const c = newCarry(f.policy);
+    start(c, f);
+    applyFileResult(c, ended(0, 'RECORDED'), f);
+    applyFileResult(c, ended(1, 'ROLLED_BACK', 3), f);
+    const text = describeBatch(c, f, 'RUNNING');
+    expect(text).toContain('**RUNNING** batch b1: 2 of 4 files done');
+    expect(text).toContain('recorded 1 · rolled back 1 · rollback failed 0 · cancelled 0 · in flight 0 · resends 3');
+    expect(text).toContain('max concurrency 2 · max resends 3 · atomic');
+    expect(text).toContain('- O/f1: ROLLED_BACK, r1');
+  });
+});
