@@ -5,30 +5,40 @@
  * (PUT, then GET of the receipt judged by the preset rules):
  *   a. the old way: one file at a time;
  *   b. the ceiling: a plain pool of C concurrent send+verify, without Temporal;
- *   c. image-sync through Temporal with --max-concurrency C.
- * Prints a table and writes JSON and an SVG chart into bench/results/.
+ *   c. image-sync through Temporal with --max-concurrency C;
+ *   d. the Temporal floor: the smallest program of image-sync's shape (a parent with a sliding
+ *      window of C children, each child one local activity doing the same send + verify; no
+ *      ledger, no signals, no search attributes), on a dev server of its own.
+ * Prints a table and writes JSON and an SVG chart into bench/results/. CPU is given per file for
+ * the Temporal server and for the bench process (worker and simulator) separately.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { judge } from '../src/activities';
 import { startBatch } from '../src/batch/start';
 import { HttpRecordingSystem } from '../src/recording-system/http-adapter';
 import { startSimulator } from '../src/recording-system/simulator';
 import type { SyncItem } from '../src/shared';
-import { contentTypeFor, sha256File } from '../src/source/files';
 import { scanDirectory } from '../src/source/manifest';
 import { generateBlobFiles } from '../src/source/sample-images';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { startDevServer } from '../src/temporal/dev-server';
+import { createFloorWorker, sendAndVerify } from './floor';
 import { BENCH_TOKEN, historyEvents, startStack } from './stack';
 
 export interface ModeResult {
-  mode: 'old-way' | 'ceiling' | 'image-sync';
+  mode: 'old-way' | 'ceiling' | 'image-sync' | 'floor';
   files: number;
   wallSeconds: number;
   filesPerSecond: number;
   p50Ms: number;
   p99Ms: number;
   cpuSecondsPerFile: number;
+  /** CPU of the Temporal server, per file, in milliseconds. */
+  serverCpuMsPerFile?: number;
+  /** CPU of the bench process (worker and simulator), per file, in milliseconds. */
+  workerCpuMsPerFile?: number;
   historyEventsPerFile?: number;
   fileWorkflowEventsPerFile?: number;
   largestRunEvents?: number;
@@ -54,22 +64,6 @@ async function processCpuSeconds(pid: number): Promise<number> {
   } catch {
     return 0;
   }
-}
-
-/** Send then verify one file, the step every mode shares. */
-async function sendAndVerify(system: HttpRecordingSystem, item: SyncItem, key: string): Promise<void> {
-  const digest = await sha256File(item.sourcePath);
-  await system.put({
-    orderId: item.orderId,
-    fileName: item.fileName,
-    sourcePath: item.sourcePath,
-    sha256: digest.sha256,
-    size: digest.size,
-    contentType: contentTypeFor(item.fileName),
-    idempotencyKey: key,
-  });
-  const verdict = judge(await system.stat(item.orderId, item.fileName), { ...digest, interactionId: key });
-  if (!verdict.ok) throw new Error(`${item.orderId}/${item.fileName}: ${verdict.rule}`);
 }
 
 async function withSimulator<T>(
@@ -120,12 +114,18 @@ async function plainRun(
   });
 }
 
-async function temporalRun(items: SyncItem[], concurrency: number, latencyMs: number): Promise<ModeResult> {
-  const stack = await startStack({ simulator: { latencyMs } });
+async function temporalRun(
+  items: SyncItem[],
+  concurrency: number,
+  latencyMs: number,
+  untuned: boolean,
+): Promise<ModeResult> {
+  const stack = await startStack({ simulator: { latencyMs }, untuned });
   try {
     let peakRss = process.memoryUsage().rss;
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 200);
-    const cpu0 = cpuSeconds() + (await processCpuSeconds(stack.server.pid));
+    const server0 = await processCpuSeconds(stack.server.pid);
+    const own0 = cpuSeconds();
     const t0 = performance.now();
     const { batchId, handle } = await startBatch(stack.client, items, {
       taskQueue: stack.taskQueue,
@@ -134,7 +134,9 @@ async function temporalRun(items: SyncItem[], concurrency: number, latencyMs: nu
     });
     const result = await handle.result();
     const wall = (performance.now() - t0) / 1000;
-    const cpu = cpuSeconds() + (await processCpuSeconds(stack.server.pid)) - cpu0;
+    const ownCpu = cpuSeconds() - own0;
+    const serverCpu = (await processCpuSeconds(stack.server.pid)) - server0;
+    const cpu = ownCpu + serverCpu;
     clearInterval(sampler);
     if (result.recorded !== items.length) throw new Error(`image-sync recorded ${result.recorded} of ${items.length}`);
     const rows = await stack.ledger.latestInteractions(batchId);
@@ -149,6 +151,8 @@ async function temporalRun(items: SyncItem[], concurrency: number, latencyMs: nu
       p50Ms: round(percentile(latencies, 50)),
       p99Ms: round(percentile(latencies, 99)),
       cpuSecondsPerFile: round(cpu / items.length, 5),
+      serverCpuMsPerFile: round((serverCpu * 1000) / items.length),
+      workerCpuMsPerFile: round((ownCpu * 1000) / items.length),
       historyEventsPerFile: round(events.total / items.length),
       fileWorkflowEventsPerFile: round((events.total - batchEvents) / items.length),
       largestRunEvents: events.largestRun,
@@ -156,6 +160,71 @@ async function temporalRun(items: SyncItem[], concurrency: number, latencyMs: nu
     };
   } finally {
     await stack.close();
+  }
+}
+
+/** d. The floor: image-sync's shape at its least, on a dev server of its own. */
+async function floorRun(
+  items: SyncItem[],
+  concurrency: number,
+  dataDir: string,
+  latencyMs: number,
+  untuned: boolean,
+): Promise<ModeResult> {
+  const server = await startDevServer({ dbFile: null, port: 0, uiPort: null, logLevel: 'error', tuned: !untuned });
+  const connection = await Connection.connect({ address: server.address });
+  const native = await NativeConnection.connect({ address: server.address });
+  try {
+    return await withSimulator(dataDir, latencyMs, async (system) => {
+      const taskQueue = `floor-${Date.now()}`;
+      const worker = await createFloorWorker({ connection: native, taskQueue, system });
+      const running = worker.run();
+      try {
+        const client = new Client({ connection });
+        const server0 = await processCpuSeconds(server.pid);
+        const own0 = cpuSeconds();
+        const t0 = performance.now();
+        const workflowId = `floor-${Date.now()}`;
+        const done = await client.workflow.execute('floorBatch', {
+          workflowId,
+          taskQueue,
+          args: [{ items, concurrency, prefix: workflowId }],
+        });
+        const wall = (performance.now() - t0) / 1000;
+        const ownCpu = cpuSeconds() - own0;
+        const serverCpu = (await processCpuSeconds(server.pid)) - server0;
+        if (done !== items.length) throw new Error(`the floor finished ${String(done)} of ${items.length}`);
+        const events = await historyEvents(client, workflowId);
+        const parentEvents = (await historyEvents(client, workflowId, { filesToo: false })).total;
+        // Each child's time from start to close, as the server recorded them.
+        const latencies: number[] = [];
+        for await (const wf of client.workflow.list({ query: `WorkflowId STARTS_WITH "${workflowId}/"` })) {
+          if (wf.closeTime) latencies.push(wf.closeTime.getTime() - wf.startTime.getTime());
+        }
+        latencies.sort((a, b) => a - b);
+        return {
+          mode: 'floor',
+          files: items.length,
+          wallSeconds: round(wall),
+          filesPerSecond: round(items.length / wall),
+          p50Ms: round(percentile(latencies, 50)),
+          p99Ms: round(percentile(latencies, 99)),
+          cpuSecondsPerFile: round((ownCpu + serverCpu) / items.length, 5),
+          serverCpuMsPerFile: round((serverCpu * 1000) / items.length),
+          workerCpuMsPerFile: round((ownCpu * 1000) / items.length),
+          historyEventsPerFile: round(events.total / items.length),
+          fileWorkflowEventsPerFile: round((events.total - parentEvents) / items.length),
+          largestRunEvents: events.largestRun,
+        };
+      } finally {
+        worker.shutdown();
+        await running;
+      }
+    });
+  } finally {
+    await native.close();
+    await connection.close();
+    await server.stop();
   }
 }
 
@@ -173,7 +242,7 @@ export function svgChart(results: ModeResult[], title: string): string {
       const w = Math.max(2, Math.round((r.filesPerSecond / max) * barArea));
       return [
         `<text x="10" y="${y + 22}" font-size="14">${r.mode}</text>`,
-        `<rect x="110" y="${y}" width="${w}" height="32" fill="${['#999', '#4a90d9', '#2e8b57'][i] ?? '#666'}"/>`,
+        `<rect x="110" y="${y}" width="${w}" height="32" fill="${['#999', '#4a90d9', '#2e8b57', '#c77c02'][i] ?? '#666'}"/>`,
         `<text x="${118 + w}" y="${y + 21}" font-size="13">${r.filesPerSecond} files/s · p50 ${r.p50Ms} ms · p99 ${r.p99Ms} ms</text>`,
       ].join('');
     })
@@ -194,12 +263,16 @@ async function main(): Promise<void> {
       concurrency: { type: 'string', default: '64' },
       out: { type: 'string', default: path.join(__dirname, 'results') },
       'skip-old-way': { type: 'boolean', default: false },
+      'skip-floor': { type: 'boolean', default: false },
+      /** Run the dev servers as the Temporal CLI ships them, without the project's tuning. */
+      untuned: { type: 'boolean', default: false },
     },
   });
   const files = Number(values.files);
   const size = Number(values.size);
   const latencyMs = Number(values['latency-ms']);
   const concurrency = Number(values.concurrency);
+  const untuned = values.untuned;
   for (const [name, v] of Object.entries({ files, size, latencyMs, concurrency })) {
     if (!Number.isInteger(v) || v < (name === 'latencyMs' ? 0 : 1)) throw new Error(`--${name} must be a whole number`);
   }
@@ -217,16 +290,23 @@ async function main(): Promise<void> {
   console.error(`b. the ceiling: a pool of ${concurrency} without Temporal...`);
   results.push(await plainRun('ceiling', items, concurrency, path.join(work, 'rs-b'), latencyMs));
   console.error(`c. image-sync through Temporal, max concurrency ${concurrency}...`);
-  results.push(await temporalRun(items, concurrency, latencyMs));
+  results.push(await temporalRun(items, concurrency, latencyMs, untuned));
+  if (!values['skip-floor']) {
+    console.error(`d. the Temporal floor: ${concurrency} children in flight, one local activity each...`);
+    results.push(await floorRun(items, concurrency, path.join(work, 'rs-d'), latencyMs, untuned));
+  }
 
   const by = Object.fromEntries(results.map((r) => [r.mode, r])) as Record<ModeResult['mode'], ModeResult | undefined>;
   const ratios = {
     cOverA: by['old-way'] ? round(by['image-sync']!.filesPerSecond / by['old-way'].filesPerSecond) : null,
     cOverB: round(by['image-sync']!.filesPerSecond / by.ceiling!.filesPerSecond),
+    cOverD: by.floor ? round(by['image-sync']!.filesPerSecond / by.floor.filesPerSecond) : null,
+    /** CPU per file (server + bench process) of image-sync over the floor's. */
+    cpuCOverD: by.floor ? round(by['image-sync']!.cpuSecondsPerFile / by.floor.cpuSecondsPerFile) : null,
   };
   const report = {
     at: new Date().toISOString(),
-    params: { files, size, latencyMs, concurrency },
+    params: { files, size, latencyMs, concurrency, devServerTuning: !untuned },
     machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
     results,
     ratios,
@@ -242,7 +322,9 @@ async function main(): Promise<void> {
   await rm(work, { recursive: true, force: true });
 
   console.table(results);
-  console.log(`c/a = ${ratios.cOverA ?? 'n/a'}   c/b = ${ratios.cOverB}`);
+  console.log(
+    `c/a = ${ratios.cOverA ?? 'n/a'}   c/b = ${ratios.cOverB}   c/d = ${ratios.cOverD ?? 'n/a'}   CPU per file c/d = ${ratios.cpuCOverD ?? 'n/a'}`,
+  );
   console.log(`wrote ${base}.json and ${base}.svg`);
 }
 

@@ -37,10 +37,18 @@ export async function startStack(opts: {
   ledgerUrl?: string;
   tuning?: SyncWorkerOptions['tuning'];
   requestTimeoutMs?: number;
+  /** Run the dev server without DEV_SERVER_TUNING (to measure what the tuning gives). */
+  untuned?: boolean;
 }): Promise<Stack> {
   installWorkerLogging('ERROR');
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'image-sync-bench-'));
-  const server = await startDevServer({ dbFile: null, port: 0, uiPort: null, logLevel: 'error' });
+  const server = await startDevServer({
+    dbFile: null,
+    port: 0,
+    uiPort: null,
+    logLevel: 'error',
+    tuned: !opts.untuned,
+  });
   const connection = await Connection.connect({ address: server.address });
   const client = new Client({ connection });
   const native = await NativeConnection.connect({ address: server.address });

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/temporal/cli-binary';
 
 describe('npm run bench', () => {
-  it('runs the three modes on a small batch and writes valid JSON and an SVG chart', async () => {
+  it('runs the four modes on a small batch and writes valid JSON and an SVG chart', async () => {
     const out = await mkdtemp(path.join(os.tmpdir(), 'image-sync-bench-test-'));
     try {
       const tsx = path.join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx');
@@ -29,7 +29,7 @@ describe('npm run bench', () => {
         out,
       ];
       const { stdout } = await promisify(execFile)(tsx, args, { cwd: PROJECT_ROOT, encoding: 'utf8' });
-      expect(stdout).toMatch(/c\/a = [\d.]+ {3}c\/b = [\d.]+/);
+      expect(stdout).toMatch(/c\/a = [\d.]+ {3}c\/b = [\d.]+ {3}c\/d = [\d.]+/);
       const files = await readdir(out);
       const json = files.find((f) => f.endsWith('.json'));
       const svg = files.find((f) => f.endsWith('.svg'));
@@ -46,10 +46,10 @@ describe('npm run bench', () => {
           p99Ms: number;
           cpuSecondsPerFile: number;
         }[];
-        ratios: { cOverA: number; cOverB: number };
+        ratios: { cOverA: number; cOverB: number; cOverD: number; cpuCOverD: number };
       };
       expect(report.params).toMatchObject({ files: 40, concurrency: 8 });
-      expect(report.results.map((r) => r.mode)).toEqual(['old-way', 'ceiling', 'image-sync']);
+      expect(report.results.map((r) => r.mode)).toEqual(['old-way', 'ceiling', 'image-sync', 'floor']);
       for (const r of report.results) {
         expect(r.files).toBe(40);
         expect(r.filesPerSecond).toBeGreaterThan(0);
@@ -60,6 +60,15 @@ describe('npm run bench', () => {
       expect(temporal.historyEventsPerFile).toEqual(expect.any(Number));
       expect(temporal.fileWorkflowEventsPerFile).toEqual(expect.any(Number));
       expect(temporal.peakRssMb).toEqual(expect.any(Number));
+      for (const r of report.results.slice(2) as Record<string, unknown>[]) {
+        expect(r.serverCpuMsPerFile).toBeGreaterThan(0);
+        expect(r.workerCpuMsPerFile).toBeGreaterThan(0);
+      }
+      // The floor's children are one workflow task each: a handful of events.
+      const floor = report.results[3] as Record<string, unknown>;
+      expect(floor.fileWorkflowEventsPerFile).toBeLessThanOrEqual(6);
+      expect(report.ratios.cOverD).toBeGreaterThan(0);
+      expect(report.ratios.cpuCOverD).toBeGreaterThan(0);
       expect(report.ratios.cOverA).toBeGreaterThan(0);
       expect(report.ratios.cOverB).toBeGreaterThan(0);
       expect(await readFile(path.join(out, svg!), 'utf8')).toContain('<svg');
