@@ -24,6 +24,31 @@ export interface DevServerOptions {
   /** Where the server's own output goes; discarded when absent. */
   output?: NodeJS.WritableStream;
   startTimeoutMs?: number;
+  /** Apply DEV_SERVER_TUNING (default true); false runs the dev server as the CLI ships it. */
+  tuned?: boolean;
+}
+
+/**
+ * Dynamic configuration for the dev server, each measured with `npm run bench` (README,
+ * "Performance"): one matching partition per task queue (a single-process server gains nothing
+ * from four), and search attributes read from the cache (the CLI turns a refresh on every read
+ * on, for tests that register attributes and use them at once; ours are registered at start).
+ */
+export const DEV_SERVER_TUNING: Record<string, string> = {
+  'matching.numTaskqueueReadPartitions': '1',
+  'matching.numTaskqueueWritePartitions': '1',
+  'system.forceSearchAttributesCacheRefreshOnRead': 'false',
+};
+
+/** SQLite pragmas for a dev server that keeps its state in a file. */
+export const DEV_SERVER_SQLITE_PRAGMAS = ['journal_mode=WAL', 'synchronous=NORMAL'];
+
+/** The command-line arguments that apply the tuning. */
+export function devServerTuningArgs(dbFile: string | null): string[] {
+  const args: string[] = [];
+  for (const [key, value] of Object.entries(DEV_SERVER_TUNING)) args.push('--dynamic-config-value', `${key}=${value}`);
+  if (dbFile) for (const pragma of DEV_SERVER_SQLITE_PRAGMAS) args.push('--sqlite-pragma', pragma);
+  return args;
 }
 
 export interface RunningDevServer {
@@ -79,6 +104,7 @@ export function devServerArgs(
   opts: Required<Pick<DevServerOptions, 'port' | 'ip' | 'namespace' | 'logLevel'>> & {
     dbFile: string | null;
     uiPort: number | null;
+    tuned?: boolean;
   },
 ): string[] {
   const args = ['server', 'start-dev', '--ip', opts.ip, '--port', String(opts.port), '--log-level', opts.logLevel];
@@ -87,6 +113,7 @@ export function devServerArgs(
   else args.push('--ui-port', String(opts.uiPort));
   if (opts.namespace !== 'default') args.push('--namespace', opts.namespace);
   for (const [key, type] of Object.entries(loadSearchAttributes())) args.push('--search-attribute', `${key}=${type}`);
+  if (opts.tuned !== false) args.push(...devServerTuningArgs(opts.dbFile));
   return args;
 }
 
@@ -102,7 +129,15 @@ export async function startDevServer(opts: DevServerOptions): Promise<RunningDev
   const port = opts.port || (await freePort(ip));
   const uiPort = opts.uiPort === null ? null : opts.uiPort || (await freePort(ip));
   if (opts.dbFile) mkdirSync(path.dirname(path.resolve(opts.dbFile)), { recursive: true });
-  const args = devServerArgs({ ip, port, uiPort, dbFile: opts.dbFile, namespace, logLevel: opts.logLevel ?? 'warn' });
+  const args = devServerArgs({
+    ip,
+    port,
+    uiPort,
+    dbFile: opts.dbFile,
+    namespace,
+    logLevel: opts.logLevel ?? 'warn',
+    tuned: opts.tuned,
+  });
   const child = spawn(location.path, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   if (opts.output) {
     child.stdout?.pipe(opts.output, { end: false });
