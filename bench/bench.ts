@@ -188,7 +188,14 @@ async function floorRun(
         const done = await client.workflow.execute('floorBatch', {
           workflowId,
           taskQueue,
-          args: [{ items, concurrency, prefix: workflowId }],
+          args: [
+            {
+              root: path.dirname(path.dirname(items[0]!.sourcePath)),
+              files: items.map((i) => [i.orderId, i.fileName] as [string, string]),
+              concurrency,
+              prefix: workflowId,
+            },
+          ],
         });
         const wall = (performance.now() - t0) / 1000;
         const ownCpu = cpuSeconds() - own0;

@@ -6,19 +6,26 @@
  */
 import { condition, proxyLocalActivities, startChild } from '@temporalio/workflow';
 import type { FloorActivities } from './floor';
-import type { SyncItem } from '../src/shared';
+
+/** The files, as the bench generates them: `<root>/<orderId>/<fileName>`, named compactly. */
+export interface FloorInput {
+  root: string;
+  files: [orderId: string, fileName: string][];
+  concurrency: number;
+  prefix: string;
+}
 
 const { sendAndVerify } = proxyLocalActivities<FloorActivities>({
   startToCloseTimeout: '1 minute',
   retry: { maximumAttempts: 4 },
 });
 
-export async function floorFile(item: SyncItem, key: string): Promise<void> {
-  await sendAndVerify(item, key);
+export async function floorFile(root: string, orderId: string, fileName: string, key: string): Promise<void> {
+  await sendAndVerify({ orderId, fileName, sourcePath: `${root}/${orderId}/${fileName}` }, key);
 }
 
-export async function floorBatch(input: { items: SyncItem[]; concurrency: number; prefix: string }): Promise<number> {
-  const total = input.items.length;
+export async function floorBatch(input: FloorInput): Promise<number> {
+  const total = input.files.length;
   let next = 0;
   let inFlight = 0;
   let done = 0;
@@ -27,7 +34,8 @@ export async function floorBatch(input: { items: SyncItem[]; concurrency: number
       const i = next++;
       const workflowId = `${input.prefix}/${i}`;
       inFlight += 1;
-      void startChild(floorFile, { workflowId, args: [input.items[i]!, workflowId] })
+      const [orderId, fileName] = input.files[i]!;
+      void startChild(floorFile, { workflowId, args: [input.root, orderId, fileName, workflowId] })
         .then((child) => child.result())
         .then(() => {
           inFlight -= 1;
