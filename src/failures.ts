@@ -32,6 +32,8 @@ export const FailureType = {
   BadInput: 'BadInput',
   /** A DELETE was answered but the file is still held. */
   RemoveNotEffective: 'RemoveNotEffective',
+  /** An operator action that cannot apply to the batch as it is (an update's validator said no). */
+  Refused: 'Refused',
   /** The ledger's database cannot be reached or written (down, restarting, disk full, locked). */
   LedgerUnavailable: 'LedgerUnavailable',
 } as const;

@@ -6,7 +6,7 @@
  * free of Node imports: the workflow bundle includes it.
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 
 export const DEFAULT_TASK_QUEUE = 'image-sync';
 export const BATCH_WORKFLOW_TYPE = 'syncBatch';
@@ -264,3 +264,28 @@ export const setConcurrencySignal = defineSignal<[maxConcurrency: number]>('setM
 
 export const progressQuery = defineQuery<Progress>('progress');
 export const failuresQuery = defineQuery<FailureInfo[]>('failures');
+
+// ---------------------------------------------------------------------------------------------
+// Updates: the operator actions, confirmed. A validator refuses a request that cannot apply
+// before it enters history; the caller gets the result. Same names as the signals.
+
+/** The state a paused, resumed or cancelled batch is in (cancelled: the state it ends in). */
+export interface BatchStateResult {
+  batchId: string;
+  state: BatchState;
+}
+export interface RetryResult {
+  batchId: string;
+  /** The files queued for a redrive, as ORDER/FILE. */
+  requeued: string[];
+}
+export interface ConcurrencyResult {
+  batchId: string;
+  maxConcurrency: number;
+}
+
+export const cancelUpdate = defineUpdate<BatchStateResult, [reason?: string]>('cancel');
+export const pauseUpdate = defineUpdate<BatchStateResult, []>('pause');
+export const resumeUpdate = defineUpdate<BatchStateResult, []>('resume');
+export const retryUpdate = defineUpdate<RetryResult, [args?: { files?: string[] }]>('retry');
+export const setConcurrencyUpdate = defineUpdate<ConcurrencyResult, [maxConcurrency: number]>('setMaxConcurrency');

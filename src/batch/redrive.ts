@@ -46,7 +46,7 @@ export async function redriveBatch(
   batchId: string,
   taskQueue: string,
   only?: string[],
-): Promise<number> {
+): Promise<{ files: string[] }> {
   const items = await failedItems(ledger, batchId, only);
   if (items.length === 0) throw new InputError(`batch ${batchId} has no failed files to redrive`);
   const previous = await previousInput(client, batchId);
@@ -64,5 +64,5 @@ export async function redriveBatch(
       { key: SA_STATE, value: 'RUNNING' },
     ],
   });
-  return items.length;
+  return { files: items.map((i) => fileKey(i.orderId, i.fileName)) };
 }

@@ -164,6 +164,36 @@ export function requeueFailed(c: BatchCarry, f: Pick<BatchFrame, 'total' | 'poli
   return keys;
 }
 
+// --- why an operator action cannot apply (the updates' validators); undefined: it can ---------
+
+export function whyNotCancel(c: BatchCarry): string | undefined {
+  return c.cancelRequested ? 'the batch is already cancelled' : undefined;
+}
+
+export function whyNotPause(c: BatchCarry): string | undefined {
+  if (c.cancelRequested) return 'the batch is cancelled';
+  return c.paused ? 'the batch is already paused' : undefined;
+}
+
+export function whyNotResume(c: BatchCarry): string | undefined {
+  if (c.cancelRequested) return 'the batch is cancelled';
+  return c.paused ? undefined : 'the batch is not paused';
+}
+
+export function whyNotSetConcurrency(c: BatchCarry, n: unknown): string | undefined {
+  if (c.cancelRequested) return 'the batch is cancelled';
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_CONCURRENCY_LIMIT)
+    return `max concurrency must be a whole number from 1 to ${MAX_CONCURRENCY_LIMIT}, got ${String(n)}`;
+  return undefined;
+}
+
+export function whyNotRetry(c: BatchCarry, files?: string[]): string | undefined {
+  if (c.cancelRequested) return 'the batch is cancelled';
+  const unknown = (files ?? []).filter((key) => c.failed[key] === undefined);
+  if (unknown.length > 0) return `not failed files of this batch: ${unknown.join(', ')}`;
+  return retryCandidates(c, files).length === 0 ? 'nothing to redrive: the batch has no failed files' : undefined;
+}
+
 /** Pauses the batch (no file starts); false when it was paused already or is cancelled. */
 export function pause(c: BatchCarry): boolean {
   if (c.cancelRequested || c.paused) return false;

@@ -41,13 +41,18 @@ import {
   SA_TARGET,
   batchRetrySignal,
   cancelSignal,
+  cancelUpdate,
   failuresQuery,
   fileKey,
   fileWorkflowId,
   pauseSignal,
+  pauseUpdate,
   progressQuery,
   resumeSignal,
+  resumeUpdate,
+  retryUpdate,
   setConcurrencySignal,
+  setConcurrencyUpdate,
   transportFaultSignal,
   type BatchResult,
   type BatchState,
@@ -129,6 +134,54 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
     batch.requeueFailed(c, frame, args?.files);
     show();
   });
+  // The same actions as updates: refused before they enter history when they cannot apply.
+  const refuse = (why: string | undefined) => {
+    if (why) throw ApplicationFailure.nonRetryable(why, FailureType.Refused);
+  };
+  setHandler(
+    cancelUpdate,
+    (reason?: string) => {
+      batch.requestCancel(c, reason);
+      return { batchId, state: batch.endState(c) };
+    },
+    { validator: (_reason?: string) => refuse(batch.whyNotCancel(c)) },
+  );
+  setHandler(
+    pauseUpdate,
+    () => {
+      batch.pause(c);
+      show();
+      return { batchId, state: stateNow() };
+    },
+    { validator: () => refuse(batch.whyNotPause(c)) },
+  );
+  setHandler(
+    resumeUpdate,
+    () => {
+      batch.resume(c);
+      show();
+      return { batchId, state: stateNow() };
+    },
+    { validator: () => refuse(batch.whyNotResume(c)) },
+  );
+  setHandler(
+    retryUpdate,
+    (args?: { files?: string[] }) => {
+      const requeued = batch.requeueFailed(c, frame, args?.files);
+      show();
+      return { batchId, requeued };
+    },
+    { validator: (args?: { files?: string[] }) => refuse(batch.whyNotRetry(c, args?.files)) },
+  );
+  setHandler(
+    setConcurrencyUpdate,
+    (n: number) => {
+      batch.setMaxConcurrency(c, n);
+      describe();
+      return { batchId, maxConcurrency: c.maxConcurrency };
+    },
+    { validator: (n: number) => refuse(batch.whyNotSetConcurrency(c, n)) },
+  );
   setHandler(progressQuery, () => batch.progressOf(c, frame, stateNow()));
   setHandler(failuresQuery, () => batch.failuresOf(c));
 

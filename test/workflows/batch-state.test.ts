@@ -20,6 +20,11 @@ import {
   retryCandidates,
   setMaxConcurrency,
   takeStarts,
+  whyNotCancel,
+  whyNotPause,
+  whyNotResume,
+  whyNotRetry,
+  whyNotSetConcurrency,
   type BatchFrame,
 } from '../../src/workflows/batch-state';
 import { DEFAULT_POLICY, fileKey, type BatchCarry, type FileResult } from '../../src/shared';
@@ -182,5 +187,33 @@ describe('the details a person reads', () => {
     expect(text).toContain('recorded 1 · rolled back 1 · rollback failed 0 · cancelled 0 · in flight 0 · resends 3');
     expect(text).toContain('max concurrency 2 · max resends 3 · atomic');
     expect(text).toContain('- O/f1: ROLLED_BACK, r1');
+  });
+});
+
+describe("why an operator action cannot apply (the updates' validators)", () => {
+  it('refuses what cannot apply, with a reason, and changes nothing', () => {
+    const f = frame(4, { maxConcurrency: 2 });
+    const c = newCarry(f.policy);
+    start(c, f);
+    const before = JSON.stringify(c);
+    expect(whyNotResume(c)).toBe('the batch is not paused');
+    expect(whyNotPause(c)).toBeUndefined();
+    expect(whyNotRetry(c)).toBe('nothing to redrive: the batch has no failed files');
+    expect(whyNotSetConcurrency(c, 0)).toContain('from 1 to 2000');
+    expect(whyNotSetConcurrency(c, '8')).toContain('whole number');
+    expect(whyNotSetConcurrency(c, 8)).toBeUndefined();
+    expect(JSON.stringify(c)).toBe(before);
+
+    applyFileResult(c, ended(0, 'ROLLED_BACK'), f);
+    expect(whyNotRetry(c)).toBeUndefined();
+    expect(whyNotRetry(c, ['O/f0'])).toBeUndefined();
+    expect(whyNotRetry(c, ['O/f0', 'O/f1', 'X/y'])).toBe('not failed files of this batch: O/f1, X/y');
+    pause(c);
+    expect(whyNotPause(c)).toBe('the batch is already paused');
+    expect(whyNotResume(c)).toBeUndefined();
+    requestCancel(c);
+    for (const why of [whyNotPause(c), whyNotResume(c), whyNotRetry(c), whyNotSetConcurrency(c, 4)])
+      expect(why).toBe('the batch is cancelled');
+    expect(whyNotCancel(c)).toBe('the batch is already cancelled');
   });
 });

@@ -5,7 +5,11 @@ import { ledgerUrlFromEnv, openLedger } from '../../ledger';
 import { temporalSettings } from '../../temporal/connection';
 import { CliError } from '../common';
 
-export async function redriveEndedBatch(client: Client, batchId: string, files?: string[]): Promise<number> {
+export async function redriveEndedBatch(
+  client: Client,
+  batchId: string,
+  files?: string[],
+): Promise<{ files: string[] }> {
   const ledger = await openLedger(ledgerUrlFromEnv());
   try {
     return await redriveBatch(client, ledger, batchId, temporalSettings().taskQueue, files);

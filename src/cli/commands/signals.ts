@@ -1,17 +1,54 @@
+/**
+ * The operator actions on a running batch, as confirmed Workflow Updates: the batch refuses a
+ * request that cannot apply (exit 2, with its reason) before it enters history, and answers
+ * with a result, printed in words or, with --json, as one document. The signals of the same
+ * names stay for the Temporal CLI and Web UI.
+ */
 import type { Command } from 'commander';
+import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import type { UpdateDefinition } from '@temporalio/common';
 import {
-  batchRetrySignal,
   batchWorkflowId,
-  cancelSignal,
-  pauseSignal,
-  resumeSignal,
-  setConcurrencySignal,
+  cancelUpdate,
+  pauseUpdate,
+  resumeUpdate,
+  retryUpdate,
+  setConcurrencyUpdate,
 } from '../../shared';
-import { action, CliError, parseIntOption, withClient } from '../common';
+import { action, CliError, parseIntOption, printJson, withClient } from '../common';
 import { describeBatch, runningBatch } from './batch-handle';
 import { redriveEndedBatch } from './redrive';
 
 const FILE_KEY = /^[^/]+\/[^/]+$/;
+
+/** Sends one update to a running batch; a refusal becomes exit 2 with the batch's reason. */
+async function confirm<Ret, Args extends unknown[]>(
+  client: Client,
+  batchId: string,
+  update: UpdateDefinition<Ret, Args>,
+  ...args: Args
+): Promise<Ret> {
+  await runningBatch(client, batchId);
+  try {
+    // One call shape for updates with and without arguments.
+    const def = update as unknown as UpdateDefinition<Ret, [unknown]>;
+    return await client.workflow
+      .getHandle(batchWorkflowId(batchId))
+      .executeUpdate(def, { args: args as unknown as [unknown] });
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) {
+      const why = err.cause instanceof Error ? err.cause.message : err.message;
+      throw new CliError(`batch ${batchId} refused ${update.name}: ${why}`, 2);
+    }
+    throw err;
+  }
+}
+
+/** Prints a result: the document with --json, else the sentence. */
+function show(json: boolean | undefined, result: object, words: string): void {
+  if (json) printJson(result);
+  else process.stdout.write(`${words}\n`);
+}
 
 export function registerSignals(program: Command): void {
   program
@@ -19,14 +56,12 @@ export function registerSignals(program: Command): void {
     .description('cancel a batch: no new file starts, files in flight are rolled back')
     .argument('<batch>', 'batch id')
     .option('--reason <text>', 'why, recorded with every rollback')
+    .option('--json', 'print the result as one JSON document')
     .action(
-      action(async (batchId: string, flags: { reason?: string }) =>
+      action(async (batchId: string, flags: { reason?: string; json?: boolean }) =>
         withClient(async (client) => {
-          await runningBatch(client, batchId);
-          await client.workflow
-            .getHandle(batchWorkflowId(batchId))
-            .signal(cancelSignal, flags.reason ?? 'cancelled by operator');
-          process.stdout.write(`Cancel sent to batch ${batchId}\n`);
+          const r = await confirm(client, batchId, cancelUpdate, flags.reason ?? 'cancelled by operator');
+          show(flags.json, r, `Batch ${batchId} is cancelled: files in flight are being rolled back (${r.state})`);
         }),
       ),
     );
@@ -35,12 +70,12 @@ export function registerSignals(program: Command): void {
     .command('pause')
     .description('pause a batch: no new file starts; files in flight finish')
     .argument('<batch>', 'batch id')
+    .option('--json', 'print the result as one JSON document')
     .action(
-      action(async (batchId: string) =>
+      action(async (batchId: string, flags: { json?: boolean }) =>
         withClient(async (client) => {
-          await runningBatch(client, batchId);
-          await client.workflow.getHandle(batchWorkflowId(batchId)).signal(pauseSignal);
-          process.stdout.write(`Pause sent to batch ${batchId}\n`);
+          const r = await confirm(client, batchId, pauseUpdate);
+          show(flags.json, r, `Batch ${batchId} is ${r.state}: no new file starts until resume`);
         }),
       ),
     );
@@ -49,12 +84,12 @@ export function registerSignals(program: Command): void {
     .command('resume')
     .description('resume a paused batch')
     .argument('<batch>', 'batch id')
+    .option('--json', 'print the result as one JSON document')
     .action(
-      action(async (batchId: string) =>
+      action(async (batchId: string, flags: { json?: boolean }) =>
         withClient(async (client) => {
-          await runningBatch(client, batchId);
-          await client.workflow.getHandle(batchWorkflowId(batchId)).signal(resumeSignal);
-          process.stdout.write(`Resume sent to batch ${batchId}\n`);
+          const r = await confirm(client, batchId, resumeUpdate);
+          show(flags.json, r, `Batch ${batchId} is ${r.state}`);
         }),
       ),
     );
@@ -64,12 +99,12 @@ export function registerSignals(program: Command): void {
     .description('change how many files a running batch has in flight at once')
     .argument('<batch>', 'batch id')
     .argument('<n>', 'files in flight at once', parseIntOption('n', 1, 2000))
+    .option('--json', 'print the result as one JSON document')
     .action(
-      action(async (batchId: string, n: number) =>
+      action(async (batchId: string, n: number, flags: { json?: boolean }) =>
         withClient(async (client) => {
-          await runningBatch(client, batchId);
-          await client.workflow.getHandle(batchWorkflowId(batchId)).signal(setConcurrencySignal, n);
-          process.stdout.write(`Max concurrency of batch ${batchId} set to ${n}\n`);
+          const r = await confirm(client, batchId, setConcurrencyUpdate, n);
+          show(flags.json, r, `Max concurrency of batch ${batchId} is ${r.maxConcurrency}`);
         }),
       ),
     );
@@ -79,23 +114,24 @@ export function registerSignals(program: Command): void {
     .description('redrive the files that ended ROLLED_BACK or ROLLBACK_FAILED, each as a new interaction')
     .argument('<batch>', 'batch id')
     .option('--file <order/file...>', 'only these files (ORDER/FILE); all failed files when omitted')
+    .option('--json', 'print the result as one JSON document')
     .action(
-      action(async (batchId: string, flags: { file?: string[] }) =>
+      action(async (batchId: string, flags: { file?: string[]; json?: boolean }) =>
         withClient(async (client) => {
           const bad = (flags.file ?? []).filter((f) => !FILE_KEY.test(f));
           if (bad.length) throw new CliError(`--file takes ORDER/FILE, got: ${bad.join(', ')}`, 2);
           const desc = await describeBatch(client, batchId);
           if (desc.status.name === 'RUNNING') {
-            await client.workflow
-              .getHandle(batchWorkflowId(batchId))
-              .signal(batchRetrySignal, flags.file?.length ? { files: flags.file } : {});
-            process.stdout.write(
-              `Retry sent to batch ${batchId}${flags.file?.length ? ` for ${flags.file.length} files` : ' for all failed files'}\n`,
-            );
+            const r = await confirm(client, batchId, retryUpdate, flags.file?.length ? { files: flags.file } : {});
+            show(flags.json, r, `Batch ${batchId} requeued ${r.requeued.length} files: ${r.requeued.join(', ')}`);
             return;
           }
           const redriven = await redriveEndedBatch(client, batchId, flags.file);
-          process.stdout.write(`Batch ${batchId} had ended; started a redrive run for ${redriven} files\n`);
+          show(
+            flags.json,
+            { batchId, requeued: redriven.files, redriveRun: true },
+            `Batch ${batchId} had ended; started a redrive run for ${redriven.files.length} files`,
+          );
         }),
       ),
     );

@@ -1,0 +1,108 @@
+/**
+ * The operator actions as confirmed updates, driven from the CLI as an operator would: each
+ * prints its result (and with --json the documented document); a request that cannot apply is
+ * refused with exit 2 and a one-line reason, and never enters the batch's history.
+ */
+import { temporal } from '@temporalio/proto';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { setConcurrencyUpdate } from '../../src/shared';
+import { startHarness, type Harness } from '../helpers/harness';
+import { waitFor } from '../helpers/wait';
+import { cliEnv, runCli, stopAllClis, tempDir, type CliResult } from './helpers';
+
+const EventType = temporal.api.enums.v1.EventType;
+
+describe('operator actions, confirmed', () => {
+  let h: Harness;
+  let home: string;
+  const cli = (...args: string[]): Promise<CliResult> =>
+    runCli(args, {
+      env: cliEnv(home, {
+        TEMPORAL_ADDRESS: inject('temporalAddress'),
+        IMAGE_SYNC_TASK_QUEUE: h.taskQueue,
+        IMAGE_SYNC_LEDGER_URL: h.ledgerUrl,
+      }),
+    });
+  const json = <T>(r: CliResult): T => {
+    expect(r.code, r.stderr).toBe(0);
+    return JSON.parse(r.stdout) as T;
+  };
+  const refused = (r: CliResult, reason: string) => {
+    expect(r.code, r.stdout).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain(reason);
+  };
+
+  beforeAll(async () => {
+    home = await tempDir('actions');
+    h = await startHarness({ simulator: { rejectRate: 1, latencyMs: 300 } });
+  });
+  afterAll(async () => {
+    await stopAllClis();
+    await h?.close();
+  });
+
+  it('pause, retry, set-concurrency, resume and cancel answer with results; impossible requests are refused', async () => {
+    const items = await h.makeFiles(8, 512, 4);
+    const { batchId, handle } = await h.start(items, { maxConcurrency: 1, maxResends: 0 });
+
+    expect(json(await cli('pause', batchId, '--json'))).toEqual({ batchId, state: 'PAUSED' });
+    refused(await cli('pause', batchId), 'already paused');
+
+    // The file in flight when the batch paused is rejected and rolled back.
+    await waitFor('a failed file', async () => (await h.ledger.listRollbacks(batchId)).length > 0);
+    const [failed] = await h.ledger.listRollbacks(batchId);
+    const key = `${failed!.order_id}/${failed!.file_name}`;
+    refused(
+      await cli('retry', batchId, '--file', 'ORD-NOPE/none.bin'),
+      'not failed files of this batch: ORD-NOPE/none.bin',
+    );
+    expect(json(await cli('retry', batchId, '--file', key, '--json'))).toEqual({ batchId, requeued: [key] });
+    refused(await cli('retry', batchId, '--file', key), `not failed files of this batch: ${key}`);
+
+    expect(json(await cli('set-concurrency', batchId, '3', '--json'))).toEqual({ batchId, maxConcurrency: 3 });
+    // Out of range: the CLI refuses it itself; the batch refuses it too, for other callers.
+    expect((await cli('set-concurrency', batchId, '0')).code).not.toBe(0);
+    const direct = await handle.executeUpdate(setConcurrencyUpdate, { args: [0] }).catch((e: unknown) => e);
+    expect(direct).toBeInstanceOf(WorkflowUpdateFailedError);
+    expect(String((direct as WorkflowUpdateFailedError).cause?.message ?? '')).toContain('from 1 to 2000');
+
+    // A slow recording system keeps the batch running while the next requests come in.
+    h.simulator.setFaults({ latencyMs: 2_000 });
+    expect(json(await cli('resume', batchId, '--json'))).toEqual({ batchId, state: 'RUNNING' });
+    refused(await cli('resume', batchId), 'not paused');
+
+    const words = await cli('cancel', batchId, '--reason', 'operator test');
+    expect(words.code, words.stderr).toBe(0);
+    expect(words.stdout).toContain(`Batch ${batchId} is cancelled`);
+    refused(await cli('cancel', batchId), 'already cancelled');
+    refused(await cli('pause', batchId), 'cancelled');
+    refused(await cli('retry', batchId), 'cancelled');
+
+    const result = await handle.result();
+    expect(result.state).toBe('CANCELLED');
+
+    // Five accepted updates in history; the refused ones left no trace.
+    const events = (await handle.fetchHistory()).events ?? [];
+    const accepted = events.filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED);
+    expect(accepted.map((e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name)).toEqual(
+      ['pause', 'retry', 'setMaxConcurrency', 'resume', 'cancel'],
+    );
+    expect(events.filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_REJECTED)).toEqual([]);
+  }, 180_000);
+
+  it('retry with nothing to redrive is refused with exit 2', async () => {
+    h.simulator.setFaults({ rejectRate: 0, latencyMs: 300 });
+    try {
+      const items = await h.makeFiles(20, 512, 4);
+      const { batchId, handle } = await h.start(items, { maxConcurrency: 1 });
+      expect(json<{ state: string }>(await cli('pause', batchId, '--json')).state).toBe('PAUSED');
+      refused(await cli('retry', batchId), 'nothing to redrive');
+      expect(json(await cli('cancel', batchId, '--json'))).toEqual({ batchId, state: 'CANCELLED' });
+      expect((await handle.result()).state).toBe('CANCELLED');
+    } finally {
+      h.simulator.setFaults({ rejectRate: 1 });
+    }
+  }, 120_000);
+});
