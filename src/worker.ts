@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from './activities';
+import { createReconcileActivities } from './activities/reconcile';
 import type { Targets } from './config/targets';
 import type { Ledger } from './ledger/port';
 
@@ -37,11 +38,14 @@ export async function createSyncWorker(opts: SyncWorkerOptions): Promise<Worker>
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
-    activities: createActivities({
-      ledger: opts.ledger,
-      targets: opts.targets,
-      heartbeatEveryMs: opts.heartbeatEveryMs,
-    }),
+    activities: {
+      ...createActivities({
+        ledger: opts.ledger,
+        targets: opts.targets,
+        heartbeatEveryMs: opts.heartbeatEveryMs,
+      }),
+      ...createReconcileActivities({ ledger: opts.ledger, targets: opts.targets }),
+    },
     maxConcurrentActivityTaskExecutions: 100,
     maxConcurrentLocalActivityExecutions: 100,
     maxConcurrentWorkflowTaskExecutions: 40,

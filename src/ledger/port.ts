@@ -172,4 +172,6 @@ export interface Ledger {
   }): Promise<void>;
   /** The findings of every reconcile run of a batch, oldest first. */
   listReconcileFindings(batchId: string): Promise<ReconcileFindingRow[]>;
+  /** The batches with an interaction whose source lies under folder `dir`, by first interaction. */
+  batchIdsWithSourcesUnder(dir: string): Promise<string[]>;
 }

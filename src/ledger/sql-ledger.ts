@@ -536,6 +536,20 @@ export class SqlLedger implements Ledger {
     }
   }
 
+  async batchIdsWithSourcesUnder(dir: string): Promise<string[]> {
+    const folder = dir.endsWith('/') ? dir : `${dir}/`;
+    const pattern = `${folder.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const rows = await this.db
+      .selectFrom('interactions')
+      .select('batch_id')
+      .select((eb) => eb.fn.min('seq').as('first'))
+      .where(sql<boolean>`source_path like ${pattern} escape '\\'`)
+      .groupBy('batch_id')
+      .orderBy('first')
+      .execute();
+    return rows.map((r) => r.batch_id);
+  }
+
   async listReconcileFindings(batchId: string): Promise<ReconcileFindingRow[]> {
     return this.db.selectFrom('reconcile_findings').selectAll().where('batch_id', '=', batchId).orderBy('id').execute();
   }

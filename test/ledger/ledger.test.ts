@@ -529,6 +529,20 @@ for (const backend of BACKENDS) {
         expect(await ledger.rollbacksOf([])).toEqual([]);
       });
 
+      it('batchIdsWithSourcesUnder lists the batches whose sources lie under a folder, oldest first', async () => {
+        const { batchId, interaction: ix } = ids('under');
+        const root = `/data/${batchId}`;
+        await ledger.openInteraction(interaction(`${batchId}-b`, ix(1), { sourcePath: `${root}/in/o/a.png` }));
+        await ledger.openInteraction(interaction(`${batchId}-a`, ix(2), { sourcePath: `${root}/in/o/b.png` }));
+        await ledger.openInteraction(interaction(`${batchId}-b`, ix(3), { sourcePath: `${root}/in/o/c.png` }));
+        await ledger.openInteraction(interaction(`${batchId}-c`, ix(4), { sourcePath: `${root}/inbox/o/a.png` }));
+        await ledger.openInteraction(interaction(`${batchId}-d`, ix(5), { sourcePath: `${root}/i%/o/a.png` }));
+        expect(await ledger.batchIdsWithSourcesUnder(`${root}/in`)).toEqual([`${batchId}-b`, `${batchId}-a`]);
+        expect(await ledger.batchIdsWithSourcesUnder(`${root}/in/`)).toEqual([`${batchId}-b`, `${batchId}-a`]);
+        expect(await ledger.batchIdsWithSourcesUnder(`${root}/i%`)).toEqual([`${batchId}-d`]);
+        expect(await ledger.batchIdsWithSourcesUnder(`${root}/none`)).toEqual([]);
+      });
+
       it('recordReconcileFindings writes each finding of a run once and lists them by batch', async () => {
         const { batchId, interaction: ix } = ids('findings');
         const findings = [
