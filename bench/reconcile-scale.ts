@@ -1,11 +1,13 @@
 /**
- * `npm run bench:reconcile -- --files 100000 [--page-size 1000] [--dir D] [--keep]`
+ * `npm run bench:reconcile -- --files 100000 [--page-size 1000] [--max-old-space-mb N] [--dir D] [--keep]`
  *
  * Reconcile of one very large batch: builds the state cheaply (source files of a few bytes,
  * ledger rows written through the Ledger API as RECORDED, the same files PUT through the
  * simulator's HTTP API), then runs `image-sync reconcile BATCH` as an operator would, in a
  * process of its own under /usr/bin/time, and reports its wall time and peak RSS. With --dir the
- * state is kept there and reused by the next run (building it is the slow part).
+ * state is kept there and reused by the next run (building it is the slow part). With
+ * --max-old-space-mb the reconcile process runs under that V8 heap cap: completing under a small
+ * cap shows the memory it keeps does not grow with the batch.
  * Writes JSON into bench/results/.
  */
 import { spawn } from 'node:child_process';
@@ -32,6 +34,7 @@ async function main(): Promise<void> {
       files: { type: 'string', default: '100000' },
       size: { type: 'string', default: '32' },
       'page-size': { type: 'string', default: '1000' },
+      'max-old-space-mb': { type: 'string' },
       dir: { type: 'string' },
       keep: { type: 'boolean', default: false },
       out: { type: 'string', default: path.join(__dirname, 'results') },
@@ -101,7 +104,9 @@ async function main(): Promise<void> {
       console.error(`state built in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     }
 
+    const heapCap = values['max-old-space-mb'];
     const args = [
+      ...(heapCap ? [`--max-old-space-size=${Number(heapCap)}`] : []),
       path.join(ROOT, 'bin', 'image-sync.js'),
       'reconcile',
       batchId,
@@ -121,11 +126,14 @@ async function main(): Promise<void> {
       RECORDING_SYSTEM_URL: simulator.url,
       RECORDING_SYSTEM_TOKEN: TOKEN,
     });
+    if (run.code !== 0 && run.code !== 4) throw new Error(`reconcile exited ${run.code}`);
     const report = JSON.parse(run.stdout) as { files: number; heldUnderOrders: number; drifts: unknown[] };
     const result = {
       at: new Date().toISOString(),
-      command: `IMAGE_SYNC_LEDGER_URL=${ledgerUrl} RECORDING_SYSTEM_URL=<simulator> image-sync ${args.slice(1).join(' ')}`,
-      params: { files, pageSize, sourceBytes: Number(values.size) },
+      command: `IMAGE_SYNC_LEDGER_URL=${ledgerUrl} RECORDING_SYSTEM_URL=<simulator> node ${args
+        .map((a) => path.relative(ROOT, a) || a)
+        .join(' ')}`,
+      params: { files, pageSize, sourceBytes: Number(values.size), maxOldSpaceMb: heapCap ? Number(heapCap) : null },
       exitCode: run.code,
       wallSeconds: run.wallSeconds,
       peakRssMb: Math.round(run.maxRssKb / 1024),

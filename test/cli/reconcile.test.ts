@@ -11,6 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import type { ConsistencyReport } from '../../src/consistency/invariant';
 import type { RepairResult } from '../../src/consistency/repair';
+import type { SqlLedger } from '../../src/ledger';
 import type { InteractionRow } from '../../src/ledger/port';
 import type { RecordingSystem } from '../../src/recording-system/port';
 import type { BatchPolicy, BatchResult, SyncItem } from '../../src/shared';
@@ -368,6 +369,50 @@ describe('reconcile names each drift kind, --repair clears it, a second reconcil
     const repaired = await repairJson(batchId, '--max-resends', '1');
     expect(repaired.code).toBe(4);
     expect(repaired.result.repairs).toMatchObject([{ kind: 'resends', action: 'skipped', ok: false }]);
+  });
+
+  // The two kinds below live in the ledger alone: no request to the recording system can plant
+  // them, so these tests write the ledger directly.
+  it('rollback-record: a ROLLED_BACK file whose rollback row is lost gets it written again once it is confirmed not held', async () => {
+    h.simulator.setFaults({ rejectRate: 1 });
+    const items = await makeItems(2);
+    const { batchId } = await runBatch(items, { maxResends: 0 });
+    h.simulator.setFaults({ rejectRate: 0 });
+    const row = await latest(batchId, items[0]!);
+    await (h.ledger as SqlLedger).db.deleteFrom('rollbacks').where('interaction_id', '=', row.interaction_id).execute();
+
+    const found = await reconcileJson(batchId);
+    expect(found.code).toBe(4);
+    expect(kinds(found.report)).toEqual([`rollback-record ${items[0]!.orderId}/${items[0]!.fileName}`]);
+    const repaired = await repairJson(batchId);
+    expect(repaired.code, repaired.stderr).toBe(0);
+    expect(repaired.result.repairs).toMatchObject([{ kind: 'rollback-record', action: 'rollback-recorded', ok: true }]);
+    expect((await h.ledger.rollbacksOf([row.interaction_id]))[0]).toMatchObject({ status: 'DONE' });
+    expect(await eventKinds(row.interaction_id)).toContain('RECONCILE_ROLLBACK_RECORDED');
+    await expectClean(batchId);
+  });
+
+  it('unfinished: a file still SENDING is reported and left for a later reconcile', async () => {
+    const batchId = `unfinished-${randomUUID().slice(0, 8)}`;
+    const [item] = await makeItems(1);
+    await h.ledger.ensureBatch({ batchId, workflowId: `sync-batch/${batchId}`, total: 1, state: 'RUNNING' });
+    await h.ledger.openInteraction({
+      interactionId: randomUUID(),
+      batchId,
+      orderId: item!.orderId,
+      fileName: item!.fileName,
+      target: 'default',
+      sourcePath: item!.sourcePath,
+      sha256: '',
+      sizeBytes: 0,
+      status: 'SENDING',
+    });
+    const found = await reconcileJson(batchId);
+    expect(found.code).toBe(4);
+    expect(found.report.drifts).toMatchObject([{ kind: 'unfinished', status: 'SENDING' }]);
+    const repaired = await repairJson(batchId);
+    expect(repaired.code).toBe(4);
+    expect(repaired.result.repairs).toMatchObject([{ kind: 'unfinished', action: 'skipped', ok: false }]);
   });
 
   it('--remove-foreign without --repair is refused with exit 2', async () => {
