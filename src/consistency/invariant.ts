@@ -370,18 +370,22 @@ async function checkFile(
         drift('rollback-record', `no DONE rollback row for a ${row.status} file`);
       break;
     }
-    case 'ROLLBACK_FAILED':
+    case 'ROLLBACK_FAILED': {
       if (rollback?.status !== 'FAILED') drift('rollback-record', 'no FAILED rollback row for a ROLLBACK_FAILED file');
+      // A copy another image-sync batch recorded is that batch's, not one this rollback left.
+      const leftBehind =
+        held && !(held.writer === 'image-sync' && (await isRecorded(ledger, held.idempotencyKey))) ? held : null;
       report.needsAttention.push({
         kind: 'rollback-failed',
         orderId: row.order_id,
         fileName: row.file_name,
         target: row.target,
         interactionId: row.interaction_id,
-        held,
+        held: leftBehind,
         detail: rollback?.reason ?? row.last_error ?? 'the rollback failed',
       });
       break;
+    }
     default:
       drift('unfinished', `the latest interaction is still ${row.status}`);
   }
