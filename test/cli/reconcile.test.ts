@@ -415,6 +415,48 @@ describe('reconcile names each drift kind, --repair clears it, a second reconcil
     expect(repaired.result.repairs).toMatchObject([{ kind: 'unfinished', action: 'skipped', ok: false }]);
   });
 
+  it('a repair send that fails verification is rolled back and recorded as such; --repair exits 4', async () => {
+    const items = await makeItems(2);
+    const { batchId } = await runBatch(items);
+    const gone = items[0]!;
+    await rs.remove(gone.orderId, gone.fileName);
+    // The recording system answers 201 but keeps nothing: verification's missing rule fails.
+    h.simulator.setFaults({ dropRate: 1 });
+    const repaired = await repairJson(batchId);
+    h.simulator.setFaults({ dropRate: 0 });
+    expect(repaired.code).toBe(4);
+    expect(repaired.result.repairs).toMatchObject([{ kind: 'missing', action: 'resent', ok: false }]);
+    const now = await latest(batchId, gone);
+    expect(now.interaction_id).toBe(repaired.result.repairs[0]!.interactionId);
+    expect(now.status).toBe('ROLLED_BACK');
+    expect(await eventKinds(now.interaction_id)).toEqual([
+      'OPENED',
+      'SENT',
+      'VERIFY_FAILED',
+      'ROLLBACK_STARTED',
+      'ROLLED_BACK',
+    ]);
+    const rollback = (await h.ledger.rollbacksOf([now.interaction_id]))[0];
+    expect(rollback).toMatchObject({ status: 'DONE' });
+    expect(rollback!.reason).toContain('failed verification: missing');
+    // The ledger's story is true again (the file is not held, and says so): no drift is left.
+    await expectClean(batchId);
+  });
+
+  it('a recording system that cannot be reached ends reconcile with exit 1 and a one-line reason', async () => {
+    const items = await makeItems(1);
+    const { batchId } = await runBatch(items);
+    const res = await runCli(['reconcile', batchId], {
+      env: { ...env, RECORDING_SYSTEM_URL: 'http://127.0.0.1:9' },
+      cwd: h.workDir,
+      timeoutMs: 60_000,
+    });
+    expect(res.code).toBe(1);
+    const lines = res.stderr.split('\n').filter((l) => l.trim() !== '');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^image-sync: /);
+  });
+
   it('--remove-foreign without --repair is refused with exit 2', async () => {
     const res = await reconcile('any-batch', '--remove-foreign');
     expect(res.code).toBe(2);

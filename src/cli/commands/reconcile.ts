@@ -172,7 +172,8 @@ export function registerReconcile(program: Command): void {
               `After repair: ${result.after.drifts.length} drifts (${summary(batchId, result.after)})`,
             );
           }
-          if (result.after.drifts.length > 0) process.exitCode = 4;
+          // 0 only when every repair succeeded and nothing is left to repair.
+          if (result.after.drifts.length > 0 || result.repairs.some((r) => !r.ok)) process.exitCode = 4;
         } finally {
           await ledger.close();
         }
