@@ -538,12 +538,14 @@ export class SqlLedger implements Ledger {
 
   async batchIdsWithSourcesUnder(dir: string): Promise<string[]> {
     const folder = dir.endsWith('/') ? dir : `${dir}/`;
-    const pattern = `${folder.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    // An exact, case-sensitive prefix on both backends (SQLite's LIKE ignores ASCII case);
+    // substr counts characters, so the length is counted in code points.
+    const length = [...folder].length;
     const rows = await this.db
       .selectFrom('interactions')
       .select('batch_id')
       .select((eb) => eb.fn.min('seq').as('first'))
-      .where(sql<boolean>`source_path like ${pattern} escape '\\'`)
+      .where(sql<boolean>`substr(source_path, 1, ${length}) = ${folder}`)
       .groupBy('batch_id')
       .orderBy('first')
       .execute();

@@ -537,9 +537,13 @@ for (const backend of BACKENDS) {
         await ledger.openInteraction(interaction(`${batchId}-b`, ix(3), { sourcePath: `${root}/in/o/c.png` }));
         await ledger.openInteraction(interaction(`${batchId}-c`, ix(4), { sourcePath: `${root}/inbox/o/a.png` }));
         await ledger.openInteraction(interaction(`${batchId}-d`, ix(5), { sourcePath: `${root}/i%/o/a.png` }));
+        await ledger.openInteraction(interaction(`${batchId}-e`, ix(6), { sourcePath: `${root}/IN/o/a.png` }));
+        await ledger.openInteraction(interaction(`${batchId}-f`, ix(7), { sourcePath: `${root}/ü😀/o/a.png` }));
         expect(await ledger.batchIdsWithSourcesUnder(`${root}/in`)).toEqual([`${batchId}-b`, `${batchId}-a`]);
         expect(await ledger.batchIdsWithSourcesUnder(`${root}/in/`)).toEqual([`${batchId}-b`, `${batchId}-a`]);
         expect(await ledger.batchIdsWithSourcesUnder(`${root}/i%`)).toEqual([`${batchId}-d`]);
+        expect(await ledger.batchIdsWithSourcesUnder(`${root}/IN`)).toEqual([`${batchId}-e`]);
+        expect(await ledger.batchIdsWithSourcesUnder(`${root}/ü😀`)).toEqual([`${batchId}-f`]);
         expect(await ledger.batchIdsWithSourcesUnder(`${root}/none`)).toEqual([]);
       });
 
