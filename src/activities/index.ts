@@ -5,7 +5,8 @@
  *   through a regular, heartbeating activity);
  * - rollback.ts: compensation of one file, and the rollback of an atomic batch;
  * - ledger.ts: the batch's ledger row and resend notes;
- * - batch.ts: manifest pages, schedules, outage probes, files started by an earlier run.
+ * - batch.ts: manifest pages, schedules, outage probes, files started by an earlier run;
+ * - reconcile.ts: the scheduled reconcile's checks (reads only).
  *
  * Every ledger write is idempotent (keyed by interaction id and an event key), so Temporal's
  * retries of an activity write each row once. Image bytes stream from disk to the recording
@@ -14,6 +15,7 @@
 import { createBatchActivities } from './batch';
 import type { ActivityDeps } from './context';
 import { createLedgerActivities } from './ledger';
+import { createReconcileActivities } from './reconcile';
 import { createRollbackActivities } from './rollback';
 import { createTransferActivities } from './transfer';
 
@@ -29,6 +31,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createRollbackActivities(deps),
     ...createLedgerActivities(deps),
     ...createBatchActivities(deps),
+    ...createReconcileActivities(deps),
   };
 }
 

@@ -103,7 +103,38 @@ export function ledgerMigrations(dialect: LedgerDialect): Record<string, Migrati
     },
   };
 
-  return { '0001_initial': initial };
+  const reconcileFindings: Migration = {
+    async up(db) {
+      await withSerialKey(db, 'reconcile_findings', 'id')
+        .addColumn('run_id', 'text', (c) => c.notNull())
+        .addColumn('batch_id', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('order_id', 'text', (c) => c.notNull())
+        .addColumn('file_name', 'text', (c) => c.notNull())
+        .addColumn('target', 'text', (c) => c.notNull())
+        .addColumn('interaction_id', 'text')
+        .addColumn('detail', 'text', (c) => c.notNull())
+        .addColumn('found_at', 'text', (c) => c.notNull())
+        .addUniqueConstraint('reconcile_findings_run_kind_file_key', [
+          'run_id',
+          'kind',
+          'target',
+          'order_id',
+          'file_name',
+        ])
+        .execute();
+      await db.schema
+        .createIndex('reconcile_findings_batch_id_idx')
+        .on('reconcile_findings')
+        .column('batch_id')
+        .execute();
+    },
+    async down(db) {
+      await db.schema.dropTable('reconcile_findings').ifExists().execute();
+    },
+  };
+
+  return { '0001_initial': initial, '0002_reconcile_findings': reconcileFindings };
 }
 
 export interface MigrateLedgerOptions {

@@ -57,6 +57,29 @@ export interface RollbackRow {
   finished_at: string | null;
 }
 
+/** One drift or warning a reconcile run found, as kept in `reconcile_findings`. */
+export interface ReconcileFindingRow {
+  id: number;
+  run_id: string;
+  batch_id: string;
+  kind: string;
+  order_id: string;
+  file_name: string;
+  target: string;
+  interaction_id: string | null;
+  detail: string;
+  found_at: string;
+}
+
+export interface ReconcileFinding {
+  kind: string;
+  orderId: string;
+  fileName: string;
+  target: string;
+  interactionId: string | null;
+  detail: string;
+}
+
 export interface OpenInteraction {
   interactionId: string;
   batchId: string;
@@ -128,4 +151,27 @@ export interface Ledger {
     attempts: number;
   }): Promise<void>;
   listRollbacks(batchId: string): Promise<RollbackRow[]>;
+
+  /**
+   * One page of the latest interaction of every (order, file) of a batch, ordered by order and
+   * file name, starting after `after` (from the start when null). Reading a batch page by page
+   * keeps memory bounded by the page size.
+   */
+  latestInteractionsPage(
+    batchId: string,
+    after: { orderId: string; fileName: string } | null,
+    limit: number,
+  ): Promise<InteractionRow[]>;
+  /** The rollback rows of the given interactions (at most one each). */
+  rollbacksOf(interactionIds: readonly string[]): Promise<RollbackRow[]>;
+  /** Keeps what one reconcile run found; the same (run, kind, target, order, file) is written once. */
+  recordReconcileFindings(run: {
+    runId: string;
+    batchId: string;
+    findings: readonly ReconcileFinding[];
+  }): Promise<void>;
+  /** The findings of every reconcile run of a batch, oldest first. */
+  listReconcileFindings(batchId: string): Promise<ReconcileFindingRow[]>;
+  /** The batches with an interaction whose source lies under folder `dir`, by first interaction. */
+  batchIdsWithSourcesUnder(dir: string): Promise<string[]>;
 }

@@ -69,15 +69,36 @@ export interface RollbacksTable {
   finished_at: string | null;
 }
 
+/** What scheduled (and recorded) reconcile runs found; not one of design.md's four tables. */
+export interface ReconcileFindingsTable {
+  id: Generated<number>;
+  run_id: string;
+  batch_id: string;
+  kind: string;
+  order_id: string;
+  file_name: string;
+  target: string;
+  interaction_id: string | null;
+  detail: string;
+  found_at: string;
+}
+
 export interface LedgerDatabase {
   sync_batches: SyncBatchesTable;
   interactions: InteractionsTable;
   interaction_events: InteractionEventsTable;
   rollbacks: RollbacksTable;
+  reconcile_findings: ReconcileFindingsTable;
 }
 
 /** The ledger's tables, in the order they are created. */
-export const LEDGER_TABLES = ['sync_batches', 'interactions', 'interaction_events', 'rollbacks'] as const;
+export const LEDGER_TABLES = [
+  'sync_batches',
+  'interactions',
+  'interaction_events',
+  'rollbacks',
+  'reconcile_findings',
+] as const;
 
 export type SyncBatchRecord = Selectable<SyncBatchesTable>;
 export type NewSyncBatch = Insertable<SyncBatchesTable>;

@@ -23,6 +23,8 @@ import type {
   InteractionRow,
   Ledger,
   OpenInteraction,
+  ReconcileFinding,
+  ReconcileFindingRow,
   RollbackRow,
   RollbackStatus,
 } from './port';
@@ -470,6 +472,88 @@ export class SqlLedger implements Ledger {
 
   async listRollbacks(batchId: string): Promise<RollbackRow[]> {
     return this.db.selectFrom('rollbacks').selectAll().where('batch_id', '=', batchId).orderBy('id').execute();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Paged reads and reconcile findings
+
+  /**
+   * One page of the latest interaction of every file of a batch, in (order_id, file_name) order,
+   * after `after`. Walks the (batch_id, order_id, file_name, seq) index, so each page costs its
+   * own size whatever the batch's.
+   */
+  async latestInteractionsPage(
+    batchId: string,
+    after: { orderId: string; fileName: string } | null,
+    limit: number,
+  ): Promise<InteractionRow[]> {
+    let query = this.db
+      .selectFrom('interactions as i')
+      .selectAll('i')
+      .where('i.batch_id', '=', batchId)
+      .where(isLatestOfItsFile);
+    if (after) {
+      query = query.where((eb) =>
+        eb.or([
+          eb('i.order_id', '>', after.orderId),
+          eb.and([eb('i.order_id', '=', after.orderId), eb('i.file_name', '>', after.fileName)]),
+        ]),
+      );
+    }
+    return query.orderBy('i.order_id').orderBy('i.file_name').limit(limit).execute();
+  }
+
+  async rollbacksOf(interactionIds: readonly string[]): Promise<RollbackRow[]> {
+    if (interactionIds.length === 0) return [];
+    return this.db.selectFrom('rollbacks').selectAll().where('interaction_id', 'in', interactionIds).execute();
+  }
+
+  async recordReconcileFindings(run: {
+    runId: string;
+    batchId: string;
+    findings: readonly ReconcileFinding[];
+  }): Promise<void> {
+    const now = nowIso();
+    // In slices, so a run with many findings stays under the backends' bound-parameter limits.
+    for (let i = 0; i < run.findings.length; i += 200) {
+      await this.db
+        .insertInto('reconcile_findings')
+        .values(
+          run.findings.slice(i, i + 200).map((f) => ({
+            run_id: run.runId,
+            batch_id: run.batchId,
+            kind: f.kind,
+            order_id: f.orderId,
+            file_name: f.fileName,
+            target: f.target,
+            interaction_id: f.interactionId,
+            detail: safeLedgerText(f.detail),
+            found_at: now,
+          })),
+        )
+        .onConflict((oc) => oc.columns(['run_id', 'kind', 'target', 'order_id', 'file_name']).doNothing())
+        .execute();
+    }
+  }
+
+  async batchIdsWithSourcesUnder(dir: string): Promise<string[]> {
+    const folder = dir.endsWith('/') ? dir : `${dir}/`;
+    // An exact, case-sensitive prefix on both backends (SQLite's LIKE ignores ASCII case);
+    // substr counts characters, so the length is counted in code points.
+    const length = [...folder].length;
+    const rows = await this.db
+      .selectFrom('interactions')
+      .select('batch_id')
+      .select((eb) => eb.fn.min('seq').as('first'))
+      .where(sql<boolean>`substr(source_path, 1, ${length}) = ${folder}`)
+      .groupBy('batch_id')
+      .orderBy('first')
+      .execute();
+    return rows.map((r) => r.batch_id);
+  }
+
+  async listReconcileFindings(batchId: string): Promise<ReconcileFindingRow[]> {
+    return this.db.selectFrom('reconcile_findings').selectAll().where('batch_id', '=', batchId).orderBy('id').execute();
   }
 }
 

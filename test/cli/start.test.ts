@@ -466,11 +466,12 @@ describe('image-sync with a worker: one batch from start to reconcile', () => {
 
     const drift = await s.run(['reconcile', batchId]);
     expect(drift.code, drift.stderr).toBe(4);
-    expect(drift.stdout).toContain(`${FILES} files checked, 2 drifts`);
+    expect(drift.stdout).toContain(`${FILES} files checked, ${FILES - 1} copies held under its orders, 2 drifts`);
     expect(drift.stdout).toMatch(new RegExp(`missing +${gone.join('/')}`));
     expect(drift.stdout).toMatch(new RegExp(`different-bytes +${replaced.join('/')}`));
 
-    const repair = await s.run(['reconcile', batchId, '--repair']);
+    // The replaced copy was written by another sender: only --remove-foreign removes it.
+    const repair = await s.run(['reconcile', batchId, '--repair', '--remove-foreign']);
     expect(repair.code, `${repair.stdout}\n${repair.stderr}`).toBe(0);
     expect(repair.stdout).toContain('2 drifts found');
     expect(repair.stdout).toContain('After repair: 0 drifts');

@@ -81,7 +81,7 @@ for (const backend of BACKENDS) {
           await again.close();
         }
         const applied = await sql<{ name: string }>`select name from ledger_migration order by name`.execute(ledger.db);
-        expect(applied.rows.map((r) => r.name)).toEqual(['0001_initial']);
+        expect(applied.rows.map((r) => r.name)).toEqual(['0001_initial', '0002_reconcile_findings']);
       });
 
       it('several ledgers opening a fresh database at once all migrate it once', async () => {
@@ -92,7 +92,7 @@ for (const backend of BACKENDS) {
           const seqs = await Promise.all(ledgers.map((l, n) => l.openInteraction(interaction(batchId, ix(n)))));
           expect(new Set(seqs.map((s) => s.seq)).size).toBe(4);
           const applied = await sql<{ name: string }>`select name from ledger_migration`.execute(ledgers[0]!.db);
-          expect(applied.rows.map((r) => r.name)).toEqual(['0001_initial']);
+          expect(applied.rows.map((r) => r.name)).toEqual(['0001_initial', '0002_reconcile_findings']);
         } finally {
           await Promise.all(ledgers.map((l) => l.close()));
         }
@@ -464,5 +464,115 @@ for (const backend of BACKENDS) {
         ).rejects.toThrow();
       });
     });
+
+    describe('paged reads for reconcile', () => {
+      it('latestInteractionsPage walks the latest interaction of every file in order and file order, page by page', async () => {
+        const { batchId, interaction: ix } = ids('paged');
+        // 3 orders x 4 files, opened out of order; two files have a newer interaction.
+        const names: [string, string][] = [];
+        for (const o of ['o-3', 'o-1', 'o-2']) for (const f of ['d.png', 'b.png', 'a.png', 'c.png']) names.push([o, f]);
+        for (const [n, [o, f]] of names.entries()) {
+          await ledger.openInteraction(interaction(batchId, ix(n), { orderId: o, fileName: f, status: 'ROLLED_BACK' }));
+        }
+        await ledger.openInteraction(
+          interaction(batchId, ix('new-1'), { orderId: 'o-1', fileName: 'c.png', status: 'RECORDED' }),
+        );
+        await ledger.openInteraction(
+          interaction(batchId, ix('new-2'), { orderId: 'o-3', fileName: 'a.png', status: 'RECORDED' }),
+        );
+        // Another batch's rows are never part of the page.
+        await ledger.openInteraction(
+          interaction(`${batchId}-other`, ix('other'), { orderId: 'o-1', fileName: 'a0.png' }),
+        );
+
+        const seen: InteractionRowLike[] = [];
+        let after: { orderId: string; fileName: string } | null = null;
+        let pages = 0;
+        for (;;) {
+          const page = await ledger.latestInteractionsPage(batchId, after, 5);
+          if (page.length === 0) break;
+          expect(page.length).toBeLessThanOrEqual(5);
+          pages += 1;
+          seen.push(...page);
+          const last = page.at(-1)!;
+          after = { orderId: last.order_id, fileName: last.file_name };
+        }
+        expect(pages).toBe(3);
+        expect(seen.map((r) => `${r.order_id}/${r.file_name}`)).toEqual(
+          ['o-1', 'o-2', 'o-3'].flatMap((o) => ['a.png', 'b.png', 'c.png', 'd.png'].map((f) => `${o}/${f}`)),
+        );
+        const byKey = new Map(seen.map((r) => [`${r.order_id}/${r.file_name}`, r]));
+        expect(byKey.get('o-1/c.png')).toMatchObject({ interaction_id: ix('new-1'), status: 'RECORDED' });
+        expect(byKey.get('o-3/a.png')).toMatchObject({ interaction_id: ix('new-2'), status: 'RECORDED' });
+        expect(byKey.get('o-2/a.png')).toMatchObject({ status: 'ROLLED_BACK' });
+        expect(await ledger.latestInteractionsPage(`${batchId}-none`, null, 5)).toEqual([]);
+      });
+
+      it('rollbacksOf returns the rollback rows of the given interactions only', async () => {
+        const { batchId, interaction: ix } = ids('rollbacks-of');
+        for (const n of [1, 2, 3]) {
+          await ledger.recordRollback({
+            interactionId: ix(n),
+            batchId,
+            orderId: 'o',
+            fileName: `f${n}`,
+            reason: 'r',
+            status: n === 2 ? 'FAILED' : 'DONE',
+            attempts: 1,
+          });
+        }
+        const rows = await ledger.rollbacksOf([ix(2), ix(3), ix('none')]);
+        expect(rows.map((r) => [r.interaction_id, r.status]).sort()).toEqual([
+          [ix(2), 'FAILED'],
+          [ix(3), 'DONE'],
+        ]);
+        expect(await ledger.rollbacksOf([])).toEqual([]);
+      });
+
+      it('batchIdsWithSourcesUnder lists the batches whose sources lie under a folder, oldest first', async () => {
+        const { batchId, interaction: ix } = ids('under');
+        const root = `/data/${batchId}`;
+        await ledger.openInteraction(interaction(`${batchId}-b`, ix(1), { sourcePath: `${root}/in/o/a.png` }));
+        await ledger.openInteraction(interaction(`${batchId}-a`, ix(2), { sourcePath: `${root}/in/o/b.png` }));
+        await ledger.openInteraction(interaction(`${batchId}-b`, ix(3), { sourcePath: `${root}/in/o/c.png` }));
+        await ledger.openInteraction(interaction(`${batchId}-c`, ix(4), { sourcePath: `${root}/inbox/o/a.png` }));
+        await ledger.openInteraction(interaction(`${batchId}-d`, ix(5), { sourcePath: `${root}/i%/o/a.png` }));
+        await ledger.openInteraction(interaction(`${batchId}-e`, ix(6), { sourcePath: `${root}/IN/o/a.png` }));
+        await ledger.openInteraction(interaction(`${batchId}-f`, ix(7), { sourcePath: `${root}/ü😀/o/a.png` }));
+        expect(await ledger.batchIdsWithSourcesUnder(`${root}/in`)).toEqual([`${batchId}-b`, `${batchId}-a`]);
+        expect(await ledger.batchIdsWithSourcesUnder(`${root}/in/`)).toEqual([`${batchId}-b`, `${batchId}-a`]);
+        expect(await ledger.batchIdsWithSourcesUnder(`${root}/i%`)).toEqual([`${batchId}-d`]);
+        expect(await ledger.batchIdsWithSourcesUnder(`${root}/IN`)).toEqual([`${batchId}-e`]);
+        expect(await ledger.batchIdsWithSourcesUnder(`${root}/ü😀`)).toEqual([`${batchId}-f`]);
+        expect(await ledger.batchIdsWithSourcesUnder(`${root}/none`)).toEqual([]);
+      });
+
+      it('recordReconcileFindings writes each finding of a run once and lists them by batch', async () => {
+        const { batchId, interaction: ix } = ids('findings');
+        const findings = [
+          { kind: 'missing', orderId: 'o', fileName: 'a.png', target: 'default', interactionId: ix(1), detail: 'gone' },
+          {
+            kind: 'foreign-file',
+            orderId: 'o',
+            fileName: 'x.png',
+            target: 'default',
+            interactionId: null,
+            detail: 'x',
+          },
+        ];
+        await ledger.recordReconcileFindings({ runId: 'run-1', batchId, findings });
+        await ledger.recordReconcileFindings({ runId: 'run-1', batchId, findings });
+        await ledger.recordReconcileFindings({ runId: 'run-2', batchId, findings: findings.slice(0, 1) });
+        const rows = await ledger.listReconcileFindings(batchId);
+        expect(rows.map((r) => [r.run_id, r.kind, r.file_name, r.interaction_id])).toEqual([
+          ['run-1', 'missing', 'a.png', ix(1)],
+          ['run-1', 'foreign-file', 'x.png', null],
+          ['run-2', 'missing', 'a.png', ix(1)],
+        ]);
+        expect(await ledger.listReconcileFindings(`${batchId}-none`)).toEqual([]);
+      });
+    });
   });
 }
+
+type InteractionRowLike = { order_id: string; file_name: string };

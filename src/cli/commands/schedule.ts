@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
@@ -6,6 +7,12 @@ import { SCHEDULED_WORKFLOW_TYPE, type ScheduledSyncInput } from '../../shared';
 import { temporalSettings } from '../../temporal/connection';
 import type { scheduledSync } from '../../workflows/scheduled-sync';
 import { action, CliError, parseIntOption, printJson, withClient } from '../common';
+import {
+  reconcileScheduleWorkflowId,
+  SCHEDULED_RECONCILE_WORKFLOW_TYPE,
+  type ScheduledReconcileInput,
+} from '../../consistency/scheduled-types';
+import type { scheduledReconcile } from '../../workflows/scheduled-reconcile';
 
 const SCHEDULE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,59}$/;
 const INTERVAL = /^(\d+)(s|m|h|d)$/;
@@ -19,7 +26,8 @@ export function parseInterval(raw: string): string {
 }
 
 interface CreateFlags {
-  dir: string;
+  dir?: string;
+  reconcile?: string;
   every: string;
   id?: string;
   maxConcurrency?: number;
@@ -31,12 +39,19 @@ interface CreateFlags {
 export function registerSchedule(program: Command): void {
   const schedule = program
     .command('schedule')
-    .description('sync a folder regularly, on Temporal Schedules: each run sends the files no earlier run recorded');
+    .description(
+      'sync a folder regularly, on Temporal Schedules: each run sends the files no earlier run recorded; ' +
+        'or reconcile a batch (or the batches of a folder) regularly',
+    );
 
   schedule
     .command('create')
-    .description('create a schedule that syncs the new files of a folder every interval')
-    .requiredOption('--dir <dir>', 'folder holding one sub-folder per order')
+    .description('create a schedule that syncs the new files of a folder, or reconciles, every interval')
+    .option('--dir <dir>', 'folder holding one sub-folder per order: sync its new files')
+    .option(
+      '--reconcile <batch-or-dir>',
+      'instead of syncing, reconcile this batch, or every batch whose files came from this folder',
+    )
     .requiredOption('--every <interval>', 'how often: 30s, 15m, 2h, 1d')
     .option('--id <id>', 'schedule id (default: image-sync-<folder name>)')
     .option(
@@ -58,8 +73,11 @@ export function registerSchedule(program: Command): void {
     .option('--json', 'print one JSON document')
     .action(
       action(async (flags: CreateFlags) => {
+        if (!flags.dir === !flags.reconcile)
+          throw new CliError('give exactly one of --dir DIR or --reconcile BATCH_OR_DIR', 2);
+        if (flags.reconcile !== undefined) return createReconcileSchedule(flags.reconcile, flags);
         const every = parseInterval(flags.every);
-        const dir = path.resolve(flags.dir);
+        const dir = path.resolve(flags.dir!);
         const id = flags.id ?? `image-sync-${path.basename(dir)}`.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 60);
         if (!SCHEDULE_ID.test(id))
           throw new CliError(`schedule id "${id}" must be 1-60 letters, digits, '.', '_' or '-'`, 2);
@@ -112,10 +130,15 @@ export function registerSchedule(program: Command): void {
         withClient(async (client) => {
           const rows: { scheduleId: string; dir: unknown; paused: boolean; nextRun?: string; lastRun?: string }[] = [];
           for await (const s of client.schedule.list()) {
-            if (s.action?.type !== 'startWorkflow' || s.action.workflowType !== SCHEDULED_WORKFLOW_TYPE) continue;
+            if (
+              s.action?.type !== 'startWorkflow' ||
+              (s.action.workflowType !== SCHEDULED_WORKFLOW_TYPE &&
+                s.action.workflowType !== SCHEDULED_RECONCILE_WORKFLOW_TYPE)
+            )
+              continue;
             rows.push({
               scheduleId: s.scheduleId,
-              dir: s.memo?.dir,
+              dir: s.memo?.dir ?? `reconcile ${String(s.memo?.reconcile)}`,
               paused: s.state.paused,
               nextRun: s.info.nextActionTimes[0]?.toISOString(),
               lastRun: s.info.recentActions.at(-1)?.takenAt.toISOString(),
@@ -168,4 +191,48 @@ export function registerSchedule(program: Command): void {
         }),
       ),
     );
+}
+
+/**
+ * A schedule whose runs reconcile a batch, or every batch whose sources lie under a folder (an
+ * existing folder is read as one; anything else as a batch id). Drift found is kept in the
+ * ledger and shown in each run's details.
+ */
+async function createReconcileSchedule(target: string, flags: CreateFlags): Promise<void> {
+  const every = parseInterval(flags.every);
+  const isDir = statSync(target, { throwIfNoEntry: false })?.isDirectory() ?? false;
+  const name = isDir ? path.basename(path.resolve(target)) : target;
+  const id = flags.id ?? `image-sync-reconcile-${name}`.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 60);
+  if (!SCHEDULE_ID.test(id)) throw new CliError(`schedule id "${id}" must be 1-60 letters, digits, '.', '_' or '-'`, 2);
+  if (!isDir && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(target))
+    throw new CliError(`--reconcile: "${target}" is neither a folder nor a batch id`, 2);
+  const input: ScheduledReconcileInput = isDir
+    ? { scheduleId: id, dir: path.resolve(target) }
+    : { scheduleId: id, batchId: target };
+  const what = isDir ? `the batches of ${path.resolve(target)}` : `batch ${target}`;
+  const settings = temporalSettings();
+  await withClient(async (client) => {
+    try {
+      await client.schedule.create({
+        scheduleId: id,
+        spec: { intervals: [{ every: every as `${number}${'s' | 'm' | 'h' | 'd'}` }] },
+        action: {
+          type: 'startWorkflow',
+          workflowType: SCHEDULED_RECONCILE_WORKFLOW_TYPE,
+          workflowId: reconcileScheduleWorkflowId(id),
+          taskQueue: settings.taskQueue,
+          args: [input] as Parameters<typeof scheduledReconcile>,
+          staticSummary: `image-sync reconcile schedule ${id}: ${what}`,
+        },
+        policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' },
+        memo: { reconcile: isDir ? path.resolve(target) : target },
+      });
+    } catch (err) {
+      if (err instanceof ScheduleAlreadyRunning) throw new CliError(`schedule ${id} already exists`, 3);
+      throw err;
+    }
+    if (flags.json)
+      printJson({ scheduleId: id, every, reconcile: 'batchId' in input ? { batchId: target } : { dir: input.dir } });
+    else process.stdout.write(`Created schedule ${id}: every ${every}, reconcile ${what}\n`);
+  });
 }
