@@ -27,6 +27,18 @@ export function createRollbackActivities(deps: ActivityDeps) {
   const { ledger, targets } = deps;
   const heartbeatEveryMs = deps.heartbeatEveryMs ?? 2_000;
 
+  /** Closes an interaction: the event that says how (its kind is its key) and the final state. */
+  async function close(
+    interactionId: string,
+    kind: 'ROLLED_BACK' | 'ROLLBACK_FAILED' | 'CANCELLED',
+    detail: Record<string, unknown>,
+    state: FileOutcome,
+    lastError: string,
+  ): Promise<void> {
+    await ledger.appendEvent({ interactionId, eventKey: kind, kind, detail });
+    await ledger.updateInteraction(interactionId, { status: state, lastError });
+  }
+
   /**
    * Writes how a rollback ended: the rollback row, the event, and the interaction's state
    * (the given final state when DONE, ROLLBACK_FAILED when FAILED).
@@ -48,16 +60,9 @@ export function createRollbackActivities(deps: ActivityDeps) {
       attempts: outcome.attempts,
     });
     if (outcome.status === 'DONE') {
-      await ledger.appendEvent({ interactionId, eventKey: 'ROLLED_BACK', kind: 'ROLLED_BACK', detail: outcome.detail });
-      await ledger.updateInteraction(interactionId, { status: outcome.finalState, lastError: ref.reason });
+      await close(interactionId, 'ROLLED_BACK', outcome.detail, outcome.finalState, ref.reason);
     } else {
-      await ledger.appendEvent({
-        interactionId,
-        eventKey: 'ROLLBACK_FAILED',
-        kind: 'ROLLBACK_FAILED',
-        detail: { error: outcome.error },
-      });
-      await ledger.updateInteraction(interactionId, { status: 'ROLLBACK_FAILED', lastError: outcome.error });
+      await close(interactionId, 'ROLLBACK_FAILED', { error: outcome.error }, 'ROLLBACK_FAILED', outcome.error);
     }
   }
 
@@ -149,13 +154,7 @@ export function createRollbackActivities(deps: ActivityDeps) {
           const receipt = await targets.get(item.target).stat(item.orderId, item.fileName, { signal });
           if (receipt?.idempotencyKey === interactionId) return 'held';
         }
-        await ledger.appendEvent({
-          interactionId,
-          eventKey: 'CANCELLED',
-          kind: 'CANCELLED',
-          detail: { reason: args.reason },
-        });
-        await ledger.updateInteraction(interactionId, { status: 'CANCELLED', lastError: args.reason });
+        await close(interactionId, 'CANCELLED', { reason: args.reason }, 'CANCELLED', args.reason);
         return 'cancelled';
       });
     },
