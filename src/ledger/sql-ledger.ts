@@ -16,6 +16,7 @@ import type { ExpressionBuilder, Updateable } from 'kysely';
 import { Pool, types as pgTypes } from 'pg';
 import type { CustomTypesConfig } from 'pg';
 import type { BatchState, FileState } from '../shared';
+import { envFrom } from '../config/env';
 import { DEFAULT_LEDGER_RETRY, withLedgerRetry, type LedgerRetryPolicy } from './availability';
 import { migrateLedger } from './migrations';
 import type {
@@ -57,8 +58,7 @@ const PG_SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /** The ledger URL from the environment, or the default. */
 export function ledgerUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string {
-  const value = env[LEDGER_URL_ENV]?.trim();
-  return value ? value : DEFAULT_LEDGER_URL;
+  return envFrom(env).IMAGE_SYNC_LEDGER_URL;
 }
 
 /** Where a ledger lives, as read from its URL. */

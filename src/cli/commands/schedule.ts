@@ -5,7 +5,7 @@ import { DEFAULT_STATE_DIR, InputError, validatePolicy } from '../../batch/start
 import { SCHEDULED_WORKFLOW_TYPE, type ScheduledSyncInput } from '../../shared';
 import { temporalSettings } from '../../temporal/connection';
 import type { scheduledSync } from '../../workflows/scheduled-sync';
-import { action, CliError, parseIntOption, printJson, withClient } from '../common';
+import { action, CliError, parseIntOption, policyOption, printJson, withClient } from '../common';
 
 const SCHEDULE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,59}$/;
 const INTERVAL = /^(\d+)(s|m|h|d)$/;
@@ -39,16 +39,8 @@ export function registerSchedule(program: Command): void {
     .requiredOption('--dir <dir>', 'folder holding one sub-folder per order')
     .requiredOption('--every <interval>', 'how often: 30s, 15m, 2h, 1d')
     .option('--id <id>', 'schedule id (default: image-sync-<folder name>)')
-    .option(
-      '--max-concurrency <n>',
-      'files in flight at once in each run',
-      parseIntOption('--max-concurrency', 1, 2000),
-    )
-    .option(
-      '--max-resends <n>',
-      'resends of one file before it is rolled back',
-      parseIntOption('--max-resends', 0, 100),
-    )
+    .option(...policyOption('maxConcurrency', 'n', 'files in flight at once in each run'))
+    .option(...policyOption('maxResends', 'n'))
     .option(
       '--settle-ms <ms>',
       'leave files modified this recently for the next run (default 10000)',

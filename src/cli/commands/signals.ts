@@ -7,7 +7,8 @@ import {
   resumeSignal,
   setConcurrencySignal,
 } from '../../shared';
-import { action, CliError, parseIntOption, withClient } from '../common';
+import { POLICY_BOUNDS } from '../../config/policy-bounds';
+import { action, CliError, parsePolicyValue, withClient } from '../common';
 import { describeBatch, runningBatch } from './batch-handle';
 import { redriveEndedBatch } from './redrive';
 
@@ -63,7 +64,11 @@ export function registerSignals(program: Command): void {
     .command('set-concurrency')
     .description('change how many files a running batch has in flight at once')
     .argument('<batch>', 'batch id')
-    .argument('<n>', 'files in flight at once', parseIntOption('n', 1, 2000))
+    .argument(
+      '<n>',
+      `files in flight at once (${POLICY_BOUNDS.maxConcurrency.min} to ${POLICY_BOUNDS.maxConcurrency.max})`,
+      parsePolicyValue('maxConcurrency', 'n'),
+    )
     .action(
       action(async (batchId: string, n: number) =>
         withClient(async (client) => {
