@@ -29,6 +29,7 @@ import { waitFor } from '../helpers/wait';
 const TOKEN = 'survival-token-7c1e';
 const FILES = 300;
 const MAX_RESENDS = 3;
+const OUTAGE_MS = 60_000;
 const reason = privateClusterUnavailableReason();
 
 describe.skipIf(reason !== undefined)(
@@ -180,6 +181,57 @@ describe.skipIf(reason !== undefined)(
       const rollbacks = await ledger.listRollbacks(batchId);
       expect(new Set(rollbacks.map((r) => r.interaction_id)).size).toBe(rollbacks.length);
 
+      worker.signal('SIGTERM');
+      expect((await worker.exit(60_000)).code).toBe(0);
+      sim.signal('SIGTERM');
+      await sim.exit(10_000);
+    }, 300_000);
+
+    it('a PostgreSQL outage of a minute mid-batch: the worker waits it out and the batch finishes consistent', async () => {
+      const files = 60;
+      const sim = await startSimulator();
+      const worker = await startWorker();
+      const srcDir = path.join(workDir, 'src-outage');
+      await generateBlobFiles(srcDir, { count: files, size: 2048, filesPerOrder: 10, seed: 2 });
+      const scanned = await scanDirectory(srcDir);
+      const batchId = `outage-${randomUUID().slice(0, 8)}`;
+      const t0 = Date.now();
+      const { handle } = await startBatch(client, scanned.items, {
+        taskQueue,
+        batchId,
+        stateDir: workDir,
+        policy: { maxConcurrency: 10, maxResends: MAX_RESENDS, resendBackoffMs: 200, probeIntervalMs: 1000 },
+      });
+      await waitFor(
+        'ten files recorded',
+        async () => (await ledger.listBatchFilesByStatus(batchId, 'RECORDED')).length >= 10,
+        120_000,
+      );
+      cluster.stop();
+      const downAt = Date.now() - t0;
+      await new Promise((r) => setTimeout(r, OUTAGE_MS));
+      expect(worker.running).toBe(true);
+      cluster.start();
+      const upAt = Date.now() - t0;
+      const result = await handle.result();
+      const endAt = Date.now() - t0;
+      console.info(
+        `outage timings: ${JSON.stringify({ downAtMs: downAt, upAtMs: upAt, outageMs: upAt - downAt, batchEndAtMs: endAt })}; result ${JSON.stringify({ ...result, failures: result.failures.map((f) => f.reason) })}`,
+      );
+      expect(result.total).toBe(files);
+      expect(['COMPLETED', 'COMPLETED_WITH_FAILURES']).toContain(result.state);
+      const targets = fixedTargets(
+        new Map([
+          [
+            'default',
+            new HttpRecordingSystem({ baseUrl: `http://127.0.0.1:${simPort}`, token: TOKEN, requestTimeoutMs: 10_000 }),
+          ],
+        ]),
+      );
+      const report = await checkBatchConsistency({ ledger, targets, batchId, maxResends: MAX_RESENDS });
+      expect(report.drifts).toEqual([]);
+      expect(report.files).toBe(files);
+      expect(worker.running).toBe(true);
       worker.signal('SIGTERM');
       expect((await worker.exit(60_000)).code).toBe(0);
       sim.signal('SIGTERM');
