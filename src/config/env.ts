@@ -73,7 +73,7 @@ export const temporalEnv = {
   TEMPORAL_ADDRESS: envVar(
     z
       .string()
-      .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:(6553[0-5]|655[0-2]\d|65[0-4]\d\d|6[0-4]\d{3}|[1-5]?\d{1,4}))?$/)
+      .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+)(:(6553[0-5]|655[0-2]\d|65[0-4]\d\d|6[0-4]\d{3}|[1-5]?\d{1,4}))?$/)
       .optional(),
     'host:port, e.g. localhost:7233',
   ),
