@@ -104,4 +104,27 @@ describe('graceful stop', () => {
     expect(exit.stdout).toMatch(/second SIGTERM, stopping at once \(exit code 143\)/);
     expect(Date.now() - t0).toBeLessThan(5_000);
   }, 120_000);
+
+  it('SIGTERM while the worker is still starting: it stops once started, exit 0', async () => {
+    h = await startHarness();
+    await h.stopWorker();
+    const home = await tempDir('graceful-home');
+    const worker = spawnCli(['worker'], {
+      env: cliEnv(home, {
+        TEMPORAL_ADDRESS: inject('temporalAddress'),
+        IMAGE_SYNC_TASK_QUEUE: h.taskQueue,
+        RECORDING_SYSTEM_URL: h.simulator.url,
+        RECORDING_SYSTEM_TOKEN: TEST_TOKEN,
+        IMAGE_SYNC_LEDGER_URL: h.ledgerUrl,
+      }),
+    });
+    // The worker bundles its workflows for several seconds before it polls.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(worker.stdout).not.toContain('Worker polling');
+    worker.signal('SIGTERM');
+    const exit = await worker.exit(90_000);
+    expect(exit.code).toBe(0);
+    expect(exit.stdout).toContain('Worker: SIGTERM, stopping');
+    expect(exit.stdout).toContain('Worker stopped');
+  }, 120_000);
 });

@@ -63,12 +63,12 @@ describe.skipIf(reason !== undefined)(
       cluster?.drop();
     });
 
-    const simulatorArgs = () => [
+    const simulatorArgs = (dataDir: string) => [
       'recording-system',
       '--port',
       String(simPort),
       '--data-dir',
-      path.join(workDir, 'recording-system'),
+      path.join(workDir, dataDir),
       '--token',
       TOKEN,
       '--fail-rate',
@@ -91,8 +91,9 @@ describe.skipIf(reason !== undefined)(
         IMAGE_SYNC_LEDGER_URL: ledgerUrl,
         IMAGE_SYNC_LOG_LEVEL: 'ERROR',
       });
-    const startSimulator = async (): Promise<CliProcess> => {
-      const sim = spawnCli(simulatorArgs(), { env: env() });
+    /** A simulator process on `simPort`, keeping its files in workDir/<dataDir>. */
+    const startSimulator = async (dataDir: string): Promise<CliProcess> => {
+      const sim = spawnCli(simulatorArgs(dataDir), { env: env() });
       await sim.waitForStdout(/listening on/, 60_000);
       return sim;
     };
@@ -104,7 +105,7 @@ describe.skipIf(reason !== undefined)(
 
     it(`${FILES} files with faults survive a PostgreSQL restart, a simulator kill and a worker SIGKILL`, async () => {
       const timings: Record<string, number> = {};
-      let sim = await startSimulator();
+      let sim = await startSimulator('recording-system');
       let worker = await startWorker();
       const srcDir = path.join(workDir, 'src');
       await generateBlobFiles(srcDir, { count: FILES, size: 4096, filesPerOrder: 10 });
@@ -136,7 +137,7 @@ describe.skipIf(reason !== undefined)(
       const tKill = Date.now();
       sim.signal('SIGKILL');
       await sim.exit(10_000);
-      sim = await startSimulator();
+      sim = await startSimulator('recording-system'); // the same data folder
       timings.simulatorRestartMs = Date.now() - tKill;
       timings.simulatorRestartAtMs = tKill - t0;
       expect(worker.running).toBe(true);
@@ -189,7 +190,8 @@ describe.skipIf(reason !== undefined)(
 
     it('a PostgreSQL outage of a minute mid-batch: the worker waits it out and the batch finishes consistent', async () => {
       const files = 60;
-      const sim = await startSimulator();
+      // A recording system of its own: the files' names are those of the first test's batch.
+      const sim = await startSimulator('recording-system-outage');
       const worker = await startWorker();
       const srcDir = path.join(workDir, 'src-outage');
       await generateBlobFiles(srcDir, { count: files, size: 2048, filesPerOrder: 10, seed: 2 });

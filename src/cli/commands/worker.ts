@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { appEnv } from '../../config/env';
 import { createTargets, loadTargetsConfig } from '../../config/targets';
 import { ledgerUrlFromEnv, openLedger } from '../../ledger';
@@ -21,21 +21,23 @@ export const SIGNAL_EXIT_CODES: Partial<Record<NodeJS.Signals, number>> = { SIGI
 export const FORCE_AFTER_GRACE_MS = 15_000;
 
 /**
- * Graceful stop on SIGTERM or SIGINT. The first signal stops polling for new tasks and lets the
- * activities and workflow tasks in flight (sends, verifications, rollbacks, ledger writes)
- * finish within `graceMs`; the worker then exits 0. Anything still running after `graceMs` is
- * cancelled by the SDK, and its attempt is retried by whichever worker polls next; a worker not
- * stopped {@link FORCE_AFTER_GRACE_MS} after that ends with exit code 1. A second
- * signal ends the process at once with 128 + the signal's number (130 SIGINT, 143 SIGTERM).
+ * Graceful stop on SIGTERM or SIGINT. The first signal resolves `requested`: the worker then
+ * stops polling for new tasks and lets the activities and workflow tasks in flight (sends,
+ * verifications, rollbacks, ledger writes) finish within the grace period given to the worker
+ * (`graceMs`), and exits 0. Anything still running after `graceMs` is cancelled by the SDK, and
+ * its attempt is retried by whichever worker polls next; a worker not stopped
+ * {@link FORCE_AFTER_GRACE_MS} after that ends with exit code 1. A second signal ends the
+ * process at once with 128 + the signal's number (130 SIGINT, 143 SIGTERM).
  *
- * Returns a function that removes the handlers.
+ * Installed before the worker is made, so a signal during start-up stops it too.
  */
 export function stopGracefullyOnSignals(
-  worker: Pick<Worker, 'getState' | 'shutdown'>,
   graceMs: number,
   say: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
-): () => void {
+): { requested: Promise<NodeJS.Signals>; remove: () => void } {
   let stopping = false;
+  let resolve!: (signal: NodeJS.Signals) => void;
+  const requested = new Promise<NodeJS.Signals>((r) => (resolve = r));
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) {
       const code = SIGNAL_EXIT_CODES[signal] ?? 1;
@@ -46,7 +48,7 @@ export function stopGracefullyOnSignals(
     say(
       `Worker: ${signal}, stopping: no new tasks; work in flight may finish within ${graceMs} ms (a second signal stops at once)`,
     );
-    if (worker.getState() === 'RUNNING') worker.shutdown();
+    resolve(signal);
     // Work still running after the grace is cancelled by the SDK; should anything ignore that,
     // the process still ends, later.
     setTimeout(() => {
@@ -56,9 +58,12 @@ export function stopGracefullyOnSignals(
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  return () => {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+  return {
+    requested,
+    remove: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
   };
 }
 
@@ -69,6 +74,16 @@ export function stopGracefullyOnSignals(
  */
 export async function runWorker(flags: WorkerFlags = {}, until?: Promise<unknown>): Promise<void> {
   const graceMs = appEnv().IMAGE_SYNC_SHUTDOWN_GRACE_MS;
+  const signals = until ? undefined : stopGracefullyOnSignals(graceMs);
+  const stopWhen = until ?? signals!.requested;
+  try {
+    await runWorkerUntil(flags, stopWhen, graceMs);
+  } finally {
+    signals?.remove();
+  }
+}
+
+async function runWorkerUntil(flags: WorkerFlags, until: Promise<unknown>, graceMs: number): Promise<void> {
   installWorkerLogging(flags.logLevel);
   const settings = temporalSettings();
   const targets = createTargets(loadTargetsConfig());
@@ -97,16 +112,11 @@ export async function runWorker(flags: WorkerFlags = {}, until?: Promise<unknown
     process.stdout.write(
       `Worker polling task queue "${settings.taskQueue}" on ${settings.connectionOptions.address} (namespace ${settings.namespace}); ledger ${ledger.dialect}\n`,
     );
-    const removeHandlers = until ? () => undefined : stopGracefullyOnSignals(worker, graceMs);
-    try {
-      const running = worker.run();
-      await Promise.race([until ?? running, running]);
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      await running;
-      process.stdout.write('Worker stopped\n');
-    } finally {
-      removeHandlers();
-    }
+    const running = worker.run();
+    await Promise.race([until, running]);
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+    await running;
+    process.stdout.write('Worker stopped\n');
   } finally {
     await connection.close();
     await ledger.close();
