@@ -27,6 +27,14 @@ export class LedgerUnavailableError extends Error {
   }
 }
 
+/**
+ * Whether an error is a {@link LedgerUnavailableError}, also when it crossed a module boundary
+ * that breaks `instanceof` (it is recognised by name).
+ */
+export function isLedgerUnavailableError(error: unknown): error is LedgerUnavailableError {
+  return error instanceof LedgerUnavailableError || (error instanceof Error && error.name === 'LedgerUnavailableError');
+}
+
 /** How long the ledger retries a transient failure before throwing {@link LedgerUnavailableError}. */
 export interface LedgerRetryPolicy {
   /** Give up once this much time has passed since the first attempt, in milliseconds. */

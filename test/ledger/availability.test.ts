@@ -13,6 +13,7 @@ import Database from 'better-sqlite3';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  isLedgerUnavailableError,
   isTransientPgError,
   LedgerUnavailableError,
   openLedger,
@@ -169,6 +170,8 @@ describe.skipIf(clusterReason !== undefined)(
         expect(message).toMatch(/ECONNREFUSED|57P0|terminat/);
         expect(message).not.toContain('s3cret');
         expect((error as Error).name).toBe('LedgerUnavailableError');
+        expect(isLedgerUnavailableError(error)).toBe(true);
+        expect(isLedgerUnavailableError(new Error('other'))).toBe(false);
       } finally {
         cluster.start();
         await short.close();
