@@ -92,6 +92,8 @@ export default tseslint.config(
                 '../recording-system/*',
                 '../source/*',
                 '../config/*',
+                // The policy's bounds are plain data, shared with the CLI.
+                '!../config/policy-bounds',
               ],
               allowTypeImports: true,
               message: 'workflows import activities and adapters as types only',

@@ -29,6 +29,11 @@ export interface SyncWorkerOptions {
   >;
   /** How often long activities heartbeat. */
   heartbeatEveryMs?: number;
+  /**
+   * After shutdown is asked for, how long activities and workflow tasks in flight may run
+   * before they are cancelled (default 0: at once).
+   */
+  shutdownGraceMs?: number;
 }
 
 export async function createSyncWorker(opts: SyncWorkerOptions): Promise<Worker> {
@@ -45,6 +50,7 @@ export async function createSyncWorker(opts: SyncWorkerOptions): Promise<Worker>
     maxConcurrentActivityTaskExecutions: 100,
     maxConcurrentLocalActivityExecutions: 100,
     maxConcurrentWorkflowTaskExecutions: 40,
+    ...(opts.shutdownGraceMs ? { shutdownGraceTime: opts.shutdownGraceMs } : {}),
     ...opts.tuning,
   });
 }

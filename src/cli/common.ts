@@ -3,6 +3,8 @@ import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import { connectClient } from '../temporal/connection';
 import { InvalidArgumentError } from 'commander';
+import { POLICY_BOUNDS, policyBoundsText, policyHelp, withinPolicyBounds } from '../config/policy-bounds';
+import type { BoundedPolicyField } from '../config/policy-bounds';
 
 /** An error the user can act on: printed as one line, exit code 1 (or `exitCode`). */
 export class CliError extends Error {
@@ -26,6 +28,29 @@ export function parseIntOption(name: string, min: number, max: number) {
       throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}`);
     return n;
   };
+}
+
+/** Parses a policy value against its bounds (src/config/policy-bounds.ts); `name` is the flag or argument. */
+export function parsePolicyValue(field: BoundedPolicyField, name: string = POLICY_BOUNDS[field].flag) {
+  return (raw: string): number => {
+    const n = /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : NaN;
+    if (!withinPolicyBounds(field, n)) throw new InvalidArgumentError(`${name} must be ${policyBoundsText(field)}`);
+    return n;
+  };
+}
+
+/**
+ * A policy option for commander: its flag with a value placeholder, its help with the default
+ * and range, and its parser, from one definition. `help` replaces the standard meaning.
+ */
+export function policyOption(
+  field: BoundedPolicyField,
+  placeholder: string,
+  help?: string,
+): [string, string, (raw: string) => number] {
+  const b = POLICY_BOUNDS[field];
+  const text = help ? `${help} (default ${b.default}; ${b.min} to ${b.max})` : policyHelp(field);
+  return [`${b.flag} <${placeholder}>`, text, parsePolicyValue(field)];
 }
 
 export function parseRateOption(name: string) {

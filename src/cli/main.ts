@@ -1,5 +1,6 @@
 /** The image-sync command line. Every command here works; each has --help. */
 import { Command } from 'commander';
+import { loadAppEnvOrExit } from '../config/env';
 import { registerDemo } from './commands/demo';
 import { registerDevServer } from './commands/dev-server';
 import { registerReconcile } from './commands/reconcile';
@@ -22,7 +23,12 @@ export function buildProgram(): Command {
         process.exit(0);
       process.exit(2);
     })
-    .configureOutput({ outputError: (text, write) => write(`image-sync: ${text.replace(/^error: /, '')}`) });
+    .configureOutput({ outputError: (text, write) => write(`image-sync: ${text.replace(/^error: /, '')}`) })
+    // The configuration is parsed once, before any command runs (not for --help): a bad value
+    // ends the process with one line naming the variable, exit code 2.
+    .hook('preAction', () => {
+      loadAppEnvOrExit();
+    });
   for (const register of [
     registerDemo,
     registerDevServer,
@@ -45,7 +51,12 @@ Environment:
   RECORDING_SYSTEM_URL, RECORDING_SYSTEM_TOKEN                            the default recording system
   IMAGE_SYNC_TARGETS_FILE                                                 several recording systems (JSON)
   IMAGE_SYNC_LEDGER_URL     sqlite:<path> or postgres://... (default sqlite:./.image-sync/ledger.db)
-  IMAGE_SYNC_TASK_QUEUE     task queue (default image-sync)`,
+  IMAGE_SYNC_TASK_QUEUE     task queue (default image-sync)
+  RECORDING_SYSTEM_MAX_CONCURRENCY   requests in flight to the default recording system, per worker (default 32)
+  IMAGE_SYNC_LOG_LEVEL      worker log level: TRACE, DEBUG, INFO, WARN, ERROR (default INFO)
+  IMAGE_SYNC_SHUTDOWN_GRACE_MS       on SIGTERM/SIGINT, how long a worker lets work in flight finish (default 30000)
+  TEMPORAL_CLI_PATH         a Temporal CLI to use instead of finding or installing one
+A bad value stops every command with exit code 2 and one line naming the variable.`,
   );
   return program;
 }

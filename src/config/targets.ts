@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { envFrom } from './env';
 import { HttpRecordingSystem } from '../recording-system/http-adapter';
 import type { PutRequest, RecordingSystem, RequestOptions } from '../recording-system/port';
 
@@ -39,15 +40,18 @@ export interface TargetsConfig {
   targets: Map<string, TargetConfig>;
 }
 
+/**
+ * The targets of this process. The variables of the configuration come parsed from
+ * src/config/env.ts; the tokens a targets file names (`tokenEnv`) are read from `env`.
+ */
 export function loadTargetsConfig(env: NodeJS.ProcessEnv = process.env): TargetsConfig {
-  const file = env.IMAGE_SYNC_TARGETS_FILE;
+  const config = envFrom(env);
+  const file = config.IMAGE_SYNC_TARGETS_FILE;
   if (!file) {
-    const token = env.RECORDING_SYSTEM_TOKEN;
+    const token = config.RECORDING_SYSTEM_TOKEN;
     if (!token) throw new Error('RECORDING_SYSTEM_TOKEN is not set: the recording system needs a bearer token');
-    const url = env.RECORDING_SYSTEM_URL ?? DEFAULT_RECORDING_SYSTEM_URL;
-    const parsedUrl = z.url().safeParse(url);
-    if (!parsedUrl.success) throw new Error(`RECORDING_SYSTEM_URL is not a URL: ${url}`);
-    const maxConcurrency = Number(env.RECORDING_SYSTEM_MAX_CONCURRENCY ?? 32);
+    const url = config.RECORDING_SYSTEM_URL;
+    const maxConcurrency = config.RECORDING_SYSTEM_MAX_CONCURRENCY;
     return {
       defaultTarget: DEFAULT_TARGET,
       targets: new Map([

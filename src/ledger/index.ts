@@ -1,4 +1,5 @@
 /** The consistency ledger: the port, its SQL implementation, schema and migrations. */
+export * from './availability';
 export * from './port';
 export * from './schema';
 export * from './migrations';

@@ -4,7 +4,7 @@
  * `migrateLedger` runs on every start. Kysely's migrator records applied migrations in
  * `ledger_migration` and serialises concurrent runs: on PostgreSQL with an advisory lock, on
  * SQLite with the database's write lock (a run that loses the race is retried, and then finds
- * nothing left to do).
+ * nothing left to do; so is one that lost a race with another process applying the same migration).
  */
 import { Migrator, sql } from 'kysely';
 import type { ColumnDataType, Kysely, Migration, MigrationProvider } from 'kysely';
@@ -167,7 +167,7 @@ export async function migrateLedger(db: Kysely<LedgerDatabase>, options: Migrate
     if (error === undefined) {
       return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
     }
-    if (options.dialect === 'sqlite' && isSqliteBusy(error) && attempt < SQLITE_BUSY_RETRIES) {
+    if (options.dialect === 'sqlite' && (isSqliteBusy(error) || isRaceLost(error)) && attempt < SQLITE_BUSY_RETRIES) {
       await sleep(25 * attempt + Math.floor(Math.random() * 25));
       continue;
     }
@@ -180,6 +180,15 @@ export async function migrateLedger(db: Kysely<LedgerDatabase>, options: Migrate
 function isSqliteBusy(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
+}
+
+/**
+ * Another process applied the same migration between this run's check and its own DDL (SQLite
+ * has no migration lock across processes): the failed run rolled back, and the next one finds
+ * the migration applied.
+ */
+function isRaceLost(error: unknown): boolean {
+  return error instanceof Error && /\balready exists\b/.test(error.message);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -16,6 +16,8 @@ import type { ExpressionBuilder, Updateable } from 'kysely';
 import { Pool, types as pgTypes } from 'pg';
 import type { CustomTypesConfig } from 'pg';
 import type { BatchState, FileState } from '../shared';
+import { envFrom } from '../config/env';
+import { DEFAULT_LEDGER_RETRY, withLedgerRetry, type LedgerRetryPolicy } from './availability';
 import { migrateLedger } from './migrations';
 import type {
   BatchRow,
@@ -43,6 +45,12 @@ export const SQLITE_BUSY_TIMEOUT_MS = 5000;
 /** Connections in a PostgreSQL ledger's pool. */
 export const PG_POOL_MAX = 10;
 
+/** How long a PostgreSQL ledger waits for a new connection before counting the server unreachable. */
+export const PG_CONNECT_TIMEOUT_MS = 5000;
+
+/** Longest a PostgreSQL ledger query may wait for its answer before the connection counts as lost. */
+export const PG_QUERY_TIMEOUT_MS = 30_000;
+
 const ACCEPTED_FORMS =
   'sqlite:<path> (relative to the working directory), sqlite::memory:, ' +
   'or postgres://user[:password]@host[:port]/database[?schema=name] (postgresql:// also accepted)';
@@ -52,8 +60,7 @@ const PG_SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /** The ledger URL from the environment, or the default. */
 export function ledgerUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string {
-  const value = env[LEDGER_URL_ENV]?.trim();
-  return value ? value : DEFAULT_LEDGER_URL;
+  return envFrom(env).IMAGE_SYNC_LEDGER_URL;
 }
 
 /** Where a ledger lives, as read from its URL. */
@@ -165,6 +172,10 @@ export interface SqlLedgerOptions {
   schema?: string;
   /** Absolute path of the SQLite file, used to serialise migrations of one file in one process. */
   sqliteFile?: string;
+  /** The database named in errors, without credentials (see {@link describeLedgerLocation}). */
+  backend?: string;
+  /** How long transient database failures are retried before LedgerUnavailableError. */
+  retry?: LedgerRetryPolicy;
 }
 
 /**
@@ -210,6 +221,8 @@ export class SqlLedger implements Ledger {
   readonly db: Kysely<LedgerDatabase>;
   readonly #schema: string | undefined;
   readonly #sqliteFile: string | undefined;
+  readonly #backend: string;
+  readonly #retry: LedgerRetryPolicy;
   #closing: Promise<void> | undefined;
 
   constructor(db: Kysely<LedgerDatabase>, dialect: LedgerDialect, options: SqlLedgerOptions = {}) {
@@ -217,16 +230,35 @@ export class SqlLedger implements Ledger {
     this.dialect = dialect;
     this.#schema = options.schema;
     this.#sqliteFile = options.sqliteFile;
+    this.#backend = options.backend ?? (dialect === 'postgres' ? 'PostgreSQL' : 'SQLite');
+    this.#retry = options.retry ?? DEFAULT_LEDGER_RETRY;
+  }
+
+  /**
+   * Runs one ledger operation: transient failures of the database (a PostgreSQL restart or
+   * failover, a locked SQLite file) are retried for a short bounded time, then reported as
+   * LedgerUnavailableError. Each operation is one idempotent statement (or a read), so a retry
+   * after a lost answer writes nothing twice.
+   */
+  #op<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    return withLedgerRetry(run, {
+      dialect: this.dialect,
+      backend: this.#backend,
+      operation,
+      policy: this.#retry,
+    });
   }
 
   async migrate(): Promise<void> {
-    if (this.dialect === 'postgres') {
-      const schema = this.#schema ?? (await this.#currentPgSchema());
-      await migrateLedger(this.db, { dialect: 'postgres', schema });
-      return;
-    }
-    const run = () => migrateLedger(this.db, { dialect: 'sqlite' });
-    await (this.#sqliteFile ? oneAtATimePerFile(this.#sqliteFile, run) : run());
+    return this.#op('migrate', async () => {
+      if (this.dialect === 'postgres') {
+        const schema = this.#schema ?? (await this.#currentPgSchema());
+        await migrateLedger(this.db, { dialect: 'postgres', schema });
+        return;
+      }
+      const run = () => migrateLedger(this.db, { dialect: 'sqlite' });
+      await (this.#sqliteFile ? oneAtATimePerFile(this.#sqliteFile, run) : run());
+    });
   }
 
   /** Closes the connection(s). Safe to call more than once. */
@@ -251,23 +283,25 @@ export class SqlLedger implements Ledger {
   // Batches
 
   async ensureBatch(b: { batchId: string; workflowId: string; total: number; state: BatchState }): Promise<void> {
-    const now = nowIso();
-    await this.db
-      .insertInto('sync_batches')
-      .values({
-        batch_id: b.batchId,
-        workflow_id: b.workflowId,
-        state: b.state,
-        total: b.total,
-        recorded: 0,
-        rolled_back: 0,
-        failed: 0,
-        created_at: now,
-        updated_at: now,
-        finished_at: null,
-      })
-      .onConflict((oc) => oc.column('batch_id').doNothing())
-      .execute();
+    return this.#op('ensureBatch', async () => {
+      const now = nowIso();
+      await this.db
+        .insertInto('sync_batches')
+        .values({
+          batch_id: b.batchId,
+          workflow_id: b.workflowId,
+          state: b.state,
+          total: b.total,
+          recorded: 0,
+          rolled_back: 0,
+          failed: 0,
+          created_at: now,
+          updated_at: now,
+          finished_at: null,
+        })
+        .onConflict((oc) => oc.column('batch_id').doNothing())
+        .execute();
+    });
   }
 
   /**
@@ -285,86 +319,104 @@ export class SqlLedger implements Ledger {
       finished: boolean;
     }>,
   ): Promise<void> {
-    const now = nowIso();
-    const set: Updateable<SyncBatchesTable> = { updated_at: now };
-    if (patch.state !== undefined) set.state = patch.state;
-    if (patch.total !== undefined) set.total = patch.total;
-    if (patch.recorded !== undefined) set.recorded = patch.recorded;
-    if (patch.rolledBack !== undefined) set.rolled_back = patch.rolledBack;
-    if (patch.failed !== undefined) set.failed = patch.failed;
-    let query = this.db.updateTable('sync_batches').set(set);
-    if (patch.finished === true) {
-      query = query.set((eb) => ({ finished_at: eb.fn.coalesce('finished_at', eb.val(now)) }));
-    } else if (patch.finished === false) {
-      query = query.set({ finished_at: null });
-    }
-    await query.where('batch_id', '=', batchId).execute();
+    return this.#op('updateBatch', async () => {
+      const now = nowIso();
+      const set: Updateable<SyncBatchesTable> = { updated_at: now };
+      if (patch.state !== undefined) set.state = patch.state;
+      if (patch.total !== undefined) set.total = patch.total;
+      if (patch.recorded !== undefined) set.recorded = patch.recorded;
+      if (patch.rolledBack !== undefined) set.rolled_back = patch.rolledBack;
+      if (patch.failed !== undefined) set.failed = patch.failed;
+      let query = this.db.updateTable('sync_batches').set(set);
+      if (patch.finished === true) {
+        query = query.set((eb) => ({ finished_at: eb.fn.coalesce('finished_at', eb.val(now)) }));
+      } else if (patch.finished === false) {
+        query = query.set({ finished_at: null });
+      }
+      await query.where('batch_id', '=', batchId).execute();
+    });
   }
 
   async getBatch(batchId: string): Promise<BatchRow | undefined> {
-    return this.db.selectFrom('sync_batches').select(BATCH_COLUMNS).where('batch_id', '=', batchId).executeTakeFirst();
+    return this.#op('getBatch', async () => {
+      return this.db
+        .selectFrom('sync_batches')
+        .select(BATCH_COLUMNS)
+        .where('batch_id', '=', batchId)
+        .executeTakeFirst();
+    });
   }
 
   // -------------------------------------------------------------------------------------------
   // Interactions
 
   async openInteraction(i: OpenInteraction): Promise<{ seq: number }> {
-    const now = nowIso();
-    await this.db
-      .insertInto('interactions')
-      .values({
-        interaction_id: i.interactionId,
-        batch_id: i.batchId,
-        order_id: i.orderId,
-        file_name: i.fileName,
-        target: i.target,
-        source_path: i.sourcePath,
-        sha256: i.sha256,
-        size_bytes: i.sizeBytes,
-        status: i.status,
-        resends: 0,
-        last_error: null,
-        created_at: now,
-        updated_at: now,
-      })
-      .onConflict((oc) => oc.column('interaction_id').doNothing())
-      .execute();
-    const row = await this.db
-      .selectFrom('interactions')
-      .select('seq')
-      .where('interaction_id', '=', i.interactionId)
-      .executeTakeFirstOrThrow(() => new Error(`ledger: interaction ${i.interactionId} vanished after insert`));
-    return { seq: row.seq };
+    return this.#op('openInteraction', async () => {
+      const now = nowIso();
+      await this.db
+        .insertInto('interactions')
+        .values({
+          interaction_id: i.interactionId,
+          batch_id: i.batchId,
+          order_id: i.orderId,
+          file_name: i.fileName,
+          target: i.target,
+          source_path: i.sourcePath,
+          sha256: i.sha256,
+          size_bytes: i.sizeBytes,
+          status: i.status,
+          resends: 0,
+          last_error: null,
+          created_at: now,
+          updated_at: now,
+        })
+        .onConflict((oc) => oc.column('interaction_id').doNothing())
+        .execute();
+      const row = await this.db
+        .selectFrom('interactions')
+        .select('seq')
+        .where('interaction_id', '=', i.interactionId)
+        .executeTakeFirstOrThrow(() => new Error(`ledger: interaction ${i.interactionId} vanished after insert`));
+      return { seq: row.seq };
+    });
   }
 
   async updateInteraction(
     interactionId: string,
     patch: Partial<{ status: FileState; resends: number; lastError: string | null; sha256: string; sizeBytes: number }>,
   ): Promise<void> {
-    const set: Updateable<InteractionsTable> = { updated_at: nowIso() };
-    if (patch.status !== undefined) set.status = patch.status;
-    if (patch.resends !== undefined) set.resends = patch.resends;
-    if (patch.lastError !== undefined) set.last_error = safeLedgerText(patch.lastError);
-    if (patch.sha256 !== undefined) set.sha256 = patch.sha256;
-    if (patch.sizeBytes !== undefined) set.size_bytes = patch.sizeBytes;
-    await this.db.updateTable('interactions').set(set).where('interaction_id', '=', interactionId).execute();
+    return this.#op('updateInteraction', async () => {
+      const set: Updateable<InteractionsTable> = { updated_at: nowIso() };
+      if (patch.status !== undefined) set.status = patch.status;
+      if (patch.resends !== undefined) set.resends = patch.resends;
+      if (patch.lastError !== undefined) set.last_error = safeLedgerText(patch.lastError);
+      if (patch.sha256 !== undefined) set.sha256 = patch.sha256;
+      if (patch.sizeBytes !== undefined) set.size_bytes = patch.sizeBytes;
+      await this.db.updateTable('interactions').set(set).where('interaction_id', '=', interactionId).execute();
+    });
   }
 
   async getInteraction(interactionId: string): Promise<InteractionRow | undefined> {
-    return this.db
-      .selectFrom('interactions')
-      .selectAll()
-      .where('interaction_id', '=', interactionId)
-      .executeTakeFirst();
+    return this.#op('getInteraction', async () => {
+      return this.db
+        .selectFrom('interactions')
+        .selectAll()
+        .where('interaction_id', '=', interactionId)
+        .executeTakeFirst();
+    });
   }
 
   async listInteractions(batchId: string): Promise<InteractionRow[]> {
-    return this.db.selectFrom('interactions').selectAll().where('batch_id', '=', batchId).orderBy('seq').execute();
+    return this.#op('listInteractions', async () => {
+      return this.db.selectFrom('interactions').selectAll().where('batch_id', '=', batchId).orderBy('seq').execute();
+    });
   }
 
   /** The latest interaction (highest seq) of every (order, file) of a batch, in seq order. */
   async latestInteractions(batchId: string): Promise<InteractionRow[]> {
-    return this.listBatchFilesByStatus(batchId);
+    return this.#op('latestInteractions', async () => {
+      return this.listBatchFilesByStatus(batchId);
+    });
   }
 
   /**
@@ -372,17 +424,19 @@ export class SqlLedger implements Ledger {
    * (every file when omitted), in seq order.
    */
   async listBatchFilesByStatus(batchId: string, status?: FileState | readonly FileState[]): Promise<InteractionRow[]> {
-    let query = this.db
-      .selectFrom('interactions as i')
-      .selectAll('i')
-      .where('i.batch_id', '=', batchId)
-      .where(isLatestOfItsFile);
-    if (status !== undefined) {
-      const statuses: readonly FileState[] = typeof status === 'string' ? [status] : status;
-      if (statuses.length === 0) return [];
-      query = query.where('i.status', 'in', statuses);
-    }
-    return query.orderBy('i.seq').execute();
+    return this.#op('listBatchFilesByStatus', async () => {
+      let query = this.db
+        .selectFrom('interactions as i')
+        .selectAll('i')
+        .where('i.batch_id', '=', batchId)
+        .where(isLatestOfItsFile);
+      if (status !== undefined) {
+        const statuses: readonly FileState[] = typeof status === 'string' ? [status] : status;
+        if (statuses.length === 0) return [];
+        query = query.where('i.status', 'in', statuses);
+      }
+      return query.orderBy('i.seq').execute();
+    });
   }
 
   /**
@@ -391,42 +445,48 @@ export class SqlLedger implements Ledger {
    * delivered.
    */
   async recordedFilesOfBatches(prefix: string): Promise<{ orderId: string; fileName: string }[]> {
-    const pattern = `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-    const rows = await this.db
-      .selectFrom('interactions as i')
-      .select(['i.order_id', 'i.file_name'])
-      .distinct()
-      .where(sql<boolean>`i.batch_id like ${pattern} escape '\\'`)
-      .where('i.status', '=', 'RECORDED')
-      .where(isLatestOfItsFile)
-      .execute();
-    return rows.map((r) => ({ orderId: r.order_id, fileName: r.file_name }));
+    return this.#op('recordedFilesOfBatches', async () => {
+      const pattern = `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      const rows = await this.db
+        .selectFrom('interactions as i')
+        .select(['i.order_id', 'i.file_name'])
+        .distinct()
+        .where(sql<boolean>`i.batch_id like ${pattern} escape '\\'`)
+        .where('i.status', '=', 'RECORDED')
+        .where(isLatestOfItsFile)
+        .execute();
+      return rows.map((r) => ({ orderId: r.order_id, fileName: r.file_name }));
+    });
   }
 
   // -------------------------------------------------------------------------------------------
   // Events
 
   async appendEvent(e: { interactionId: string; eventKey: string; kind: string; detail?: unknown }): Promise<void> {
-    await this.db
-      .insertInto('interaction_events')
-      .values({
-        interaction_id: e.interactionId,
-        event_key: e.eventKey,
-        kind: e.kind,
-        detail: serializeDetail(e.detail),
-        at: nowIso(),
-      })
-      .onConflict((oc) => oc.columns(['interaction_id', 'event_key']).doNothing())
-      .execute();
+    return this.#op('appendEvent', async () => {
+      await this.db
+        .insertInto('interaction_events')
+        .values({
+          interaction_id: e.interactionId,
+          event_key: e.eventKey,
+          kind: e.kind,
+          detail: serializeDetail(e.detail),
+          at: nowIso(),
+        })
+        .onConflict((oc) => oc.columns(['interaction_id', 'event_key']).doNothing())
+        .execute();
+    });
   }
 
   async listEvents(interactionId: string): Promise<InteractionEventRow[]> {
-    return this.db
-      .selectFrom('interaction_events')
-      .select(['id', 'interaction_id', 'kind', 'detail', 'at'])
-      .where('interaction_id', '=', interactionId)
-      .orderBy('id')
-      .execute();
+    return this.#op('listEvents', async () => {
+      return this.db
+        .selectFrom('interaction_events')
+        .select(['id', 'interaction_id', 'kind', 'detail', 'at'])
+        .where('interaction_id', '=', interactionId)
+        .orderBy('id')
+        .execute();
+    });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -445,33 +505,37 @@ export class SqlLedger implements Ledger {
     status: RollbackStatus;
     attempts: number;
   }): Promise<void> {
-    const now = nowIso();
-    await this.db
-      .insertInto('rollbacks')
-      .values({
-        interaction_id: r.interactionId,
-        batch_id: r.batchId,
-        order_id: r.orderId,
-        file_name: r.fileName,
-        reason: safeLedgerText(r.reason),
-        status: r.status,
-        attempts: r.attempts,
-        created_at: now,
-        finished_at: now,
-      })
-      .onConflict((oc) =>
-        oc.column('interaction_id').doUpdateSet((eb) => ({
-          status: eb.ref('excluded.status'),
-          attempts: eb.ref('excluded.attempts'),
-          reason: eb.ref('excluded.reason'),
-          finished_at: eb.ref('excluded.finished_at'),
-        })),
-      )
-      .execute();
+    return this.#op('recordRollback', async () => {
+      const now = nowIso();
+      await this.db
+        .insertInto('rollbacks')
+        .values({
+          interaction_id: r.interactionId,
+          batch_id: r.batchId,
+          order_id: r.orderId,
+          file_name: r.fileName,
+          reason: safeLedgerText(r.reason),
+          status: r.status,
+          attempts: r.attempts,
+          created_at: now,
+          finished_at: now,
+        })
+        .onConflict((oc) =>
+          oc.column('interaction_id').doUpdateSet((eb) => ({
+            status: eb.ref('excluded.status'),
+            attempts: eb.ref('excluded.attempts'),
+            reason: eb.ref('excluded.reason'),
+            finished_at: eb.ref('excluded.finished_at'),
+          })),
+        )
+        .execute();
+    });
   }
 
   async listRollbacks(batchId: string): Promise<RollbackRow[]> {
-    return this.db.selectFrom('rollbacks').selectAll().where('batch_id', '=', batchId).orderBy('id').execute();
+    return this.#op('listRollbacks', async () => {
+      return this.db.selectFrom('rollbacks').selectAll().where('batch_id', '=', batchId).orderBy('id').execute();
+    });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -562,23 +626,70 @@ export class SqlLedger implements Ledger {
  * SQLite file, the parent folder is created, and the file opened in WAL mode with a busy
  * timeout, so workers, the CLI and tests can use it at the same time.
  */
-export function createSqlLedger(url: string): SqlLedger {
+export function createSqlLedger(url: string, options: { retry?: LedgerRetryPolicy } = {}): SqlLedger {
   const location = parseLedgerUrl(url);
+  const backend = describeLedgerLocation(location);
   if (location.dialect === 'sqlite') {
     const database = openSqliteFile(location.filename);
     return new SqlLedger(new Kysely<LedgerDatabase>({ dialect: new SqliteDialect({ database }) }), 'sqlite', {
       sqliteFile: location.filename === ':memory:' ? undefined : location.filename,
+      backend,
+      retry: options.retry,
     });
   }
-  const pool = new Pool({ connectionString: location.connectionString, max: PG_POOL_MAX, types: ledgerPgTypes });
-  // An idle connection that breaks (server restart, network) must not crash the process; the
-  // pool replaces it and the next query reports any lasting problem.
-  pool.on('error', (error) => {
-    console.warn(`ledger: idle PostgreSQL connection failed: ${redactSecrets(error.message)}`);
+  const pool = new Pool({
+    connectionString: location.connectionString,
+    max: PG_POOL_MAX,
+    types: ledgerPgTypes,
+    connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS,
+    query_timeout: PG_QUERY_TIMEOUT_MS,
+    keepAlive: true,
+  });
+  // A connection that breaks (server restart or failover, network) must not crash the process.
+  // An idle connection reports on the pool; one in use reports on its client, and `pg` emits
+  // that as an 'error' event nobody else listens to while a query holds the client. The query
+  // itself fails, and the ledger retries it on a new connection.
+  const warn = connectionWarnings(backend);
+  pool.on('error', (error) => warn('an idle connection failed', error));
+  pool.on('connect', (client) => {
+    client.on('error', (error) => warn('a connection in use failed', error));
   });
   return new SqlLedger(new Kysely<LedgerDatabase>({ dialect: new PostgresDialect({ pool }) }), 'postgres', {
     schema: location.schema,
+    backend,
+    retry: options.retry,
   });
+}
+
+/**
+ * Logs connection failures as one line each, at most one line a second per kind, so a server
+ * restart under a full pool gives a line, not a burst.
+ */
+function connectionWarnings(backend: string): (what: string, error: Error) => void {
+  const lastAt = new Map<string, number>();
+  return (what, error) => {
+    const now = Date.now();
+    if (now - (lastAt.get(what) ?? 0) < 1000) return;
+    lastAt.set(what, now);
+    const code = (error as { code?: unknown }).code;
+    console.warn(
+      `ledger: ${what} (${backend}): ${typeof code === 'string' ? `${code} ` : ''}${redactSecrets(error.message)}; it will be replaced`,
+    );
+  };
+}
+
+/** Names a ledger's database for messages, without credentials. */
+export function describeLedgerLocation(location: LedgerLocation): string {
+  if (location.dialect === 'sqlite') {
+    return location.filename === ':memory:' ? 'SQLite in memory' : `SQLite file ${location.filename}`;
+  }
+  try {
+    const u = new URL(location.connectionString);
+    const database = decodeURIComponent(u.pathname.replace(/^\//, '')) || '(default database)';
+    return `PostgreSQL at ${u.hostname || '(socket)'}${u.port ? `:${u.port}` : ''}/${database}${location.schema ? ` schema ${location.schema}` : ''}`;
+  } catch {
+    return 'PostgreSQL';
+  }
 }
 
 function openSqliteFile(filename: string): Database.Database {
@@ -599,8 +710,8 @@ function openSqliteFile(filename: string): Database.Database {
  * Opens the ledger at `url` and brings its tables up to date. Accepted URLs: `sqlite:<path>`,
  * `sqlite::memory:`, `postgres://...` / `postgresql://...` (optionally `?schema=<name>`).
  */
-export async function openLedger(url: string): Promise<SqlLedger> {
-  const ledger = createSqlLedger(url);
+export async function openLedger(url: string, options: { retry?: LedgerRetryPolicy } = {}): Promise<SqlLedger> {
+  const ledger = createSqlLedger(url, options);
   try {
     await ledger.migrate();
   } catch (error) {

@@ -8,6 +8,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { appEnv } from '../config/env';
 
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';
 export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal';
@@ -45,7 +46,8 @@ export function findTemporalCli(
   env: NodeJS.ProcessEnv = process.env,
   root = PROJECT_ROOT,
 ): TemporalCliLocation | undefined {
-  const fromEnv = env.TEMPORAL_CLI_PATH;
+  // Validated by the configuration (src/config/env.ts) when it is the process's own.
+  const fromEnv = env === process.env ? appEnv().TEMPORAL_CLI_PATH : env.TEMPORAL_CLI_PATH?.trim() || undefined;
   if (fromEnv) {
     if (!isExecutable(fromEnv)) {
       throw new Error(`TEMPORAL_CLI_PATH=${fromEnv} is not an executable file`);

@@ -6,7 +6,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type { NativeConnectionOptions } from '@temporalio/worker';
-import { DEFAULT_TASK_QUEUE } from '../shared';
+import { envFrom } from '../config/env';
 
 export const DEFAULT_TEMPORAL_ADDRESS = 'localhost:7233';
 
@@ -16,17 +16,22 @@ export interface TemporalSettings {
   taskQueue: string;
 }
 
+/**
+ * The connection settings. The variables are validated by src/config/env.ts first; the
+ * connection itself is then read by @temporalio/envconfig, as Temporal's own tools read it.
+ */
 export function temporalSettings(env: NodeJS.ProcessEnv = process.env): TemporalSettings {
-  const config = loadClientConnectConfig({
-    profile: env.TEMPORAL_PROFILE,
+  const config = envFrom(env);
+  const connectConfig = loadClientConnectConfig({
+    profile: config.TEMPORAL_PROFILE,
     overrideEnvVars: Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined)),
   });
-  const connectionOptions = { ...config.connectionOptions };
+  const connectionOptions = { ...connectConfig.connectionOptions };
   connectionOptions.address ??= DEFAULT_TEMPORAL_ADDRESS;
   return {
     connectionOptions,
-    namespace: config.namespace ?? 'default',
-    taskQueue: env.IMAGE_SYNC_TASK_QUEUE ?? DEFAULT_TASK_QUEUE,
+    namespace: connectConfig.namespace ?? 'default',
+    taskQueue: config.IMAGE_SYNC_TASK_QUEUE,
   };
 }
 

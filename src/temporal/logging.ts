@@ -3,6 +3,7 @@
  * stacks for every failed activity attempt, which buries what an operator needs: which activity,
  * which file, what went wrong.
  */
+import { appEnv } from '../config/env';
 import { DefaultLogger, Runtime, type LogEntry, type LogLevel } from '@temporalio/worker';
 
 function errorText(error: unknown): string {
@@ -30,9 +31,7 @@ export function formatLogEntry(entry: LogEntry): string {
 let installed = false;
 
 /** Installs the one-line logger for this process (once). */
-export function installWorkerLogging(
-  level: LogLevel = (process.env.IMAGE_SYNC_LOG_LEVEL as LogLevel | undefined) ?? 'INFO',
-): void {
+export function installWorkerLogging(level: LogLevel = appEnv().IMAGE_SYNC_LOG_LEVEL): void {
   if (installed) return;
   installed = true;
   Runtime.install({

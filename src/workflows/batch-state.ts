@@ -6,6 +6,7 @@
  *
  * Functions that change the state change the carry they are given, and say what changed.
  */
+import { POLICY_BOUNDS } from '../config/policy-bounds';
 import {
   fileKey,
   type BatchCarry,
@@ -19,7 +20,7 @@ import {
 /** Failures kept for the `failures` query and the details. */
 export const MAX_FAILURES_KEPT = 100;
 /** The most files a batch may have in flight. */
-export const MAX_CONCURRENCY_LIMIT = 2000;
+export const MAX_CONCURRENCY_LIMIT = POLICY_BOUNDS.maxConcurrency.max;
 
 /** What a batch needs besides its carry to answer questions about itself. */
 export interface BatchFrame {

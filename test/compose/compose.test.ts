@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { parse } from 'yaml';
+import { parseEnv } from '../../src/config/env';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const COMPOSE_FILE = path.join(ROOT, 'docker-compose.yml');
@@ -74,6 +75,7 @@ interface Service {
   healthcheck?: { test?: string | string[]; disable?: boolean };
   restart?: string;
   container_name?: string;
+  stop_grace_period?: string;
 }
 
 interface ComposeFile {
@@ -109,6 +111,19 @@ function envOf(service: Service): Record<string, string> {
       env[key] = value === null ? '' : String(value);
   }
   return env;
+}
+
+/** A compose duration (`45s`, `1m30s`, `500ms`, `1h`) in milliseconds. */
+function composeDurationMs(value: string): number {
+  const units: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 0.001 };
+  const parts = [...value.matchAll(/(\d+(?:\.\d+)?)(ms|us|h|m|s)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== value) throw new Error(`not a duration: ${value}`);
+  return parts.reduce((sum, p) => sum + Number(p[1]) * units[p[2]!]!, 0);
+}
+
+/** `${NAME:-default}` as compose reads it with NAME unset. */
+function substituteDefaults(value: string): string {
+  return value.replace(/\$\{[A-Z_]+:-([^}]*)\}/g, '$1');
 }
 
 function words(value: string | string[] | undefined): string[] {
@@ -330,6 +345,17 @@ describe('docker-compose.yml', () => {
       expect(SQL_VISIBILITY_SLOTS[type], `unknown type ${type}`).toBeDefined();
       expect(count, `${type} attributes`).toBeLessThanOrEqual(SQL_VISIBILITY_SLOTS[type]!);
     }
+  });
+
+  it("gives the worker longer to stop than the worker's own shutdown grace", () => {
+    const worker = service('worker');
+    const env = envOf(worker);
+    const config = parseEnv(Object.fromEntries(Object.entries(env).map(([k, v]) => [k, substituteDefaults(v)])));
+    const graceMs = config.IMAGE_SYNC_SHUTDOWN_GRACE_MS;
+    expect(worker.stop_grace_period, 'stop_grace_period of the worker').toBeDefined();
+    const stopMs = composeDurationMs(worker.stop_grace_period!);
+    // At least 10 s more: closing the connections and the ledger after the grace takes time too.
+    expect(stopMs).toBeGreaterThanOrEqual(graceMs + 10_000);
   });
 
   it('runs the simulator and the worker with the commands and settings the project reads', () => {

@@ -27,7 +27,7 @@ describe('targets configuration', () => {
   it('refuses a missing token and a bad URL, without echoing secrets', () => {
     expect(() => loadTargetsConfig({})).toThrow(/RECORDING_SYSTEM_TOKEN is not set/);
     expect(() => loadTargetsConfig({ RECORDING_SYSTEM_TOKEN: 't', RECORDING_SYSTEM_URL: 'not a url' })).toThrow(
-      /RECORDING_SYSTEM_URL is not a URL/,
+      /^RECORDING_SYSTEM_URL=not a url is invalid: an http:\/\/ or https:\/\/ URL$/,
     );
   });
 

@@ -8,6 +8,7 @@ import { buildReport, formatReport } from '../../batch/report';
 import { loadInput, startBatch } from '../../batch/start';
 import { checkBatchConsistency } from '../../consistency/invariant';
 import { createTargets, loadTargetsConfig } from '../../config/targets';
+import { appEnv, reloadAppEnv } from '../../config/env';
 import { openLedger } from '../../ledger';
 import { startSimulator } from '../../recording-system/simulator';
 import { generateSampleBatch } from '../../source/sample-images';
@@ -96,6 +97,7 @@ export function registerDemo(program: Command): void {
           IMAGE_SYNC_LEDGER_URL: `sqlite:${path.join(dir, 'ledger.db')}`,
         };
         Object.assign(process.env, env);
+        reloadAppEnv();
         const envFile = path.join(dir, 'env');
         await writeFile(
           envFile,
@@ -127,7 +129,7 @@ export function registerDemo(program: Command): void {
           const batchId = `demo-${new Date().toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-')}`;
           const { handle } = await startBatch(client, input.items, {
             batchId,
-            taskQueue: process.env.IMAGE_SYNC_TASK_QUEUE ?? 'image-sync',
+            taskQueue: appEnv().IMAGE_SYNC_TASK_QUEUE,
             stateDir: dir,
             policy: { maxConcurrency: 20, maxResends: 3, resendBackoffMs: 500 },
           });

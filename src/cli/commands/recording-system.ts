@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { startSimulator, simulatorOptionsSchema } from '../../recording-system/simulator';
+import { appEnv } from '../../config/env';
 import { action, CliError, parseIntOption, parseRateOption, untilStopped } from '../common';
 
 export const DEFAULT_SIMULATOR_PORT = 8787;
@@ -55,7 +56,7 @@ export function registerRecordingSystem(program: Command): void {
     .option('--seed <n>', 'makes the fault sequence repeatable', parseIntOption('--seed', -(2 ** 31), 2 ** 31 - 1))
     .action(
       action(async (flags: Flags) => {
-        const token = flags.token ?? process.env.RECORDING_SYSTEM_TOKEN;
+        const token = flags.token ?? appEnv().RECORDING_SYSTEM_TOKEN;
         if (!token) throw new CliError('give --token or set RECORDING_SYSTEM_TOKEN', 2);
         const parsed = simulatorOptionsSchema.safeParse({ ...flags, token });
         if (!parsed.success) {

@@ -6,7 +6,7 @@ import { DEFAULT_STATE_DIR, InputError, validatePolicy } from '../../batch/start
 import { SCHEDULED_WORKFLOW_TYPE, type ScheduledSyncInput } from '../../shared';
 import { temporalSettings } from '../../temporal/connection';
 import type { scheduledSync } from '../../workflows/scheduled-sync';
-import { action, CliError, parseIntOption, printJson, withClient } from '../common';
+import { action, CliError, parseIntOption, policyOption, printJson, withClient } from '../common';
 import {
   reconcileScheduleWorkflowId,
   SCHEDULED_RECONCILE_WORKFLOW_TYPE,
@@ -54,16 +54,8 @@ export function registerSchedule(program: Command): void {
     )
     .requiredOption('--every <interval>', 'how often: 30s, 15m, 2h, 1d')
     .option('--id <id>', 'schedule id (default: image-sync-<folder name>)')
-    .option(
-      '--max-concurrency <n>',
-      'files in flight at once in each run',
-      parseIntOption('--max-concurrency', 1, 2000),
-    )
-    .option(
-      '--max-resends <n>',
-      'resends of one file before it is rolled back',
-      parseIntOption('--max-resends', 0, 100),
-    )
+    .option(...policyOption('maxConcurrency', 'n', 'files in flight at once in each run'))
+    .option(...policyOption('maxResends', 'n'))
     .option(
       '--settle-ms <ms>',
       'leave files modified this recently for the next run (default 10000)',

@@ -15,7 +15,8 @@ import {
   retryUpdate,
   setConcurrencyUpdate,
 } from '../../shared';
-import { action, CliError, parseIntOption, printJson, withClient } from '../common';
+import { POLICY_BOUNDS } from '../../config/policy-bounds';
+import { action, CliError, parsePolicyValue, printJson, withClient } from '../common';
 import { describeBatch, runningBatch } from './batch-handle';
 import { redriveEndedBatch } from './redrive';
 
@@ -98,7 +99,11 @@ export function registerSignals(program: Command): void {
     .command('set-concurrency')
     .description('change how many files a running batch has in flight at once')
     .argument('<batch>', 'batch id')
-    .argument('<n>', 'files in flight at once', parseIntOption('n', 1, 2000))
+    .argument(
+      '<n>',
+      `files in flight at once (${POLICY_BOUNDS.maxConcurrency.min} to ${POLICY_BOUNDS.maxConcurrency.max})`,
+      parsePolicyValue('maxConcurrency', 'n'),
+    )
     .option('--json', 'print the result as one JSON document')
     .action(
       action(async (batchId: string, n: number, flags: { json?: boolean }) =>

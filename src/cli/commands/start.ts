@@ -4,7 +4,7 @@ import { InputError, loadInput, startBatch } from '../../batch/start';
 import { batchWorkflowId, type BatchResult } from '../../shared';
 import { connectClient, temporalSettings } from '../../temporal/connection';
 import { formatManifestErrors } from '../../source/manifest';
-import { action, CliError, parseIntOption, printJson } from '../common';
+import { action, CliError, policyOption, printJson } from '../common';
 import { watchBatch } from './status';
 
 interface StartFlags {
@@ -31,41 +31,19 @@ export function registerStart(program: Command): void {
     .option('--manifest <file>', 'manifest: orderId, path, fileName?, sha256?, target?, contentType?')
     .option('--dir <dir>', 'folder holding one sub-folder per order')
     .option('--batch-id <id>', 'business id of the batch (default: time and a random suffix)')
-    .option(
-      '--max-concurrency <n>',
-      'files in flight at once (default 20)',
-      parseIntOption('--max-concurrency', 1, 2000),
-    )
-    .option(
-      '--max-resends <n>',
-      'resends of one file before it is rolled back (default 3)',
-      parseIntOption('--max-resends', 0, 100),
-    )
-    .option(
-      '--resend-backoff-ms <ms>',
-      'first wait before a resend, doubling each time (default 1000)',
-      parseIntOption('--resend-backoff-ms', 0, 3_600_000),
-    )
-    .option(
-      '--tolerated-failure-percent <p>',
-      'past this share of failed files the batch stops and ends FAILED (default 100)',
-      parseIntOption('--tolerated-failure-percent', 0, 100),
-    )
+    .option(...policyOption('maxConcurrency', 'n'))
+    .option(...policyOption('maxResends', 'n'))
+    .option(...policyOption('resendBackoffMs', 'ms'))
+    .option(...policyOption('toleratedFailurePercent', 'p'))
     .option('--atomic', 'on failure or cancellation, also roll back the files already recorded')
+    .option(...policyOption('outagePauseAfter', 'n'))
+    .option(...policyOption('probeIntervalMs', 'ms'))
     .option(
-      '--outage-pause-after <n>',
-      'pause by itself after this many transport failures in a row, across files; 0 never (default 5)',
-      parseIntOption('--outage-pause-after', 0, 10_000),
-    )
-    .option(
-      '--probe-interval-ms <ms>',
-      'while paused for an outage, probe the recording system this often (default 15000)',
-      parseIntOption('--probe-interval-ms', 100, 3_600_000),
-    )
-    .option(
-      '--local-send-max-bytes <n>',
-      'files up to this size are sent inside the file workflow task; larger ones by a heartbeating activity (default 8388608)',
-      parseIntOption('--local-send-max-bytes', 0, 2 ** 40),
+      ...policyOption(
+        'localSendMaxBytes',
+        'n',
+        'files up to this size are sent inside the file workflow task; larger ones by a heartbeating activity',
+      ),
     )
     .option('--skip-invalid', 'skip invalid manifest lines (and report them) instead of starting nothing')
     .option('--wait', 'wait for the batch to end, showing progress')

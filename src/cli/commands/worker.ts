@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
 import { NativeConnection } from '@temporalio/worker';
+import { appEnv } from '../../config/env';
 import { createTargets, loadTargetsConfig } from '../../config/targets';
 import { ledgerUrlFromEnv, openLedger } from '../../ledger';
 import { temporalSettings } from '../../temporal/connection';
 import { installWorkerLogging } from '../../temporal/logging';
 import { createSyncWorker } from '../../worker';
-import { action, parseIntOption, untilStopped } from '../common';
+import { action, parseIntOption } from '../common';
 
 export interface WorkerFlags {
   logLevel?: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
@@ -13,8 +14,76 @@ export interface WorkerFlags {
   maxWorkflowTasks?: number;
 }
 
-/** Runs a worker until stopped; shared by `worker` and `demo`. */
-export async function runWorker(flags: WorkerFlags = {}, until: Promise<unknown> = untilStopped()): Promise<void> {
+/** Exit code of a worker stopped at once by a second signal: 128 + the signal's number. */
+export const SIGNAL_EXIT_CODES: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143 };
+
+/** How long past the grace period a stopping worker may take before the process ends anyway. */
+export const FORCE_AFTER_GRACE_MS = 15_000;
+
+/**
+ * Graceful stop on SIGTERM or SIGINT. The first signal resolves `requested`: the worker then
+ * stops polling for new tasks and lets the activities and workflow tasks in flight (sends,
+ * verifications, rollbacks, ledger writes) finish within the grace period given to the worker
+ * (`graceMs`), and exits 0. Anything still running after `graceMs` is cancelled by the SDK, and
+ * its attempt is retried by whichever worker polls next; a worker not stopped
+ * {@link FORCE_AFTER_GRACE_MS} after that ends with exit code 1. A second signal ends the
+ * process at once with 128 + the signal's number (130 SIGINT, 143 SIGTERM).
+ *
+ * Installed before the worker is made, so a signal during start-up stops it too.
+ */
+export function stopGracefullyOnSignals(
+  graceMs: number,
+  say: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
+): { requested: Promise<NodeJS.Signals>; remove: () => void } {
+  let stopping = false;
+  let resolve!: (signal: NodeJS.Signals) => void;
+  const requested = new Promise<NodeJS.Signals>((r) => (resolve = r));
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      const code = SIGNAL_EXIT_CODES[signal] ?? 1;
+      say(`Worker: second ${signal}, stopping at once (exit code ${code}); work in flight is retried elsewhere`);
+      process.exit(code);
+    }
+    stopping = true;
+    say(
+      `Worker: ${signal}, stopping: no new tasks; work in flight may finish within ${graceMs} ms (a second signal stops at once)`,
+    );
+    resolve(signal);
+    // Work still running after the grace is cancelled by the SDK; should anything ignore that,
+    // the process still ends, later.
+    setTimeout(() => {
+      say(`Worker: not stopped ${FORCE_AFTER_GRACE_MS} ms after the grace period, stopping at once (exit code 1)`);
+      process.exit(1);
+    }, graceMs + FORCE_AFTER_GRACE_MS).unref();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    requested,
+    remove: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+/**
+ * Runs a worker until stopped; shared by `worker` and `demo`. Without `until`, the worker stops
+ * gracefully on SIGTERM or SIGINT (see {@link stopGracefullyOnSignals}); with it, it stops when
+ * `until` settles, with the same grace.
+ */
+export async function runWorker(flags: WorkerFlags = {}, until?: Promise<unknown>): Promise<void> {
+  const graceMs = appEnv().IMAGE_SYNC_SHUTDOWN_GRACE_MS;
+  const signals = until ? undefined : stopGracefullyOnSignals(graceMs);
+  const stopWhen = until ?? signals!.requested;
+  try {
+    await runWorkerUntil(flags, stopWhen, graceMs);
+  } finally {
+    signals?.remove();
+  }
+}
+
+async function runWorkerUntil(flags: WorkerFlags, until: Promise<unknown>, graceMs: number): Promise<void> {
   installWorkerLogging(flags.logLevel);
   const settings = temporalSettings();
   const targets = createTargets(loadTargetsConfig());
@@ -34,6 +103,7 @@ export async function runWorker(flags: WorkerFlags = {}, until: Promise<unknown>
       taskQueue: settings.taskQueue,
       ledger,
       targets,
+      shutdownGraceMs: graceMs,
       tuning: {
         ...(flags.maxActivities ? { maxConcurrentActivityTaskExecutions: flags.maxActivities } : {}),
         ...(flags.maxWorkflowTasks ? { maxConcurrentWorkflowTaskExecutions: flags.maxWorkflowTasks } : {}),
@@ -46,6 +116,7 @@ export async function runWorker(flags: WorkerFlags = {}, until: Promise<unknown>
     await Promise.race([until, running]);
     if (worker.getState() === 'RUNNING') worker.shutdown();
     await running;
+    process.stdout.write('Worker stopped\n');
   } finally {
     await connection.close();
     await ledger.close();

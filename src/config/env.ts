@@ -1,0 +1,259 @@
+/**
+ * The process's configuration: every environment variable image-sync reads (README,
+ * "Configuration"), parsed once at start with one schema. A bad value is refused with one line
+ * that names the variable and what it accepts; the CLI exits 2 on it.
+ *
+ * The schema is made of shapes, one per concern; adding a concern is one more shape in
+ * {@link ENV_SHAPES}. Each variable carries the words that say what it accepts, and whether its
+ * value is secret (a secret value is never echoed).
+ */
+import { accessSync, constants, statSync } from 'node:fs';
+import { z } from 'zod';
+import { parseLedgerUrl } from '../ledger/sql-ledger';
+import { redactSecrets } from '../ledger/safe-text';
+
+/** One environment variable: its schema (on the trimmed value, absent when unset or empty). */
+export interface EnvVar<T extends z.ZodType = z.ZodType> {
+  schema: T;
+  /** What the variable accepts, for the error line. */
+  accepts: string;
+  /** Never echo the value (tokens, keys). */
+  secret?: boolean;
+  /** Echo the value with credentials masked (URLs that may hold a password). */
+  redact?: boolean;
+}
+
+function envVar<T extends z.ZodType>(schema: T, accepts: string, opts: { secret?: boolean; redact?: boolean } = {}) {
+  return { schema, accepts, ...opts } satisfies EnvVar<T>;
+}
+
+/** A whole number from min to max, written in decimal digits. */
+function intInRange(min: number, max: number, fallback: number) {
+  return z
+    .string()
+    .regex(/^\d+$/)
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max))
+    .optional()
+    .transform((v) => v ?? fallback);
+}
+
+function isFile(p: string): boolean {
+  try {
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function isExecutableFile(p: string): boolean {
+  try {
+    accessSync(p, constants.X_OK);
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+const existingFile = z.string().refine(isFile).optional();
+const noSpace = /^[^\s\p{Cc}]+$/u;
+const booleanWords = z
+  .enum(['true', 'false', '1', '0'])
+  .optional()
+  .transform((v) => (v === undefined ? undefined : v === 'true' || v === '1'));
+
+export const SHUTDOWN_GRACE_MS_DEFAULT = 30_000;
+export const SHUTDOWN_GRACE_MS_MAX = 600_000;
+export const RECORDING_SYSTEM_MAX_CONCURRENCY_DEFAULT = 32;
+export const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
+export type EnvLogLevel = (typeof LOG_LEVELS)[number];
+
+/** Temporal's connection, as @temporalio/envconfig reads it (validated here, read there). */
+export const temporalEnv = {
+  TEMPORAL_ADDRESS: envVar(
+    z
+      .string()
+      .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+)(:(6553[0-5]|655[0-2]\d|65[0-4]\d\d|6[0-4]\d{3}|[1-5]?\d{1,4}))?$/)
+      .optional(),
+    'host:port, e.g. localhost:7233',
+  ),
+  TEMPORAL_NAMESPACE: envVar(z.string().regex(noSpace).max(255).optional(), 'a namespace name, no spaces'),
+  TEMPORAL_API_KEY: envVar(z.string().regex(noSpace).optional(), 'an API key without spaces', { secret: true }),
+  TEMPORAL_PROFILE: envVar(
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+$/)
+      .optional(),
+    'a profile name: letters, digits, _ . -',
+  ),
+  TEMPORAL_CONFIG_FILE: envVar(existingFile, 'the path of an existing TOML file'),
+  TEMPORAL_TLS: envVar(booleanWords, 'true, false, 1 or 0'),
+  TEMPORAL_TLS_CLIENT_CERT_PATH: envVar(existingFile, 'the path of an existing PEM file'),
+  TEMPORAL_TLS_CLIENT_KEY_PATH: envVar(existingFile, 'the path of an existing PEM file'),
+  TEMPORAL_TLS_SERVER_CA_CERT_PATH: envVar(existingFile, 'the path of an existing PEM file'),
+  TEMPORAL_TLS_CLIENT_CERT_DATA: envVar(z.string().includes('-----BEGIN').optional(), 'PEM text', { secret: true }),
+  TEMPORAL_TLS_CLIENT_KEY_DATA: envVar(z.string().includes('-----BEGIN').optional(), 'PEM text', { secret: true }),
+  TEMPORAL_TLS_SERVER_CA_CERT_DATA: envVar(z.string().includes('-----BEGIN').optional(), 'PEM text'),
+  TEMPORAL_TLS_SERVER_NAME: envVar(z.string().regex(noSpace).optional(), 'a host name'),
+  TEMPORAL_TLS_DISABLE_HOST_VERIFICATION: envVar(booleanWords, 'true, false, 1 or 0'),
+};
+
+/** The task queue of the workers and batches. */
+export const taskQueueEnv = {
+  IMAGE_SYNC_TASK_QUEUE: envVar(
+    z
+      .string()
+      .regex(noSpace)
+      .max(255)
+      .optional()
+      .transform((v) => v ?? 'image-sync'),
+    'a task queue name: no spaces, at most 255 characters',
+  ),
+};
+
+/** The default recording system, and the file of several. */
+export const recordingSystemEnv = {
+  RECORDING_SYSTEM_URL: envVar(
+    z
+      .url({ protocol: /^https?$/ })
+      .optional()
+      .transform((v) => v ?? 'http://127.0.0.1:8787'),
+    'an http:// or https:// URL',
+    { redact: true },
+  ),
+  RECORDING_SYSTEM_TOKEN: envVar(z.string().regex(noSpace).optional(), 'a bearer token without spaces', {
+    secret: true,
+  }),
+  RECORDING_SYSTEM_MAX_CONCURRENCY: envVar(
+    intInRange(1, 1000, RECORDING_SYSTEM_MAX_CONCURRENCY_DEFAULT),
+    'a whole number from 1 to 1000',
+  ),
+  IMAGE_SYNC_TARGETS_FILE: envVar(existingFile, 'the path of an existing JSON file of targets'),
+};
+
+/** The ledger's database. */
+export const ledgerEnv = {
+  IMAGE_SYNC_LEDGER_URL: envVar(
+    z
+      .string()
+      .refine((v) => {
+        try {
+          parseLedgerUrl(v);
+          return true;
+        } catch {
+          return false;
+        }
+      })
+      .optional()
+      .transform((v) => v ?? 'sqlite:./.image-sync/ledger.db'),
+    'sqlite:<path>, sqlite::memory: or postgres://user[:password]@host[:port]/database[?schema=name]',
+    { redact: true },
+  ),
+};
+
+/** The worker process. */
+export const workerEnv = {
+  IMAGE_SYNC_LOG_LEVEL: envVar(
+    z
+      .string()
+      .transform((v) => v.toUpperCase())
+      .pipe(z.enum(LOG_LEVELS))
+      .optional()
+      .transform((v): EnvLogLevel => v ?? 'INFO'),
+    `one of ${LOG_LEVELS.join(', ')} (any case)`,
+  ),
+  IMAGE_SYNC_SHUTDOWN_GRACE_MS: envVar(
+    intInRange(0, SHUTDOWN_GRACE_MS_MAX, SHUTDOWN_GRACE_MS_DEFAULT),
+    `milliseconds, a whole number from 0 to ${SHUTDOWN_GRACE_MS_MAX}`,
+  ),
+};
+
+/** Tools the CLI runs. */
+export const toolsEnv = {
+  TEMPORAL_CLI_PATH: envVar(z.string().refine(isExecutableFile).optional(), 'the path of an executable file'),
+};
+
+/** Every variable, by concern. One more concern is one more line here. */
+export const ENV_SHAPES = {
+  ...temporalEnv,
+  ...taskQueueEnv,
+  ...recordingSystemEnv,
+  ...ledgerEnv,
+  ...workerEnv,
+  ...toolsEnv,
+};
+
+type Shapes = typeof ENV_SHAPES;
+export type Env = { readonly [K in keyof Shapes]: z.output<Shapes[K]['schema']> };
+
+/** The names of every variable the configuration reads. */
+export const ENV_NAMES = Object.keys(ENV_SHAPES) as (keyof Shapes)[];
+
+/** A variable with a value the schema refuses; the message is the one line to print. */
+export class EnvError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'EnvError';
+  }
+}
+
+function shown(spec: EnvVar, raw: string): string {
+  if (spec.secret) return '(hidden)';
+  const text = spec.redact ? redactSecrets(raw) : raw;
+  return JSON.stringify(text).slice(1, -1);
+}
+
+/**
+ * Parses the variables of `raw`. An unset or blank variable takes its default. Throws
+ * {@link EnvError} for the first variable (in {@link ENV_NAMES} order) with a bad value.
+ */
+export function parseEnv(raw: NodeJS.ProcessEnv): Env {
+  const out: Record<string, unknown> = {};
+  for (const name of ENV_NAMES) {
+    const spec: EnvVar = ENV_SHAPES[name];
+    const value = raw[name]?.trim() || undefined;
+    const result = spec.schema.safeParse(value);
+    if (!result.success) {
+      throw new EnvError(name, `${name}=${shown(spec, raw[name] ?? '')} is invalid: ${spec.accepts}`);
+    }
+    out[name] = result.data;
+  }
+  return Object.freeze(out) as Env;
+}
+
+let loaded: Env | undefined;
+
+/** The configuration of this process, parsed from process.env on first use. */
+export function appEnv(): Env {
+  loaded ??= parseEnv(process.env);
+  return loaded;
+}
+
+/** Parses process.env again (after the process set variables for itself, as the demo does). */
+export function reloadAppEnv(): Env {
+  loaded = parseEnv(process.env);
+  return loaded;
+}
+
+/** The configuration for `env`: the process's own parse when it is process.env. */
+export function envFrom(env: NodeJS.ProcessEnv): Env {
+  return env === process.env ? appEnv() : parseEnv(env);
+}
+
+/**
+ * Parses the process's configuration at start; on a bad value prints the one line and exits 2.
+ */
+export function loadAppEnvOrExit(): Env {
+  try {
+    return appEnv();
+  } catch (err) {
+    if (err instanceof EnvError) {
+      process.stderr.write(`image-sync: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}

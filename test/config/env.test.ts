@@ -1,0 +1,169 @@
+/**
+ * The configuration: every variable of the README's Configuration table is parsed by one
+ * schema, and a bad value of each is refused with one line naming it (exit 2 from the CLI),
+ * never echoing a secret.
+ */
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ENV_NAMES, EnvError, parseEnv } from '../../src/config/env';
+import { cliEnv, PROJECT_ROOT, reasonLines, runCli } from '../cli/helpers';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'image-sync-env-'));
+const aFile = path.join(dir, 'file.pem');
+writeFileSync(aFile, '-----BEGIN CERTIFICATE-----\n');
+const notExecutable = aFile;
+const executable = path.join(dir, 'temporal');
+writeFileSync(executable, '#!/bin/sh\n');
+chmodSync(executable, 0o755);
+
+/** For each variable: values it refuses, and what its line must say it accepts. */
+const BAD: Record<string, { values: string[]; accepts: RegExp; secret?: boolean }> = {
+  TEMPORAL_ADDRESS: { values: ['http://localhost:7233', 'localhost:99999', 'local host:1'], accepts: /host:port/ },
+  TEMPORAL_NAMESPACE: { values: ['my namespace'], accepts: /namespace name/ },
+  TEMPORAL_API_KEY: { values: ['key with spaces'], accepts: /API key/, secret: true },
+  TEMPORAL_PROFILE: { values: ['pro/file'], accepts: /profile name/ },
+  TEMPORAL_CONFIG_FILE: { values: [path.join(dir, 'missing.toml'), dir], accepts: /existing TOML file/ },
+  TEMPORAL_TLS: { values: ['yes', 'on'], accepts: /true, false, 1 or 0/ },
+  TEMPORAL_TLS_CLIENT_CERT_PATH: { values: [path.join(dir, 'nope.pem')], accepts: /existing PEM file/ },
+  TEMPORAL_TLS_CLIENT_KEY_PATH: { values: [path.join(dir, 'nope.key')], accepts: /existing PEM file/ },
+  TEMPORAL_TLS_SERVER_CA_CERT_PATH: { values: [path.join(dir, 'nope.ca')], accepts: /existing PEM file/ },
+  TEMPORAL_TLS_CLIENT_CERT_DATA: { values: ['not pem'], accepts: /PEM text/, secret: true },
+  TEMPORAL_TLS_CLIENT_KEY_DATA: { values: ['not pem'], accepts: /PEM text/, secret: true },
+  TEMPORAL_TLS_SERVER_CA_CERT_DATA: { values: ['not pem'], accepts: /PEM text/ },
+  TEMPORAL_TLS_SERVER_NAME: { values: ['two words'], accepts: /host name/ },
+  TEMPORAL_TLS_DISABLE_HOST_VERIFICATION: { values: ['maybe'], accepts: /true, false, 1 or 0/ },
+  IMAGE_SYNC_TASK_QUEUE: { values: ['two words', 'q'.repeat(256)], accepts: /task queue name/ },
+  RECORDING_SYSTEM_URL: { values: ['not a url', 'ftp://files.example/x'], accepts: /http:\/\/ or https:\/\/ URL/ },
+  RECORDING_SYSTEM_TOKEN: { values: ['to ken', 'tok\u0001en'], accepts: /bearer token/, secret: true },
+  RECORDING_SYSTEM_MAX_CONCURRENCY: { values: ['0', 'abc', '-1', '1001', '2.5', '1e3'], accepts: /1 to 1000/ },
+  IMAGE_SYNC_TARGETS_FILE: { values: [path.join(dir, 'targets.json')], accepts: /existing JSON file/ },
+  IMAGE_SYNC_LEDGER_URL: {
+    values: ['mysql://h/db', 'sqlite:', 'postgres://h/db?schema=Bad-Name'],
+    accepts: /sqlite:<path>/,
+  },
+  IMAGE_SYNC_LOG_LEVEL: { values: ['verbose', 'inf'], accepts: /TRACE, DEBUG, INFO, WARN, ERROR/ },
+  IMAGE_SYNC_SHUTDOWN_GRACE_MS: { values: ['-5', 'soon', '600001', '1.5'], accepts: /0 to 600000/ },
+  TEMPORAL_CLI_PATH: { values: [notExecutable, path.join(dir, 'absent')], accepts: /executable file/ },
+};
+
+/** The variable names of the README's Configuration table (`TEMPORAL_TLS_*` expands to the TLS ones). */
+function readmeVariables(): string[] {
+  const readme = readFileSync(path.join(PROJECT_ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(
+    readme.indexOf('## Configuration'),
+    readme.indexOf('\n## ', readme.indexOf('## Configuration') + 5),
+  );
+  const names = new Set<string>();
+  for (const line of section.split('\n').filter((l) => l.startsWith('| `'))) {
+    const firstCell = line.split('|')[1] ?? '';
+    for (const m of firstCell.matchAll(/`([A-Z][A-Z0-9_]*\*?)`/g)) names.add(m[1]!);
+  }
+  const expanded: string[] = [];
+  for (const n of names) {
+    if (n.endsWith('*')) expanded.push(...ENV_NAMES.filter((e) => e.startsWith(n.slice(0, -1))));
+    else expanded.push(n);
+  }
+  return expanded;
+}
+
+describe('configuration schema', () => {
+  it('every variable of the README table is in the schema and has bad-value cases here', () => {
+    const documented = readmeVariables();
+    expect(documented.length).toBeGreaterThan(15);
+    for (const name of documented) {
+      expect(ENV_NAMES, `README lists ${name}`).toContain(name);
+      expect(BAD[name], `bad values for ${name}`).toBeDefined();
+    }
+    // And the schema reads nothing the README does not list.
+    expect([...ENV_NAMES].sort()).toEqual([...new Set(documented)].sort());
+  });
+
+  it('an empty environment gives the documented defaults', () => {
+    const env = parseEnv({});
+    expect(env).toMatchObject({
+      IMAGE_SYNC_TASK_QUEUE: 'image-sync',
+      RECORDING_SYSTEM_URL: 'http://127.0.0.1:8787',
+      RECORDING_SYSTEM_MAX_CONCURRENCY: 32,
+      IMAGE_SYNC_LEDGER_URL: 'sqlite:./.image-sync/ledger.db',
+      IMAGE_SYNC_LOG_LEVEL: 'INFO',
+      IMAGE_SYNC_SHUTDOWN_GRACE_MS: 30_000,
+    });
+    expect(env.RECORDING_SYSTEM_TOKEN).toBeUndefined();
+  });
+
+  it('reads good values, trimmed; a blank value is unset; log levels in any case', () => {
+    const env = parseEnv({
+      TEMPORAL_ADDRESS: ' temporal.example:7233 ',
+      TEMPORAL_TLS: 'true',
+      TEMPORAL_TLS_CLIENT_CERT_PATH: aFile,
+      RECORDING_SYSTEM_MAX_CONCURRENCY: '7',
+      IMAGE_SYNC_LOG_LEVEL: 'warn',
+      IMAGE_SYNC_SHUTDOWN_GRACE_MS: '0',
+      IMAGE_SYNC_TASK_QUEUE: '',
+      TEMPORAL_CLI_PATH: executable,
+    });
+    expect(env).toMatchObject({
+      TEMPORAL_ADDRESS: 'temporal.example:7233',
+      TEMPORAL_TLS: true,
+      RECORDING_SYSTEM_MAX_CONCURRENCY: 7,
+      IMAGE_SYNC_LOG_LEVEL: 'WARN',
+      IMAGE_SYNC_SHUTDOWN_GRACE_MS: 0,
+      IMAGE_SYNC_TASK_QUEUE: 'image-sync',
+      TEMPORAL_CLI_PATH: executable,
+    });
+  });
+
+  for (const [name, bad] of Object.entries(BAD)) {
+    it.each(bad.values)(`${name}=%j is refused with one line naming it`, (value) => {
+      let error: unknown;
+      try {
+        parseEnv({ [name]: value });
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(EnvError);
+      const message = (error as Error).message;
+      expect(message.split('\n')).toHaveLength(1);
+      expect(message.startsWith(`${name}=`)).toBe(true);
+      expect(message).toMatch(bad.accepts);
+      if (bad.secret) {
+        expect(message).toContain('=(hidden) is invalid');
+        expect(message).not.toContain(value.trim());
+      }
+    });
+  }
+
+  it('masks a password in a refused ledger URL', () => {
+    expect(() => parseEnv({ IMAGE_SYNC_LEDGER_URL: 'mysql://admin:topsecret@h/db' })).toThrow(
+      /^IMAGE_SYNC_LEDGER_URL=mysql:\/\/admin:\[redacted\]@h\/db is invalid/,
+    );
+  });
+});
+
+describe('the CLI with a bad configuration value', () => {
+  const home = mkdtempSync(path.join(os.tmpdir(), 'image-sync-env-home-'));
+  // One bad value of every variable, through a real CLI process each.
+  const cases = Object.entries(BAD).map(([name, bad]) => [name, bad.values[0]!, bad] as const);
+
+  it.each(cases)('%s=%j: exit 2, one line "image-sync: NAME=value is invalid: ..."', async (name, value, bad) => {
+    const result = await runCli(['status', 'some-batch'], { env: cliEnv(home, { [name]: value }), timeoutMs: 30_000 });
+    expect(result.code).toBe(2);
+    const lines = reasonLines(result.stderr);
+    expect(lines).toHaveLength(1);
+    const shownValue = bad.secret ? '(hidden)' : value;
+    expect(lines[0]).toBe(
+      `image-sync: ${name}=${JSON.stringify(shownValue).slice(1, -1)} is invalid: ${lines[0]!.split(' is invalid: ')[1]}`,
+    );
+    expect(lines[0]).toMatch(bad.accepts);
+    if (bad.secret) expect(result.stderr).not.toContain(value);
+    expect(result.stdout).toBe('');
+  });
+
+  it('--help still works with a bad value', async () => {
+    const result = await runCli(['--help'], { env: cliEnv(home, { RECORDING_SYSTEM_MAX_CONCURRENCY: '0' }) });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('IMAGE_SYNC_SHUTDOWN_GRACE_MS');
+  });
+});
