@@ -46,14 +46,18 @@ export const ACTIVITY_OPTIONS = {
   },
 } satisfies Record<string, ActivityOptions>;
 
-/** Ledger writes: short, local to the worker, retried a bounded number of times. */
+/**
+ * Ledger writes: short, local to the worker, retried a few times (each ledger operation
+ * already retries a lost connection for up to 10 s). A ledger still away after that is waited
+ * for by the workflow itself, with the reason in its details (ledger-patience.ts).
+ */
 export const LEDGER_ACTIVITY_OPTIONS: LocalActivityOptions = {
-  startToCloseTimeout: '30 seconds',
+  startToCloseTimeout: '1 minute',
   retry: {
     initialInterval: '200 milliseconds',
     backoffCoefficient: 2,
     maximumInterval: '5 seconds',
-    maximumAttempts: 10,
+    maximumAttempts: 3,
   },
 };
 
