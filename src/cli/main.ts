@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { registerDemo } from './commands/demo';
 import { registerDevServer } from './commands/dev-server';
+import { registerList } from './commands/list';
 import { registerReconcile } from './commands/reconcile';
 import { registerRecordingSystem } from './commands/recording-system';
 import { registerReport } from './commands/report';
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
     registerStatus,
     registerSignals,
     registerReport,
+    registerList,
     registerReconcile,
     registerSchedule,
   ]) {

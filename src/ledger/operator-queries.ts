@@ -4,11 +4,13 @@
  * (each interaction's rule that failed and its send times). They read through the ledger's own
  * query layer and write nothing.
  */
-import type { ExpressionBuilder } from 'kysely';
+import { existsSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { Kysely, SqliteDialect, type ExpressionBuilder } from 'kysely';
 import type { BatchState } from '../shared';
 import type { BatchRow } from './port';
 import type { LedgerDatabase } from './schema';
-import type { SqlLedger } from './sql-ledger';
+import { createSqlLedger, parseLedgerUrl, SQLITE_BUSY_TIMEOUT_MS, SqlLedger } from './sql-ledger';
 
 /** How many values one `in (...)` list holds: well under SQLite's and PostgreSQL's parameter limits. */
 const IN_LIST_CHUNK = 500;
@@ -150,4 +152,24 @@ export async function interactionTrails(ledger: SqlLedger, batchId: string): Pro
     t.lastEventAt = r.at;
   }
   return trails;
+}
+
+/**
+ * Opens the ledger at `url` to read only: a SQLite file read-only (undefined when the file does
+ * not exist: a ledger never written holds nothing), PostgreSQL as it is. No migration runs and
+ * no file or table is created.
+ */
+export function openLedgerToRead(url: string): SqlLedger | undefined {
+  const location = parseLedgerUrl(url);
+  if (location.dialect === 'postgres') return createSqlLedger(url);
+  if (location.filename === ':memory:' || !existsSync(location.filename)) return undefined;
+  const database = new Database(location.filename, { readonly: true, fileMustExist: true });
+  database.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
+  return new SqlLedger(new Kysely<LedgerDatabase>({ dialect: new SqliteDialect({ database }) }), 'sqlite');
+}
+
+/** Whether an error says the ledger's tables do not exist yet (a ledger no batch has used). */
+export function isMissingTable(err: unknown): boolean {
+  const message = err instanceof Error ? err.message : String(err);
+  return /no such table|relation "[^"]*" does not exist/i.test(message);
 }
