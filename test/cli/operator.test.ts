@@ -195,6 +195,20 @@ describe('start --dry-run and unknown targets, no worker needed', () => {
     expect(badPolicy.stderr).toContain('batch id "../x" must be');
   });
 
+  it('reads a CSV manifest with a byte order mark, ";" separators and quoted fields', async () => {
+    const root = path.join(s.dir, 'semi');
+    const sources = await writeSources(root, { 'O1/a;1.png': 'semicolon in the name', 'O2/b, "2".png': 'quotes' });
+    const manifest = path.join(root, 'manifest.csv');
+    await writeFile(
+      manifest,
+      '\ufeffOrderId;Path;FileName\r\nO1;"O1/a;1.png";\r\nO2;"O2/b, ""2"".png";renamed.png\r\n',
+    );
+    const res = await s.run(['start', '--manifest', manifest, '--dry-run', '--json']);
+    expect(res.code, res.stderr).toBe(0);
+    const doc = parseJson<DryRunDoc>(res);
+    expect(doc).toMatchObject({ files: 2, bytes: [...sources.values()].reduce((n, f) => n + f.size, 0), skipped: [] });
+  });
+
   it('start refuses an unknown target in a manifest (exit 2, line and field) without a targets file: only "default" exists', async () => {
     await writeSources(path.join(s.dir, 'tg'), { 'O1/a.png': 'a', 'O1/b.png': 'b', 'O2/c.png': 'c' });
     const manifest = path.join(s.dir, 'tg', 'manifest.ndjson');
