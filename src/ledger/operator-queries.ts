@@ -78,32 +78,50 @@ export function fileKey(f: FileWithChecksum): string {
   return `${f.target}\u0000${f.orderId}\u0000${f.fileName}\u0000${f.sha256}`;
 }
 
+/** Rows read per page when recordedWithSameChecksum scans the whole ledger. */
+const SCAN_PAGE = 5000;
+
 /**
  * Which of `files` the ledger already holds RECORDED with the same sha256, at the same target:
  * some batch's latest interaction for that order and file is RECORDED with that checksum.
  * Returns their fileKey()s.
+ *
+ * Up to `scanAbove` files (default 2,000) are looked up by checksum, 500 a query; more files are
+ * matched in one pass over the ledger's RECORDED interactions, a page at a time by sequence
+ * number, so a large input costs one read of the ledger rather than one per 500 files.
  */
 export async function recordedWithSameChecksum(
   ledger: SqlLedger,
   files: readonly FileWithChecksum[],
+  opts: { scanAbove?: number; pageSize?: number } = {},
 ): Promise<Set<string>> {
   const wanted = new Set(files.map(fileKey));
   const found = new Set<string>();
-  const checksums = [...new Set(files.map((f) => f.sha256))];
-  for (const part of chunks(checksums)) {
-    const rows = await ledger.db
+  const keep = (r: { target: string; order_id: string; file_name: string; sha256: string }) => {
+    const key = fileKey({ target: r.target, orderId: r.order_id, fileName: r.file_name, sha256: r.sha256 });
+    if (wanted.has(key)) found.add(key);
+  };
+  const recorded = () =>
+    ledger.db
       .selectFrom('interactions as i')
-      .select(['i.target', 'i.order_id', 'i.file_name', 'i.sha256'])
+      .select(['i.seq', 'i.target', 'i.order_id', 'i.file_name', 'i.sha256'])
       .where('i.status', '=', 'RECORDED')
-      .where('i.sha256', 'in', part)
-      .where(latestOfItsFile)
-      .execute();
-    for (const r of rows) {
-      const key = fileKey({ target: r.target, orderId: r.order_id, fileName: r.file_name, sha256: r.sha256 });
-      if (wanted.has(key)) found.add(key);
+      .where(latestOfItsFile);
+  if (files.length <= (opts.scanAbove ?? 4 * IN_LIST_CHUNK)) {
+    const checksums = [...new Set(files.map((f) => f.sha256))];
+    for (const part of chunks(checksums)) {
+      for (const r of await recorded().where('i.sha256', 'in', part).execute()) keep(r);
     }
+    return found;
   }
-  return found;
+  const pageSize = opts.pageSize ?? SCAN_PAGE;
+  let after = 0;
+  for (;;) {
+    const page = await recorded().where('i.seq', '>', after).orderBy('i.seq').limit(pageSize).execute();
+    for (const r of page) keep(r);
+    if (page.length < pageSize) return found;
+    after = page[page.length - 1]!.seq;
+  }
 }
 
 /** What the event log says of one interaction, for a per-file report. */
