@@ -28,6 +28,7 @@ import type { ManifestError, ParsedManifest } from '../source/port';
 import { checkSourceFiles, formatManifestErrors, readManifest, scanDirectory } from '../source/manifest';
 import { pageIndexPath, writeNormalizedManifest } from '../source/normalized';
 import { mapWithConcurrency } from '../source/concurrency';
+import type { TargetNames } from '../config/target-names';
 import type { syncBatch } from '../workflows/sync-batch';
 
 export const DEFAULT_STATE_DIR = '.image-sync';
@@ -48,8 +49,25 @@ export interface LoadedInput {
   skipped: ManifestError[];
 }
 
-/** Reads a manifest or a folder; any invalid line stops the batch unless skipInvalid is set. */
-export async function loadInput(src: { manifest?: string; dir?: string }, skipInvalid = false): Promise<LoadedInput> {
+/** Why an item's target (its own, or the default) is not among `targets`; null when it is. */
+function targetProblem(item: SyncItem, targets: TargetNames): string | null {
+  const name = item.target ?? targets.defaultTarget;
+  if (targets.names.includes(name)) return null;
+  const configured = targets.names.join(', ') || 'none';
+  return item.target === undefined
+    ? `the default target "${name}" is not configured (configured: ${configured}), order ${item.orderId}, file ${item.fileName}`
+    : `unknown target "${name}" (configured: ${configured})`;
+}
+
+/**
+ * Reads a manifest or a folder; any invalid line stops the batch unless skipInvalid is set.
+ * With `targets`, an item whose target is not configured is invalid too (field `target`).
+ */
+export async function loadInput(
+  src: { manifest?: string; dir?: string },
+  skipInvalid = false,
+  opts: { targets?: TargetNames } = {},
+): Promise<LoadedInput> {
   if (!src.manifest === !src.dir) throw new InputError('give exactly one of --manifest FILE or --dir DIR');
   let parsed: ParsedManifest;
   try {
@@ -65,14 +83,20 @@ export async function loadInput(src: { manifest?: string; dir?: string }, skipIn
   );
   const absent = parsed.items.filter((_, i) => !present[i]);
   const missing = await checkSourceFiles(absent, { lines: parsed.lines?.filter((_, i) => !present[i]) });
-  const errors = [...parsed.errors, ...missing];
+  const targetProblems = parsed.items.map((item) => (opts.targets ? targetProblem(item, opts.targets) : null));
+  const targetErrors: ManifestError[] = [];
+  targetProblems.forEach((message, i) => {
+    if (message !== null) targetErrors.push({ line: parsed.lines?.[i] ?? 0, field: 'target', message });
+  });
+  // In line order; the sort is stable, so errors of one line, and those without a line, keep theirs.
+  const errors = [...parsed.errors, ...missing, ...targetErrors].sort((a, b) => a.line - b.line);
   if (errors.length > 0 && !skipInvalid) {
     throw new InputError(
       `${errors.length} invalid ${errors.length === 1 ? 'entry' : 'entries'}; nothing was started (use --skip-invalid to skip them):\n${formatManifestErrors(errors)}`,
       errors,
     );
   }
-  const items = parsed.items.filter((_, i) => present[i]);
+  const items = parsed.items.filter((_, i) => present[i] && targetProblems[i] === null);
   if (items.length === 0) throw new InputError('the input holds no file to send');
   return { items, skipped: errors };
 }

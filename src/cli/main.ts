@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { loadAppEnvOrExit } from '../config/env';
 import { registerDemo } from './commands/demo';
 import { registerDevServer } from './commands/dev-server';
+import { registerList } from './commands/list';
 import { registerReconcile } from './commands/reconcile';
 import { registerRecordingSystem } from './commands/recording-system';
 import { registerReport } from './commands/report';
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
     registerStatus,
     registerSignals,
     registerReport,
+    registerList,
     registerReconcile,
     registerSchedule,
   ]) {

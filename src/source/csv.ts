@@ -1,9 +1,15 @@
 /**
- * A CSV reader after RFC 4180: fields separated by ',', records by line breaks (LF, CRLF or
- * CR), fields optionally in double quotes, where a quoted field may hold ',', line breaks and
- * '""' for a literal quote. Spaces and tabs around a field are dropped; inside quotes they are
- * kept. Blank lines are skipped.
+ * CSV records for manifests, read with csv-parse (the csv project): fields separated by ',' (or
+ * ';' when the header row uses ';' and no ','), records by line breaks (LF, CRLF or CR), fields
+ * optionally in double quotes, where a quoted field may hold the separator, line breaks and '""'
+ * for a literal quote. Spaces and tabs around a field are dropped; inside quotes they are kept.
+ * Blank lines are skipped; a byte order mark is dropped.
+ *
+ * A malformed record does not end the reading: it is returned with a `problem` and the line it
+ * starts on, and reading resumes on the line after the one where the problem was found, so one
+ * bad quote does not hide the records after it.
  */
+import { parse, type CsvError, type Info } from 'csv-parse/sync';
 
 export interface CsvRecord {
   /** 1-based line on which the record starts (a quoted field can span lines). */
@@ -13,75 +19,72 @@ export interface CsvRecord {
   problem?: string;
 }
 
-const isBlank = (char: string): boolean => char === ' ' || char === '\t';
+export type CsvDelimiter = ',' | ';';
+
+const PROBLEMS: Record<string, string> = {
+  CSV_INVALID_CLOSING_QUOTE: 'unexpected character after a closing quote',
+  INVALID_OPENING_QUOTE: 'a quote inside an unquoted field (quote the whole field and double the quote)',
+  CSV_QUOTE_NOT_CLOSED: 'a quoted field is not closed',
+};
+
+/** The separator of a CSV text: ';' when its first non-blank line has a ';' and no ','. */
+export function detectDelimiter(text: string): CsvDelimiter {
+  const header = text.split(/\r\n|\r|\n/).find((l) => l.trim() !== '') ?? '';
+  return header.includes(';') && !header.includes(',') ? ';' : ',';
+}
+
+const BLANK_LINES = /^([ \t]*\n)+/;
+
+/** Lines (LF) inside a record's raw text, leaving out blank lines before it and its own line break. */
+function innerLineBreaks(raw: string): number {
+  const body = raw.replace(BLANK_LINES, '').replace(/\n$/, '');
+  let n = 0;
+  for (const c of body) if (c === '\n') n++;
+  return n;
+}
 
 /** Splits CSV text into records. Never throws: malformed records carry a `problem`. */
-export function parseCsv(text: string): CsvRecord[] {
-  const input = text.replace(/\r\n?/g, '\n');
+export function parseCsv(text: string, opts: { delimiter?: CsvDelimiter } = {}): CsvRecord[] {
+  const input = (text.charCodeAt(0) === 0xfeff ? text.slice(1) : text).replace(/\r\n?/g, '\n');
+  const delimiter = opts.delimiter ?? detectDelimiter(input);
+  const lines = input.split('\n');
   const records: CsvRecord[] = [];
-  let line = 1;
-  let recordLine = 1;
-  let fields: string[] = [];
-  let field = '';
-  let inQuotes = false;
-  let afterClosingQuote = false;
-  let sawQuote = false;
-  let problem: string | undefined;
-
-  const endField = (): void => {
-    fields.push(afterClosingQuote ? field : field.replace(/^[ \t]+|[ \t]+$/g, ''));
-    field = '';
-    afterClosingQuote = false;
-  };
-  const endRecord = (): void => {
-    endField();
-    const blank = !sawQuote && fields.length === 1 && fields[0] === '';
-    if (!blank)
-      records.push(problem === undefined ? { line: recordLine, fields } : { line: recordLine, fields, problem });
-    fields = [];
-    sawQuote = false;
-    problem = undefined;
-  };
-
-  for (let i = 0; i < input.length; i++) {
-    const char = input[i]!;
-    if (inQuotes) {
-      if (char === '"') {
-        if (input[i + 1] === '"') {
-          field += '"';
-          i++;
-        } else {
-          inQuotes = false;
-          afterClosingQuote = true;
-        }
-      } else {
-        if (char === '\n') line++;
-        field += char;
-      }
-      continue;
-    }
-    if (char === ',') {
-      endField();
-    } else if (char === '\n') {
-      endRecord();
-      line++;
-      recordLine = line;
-    } else if (afterClosingQuote) {
-      if (!isBlank(char)) problem ??= 'unexpected character after a closing quote';
-    } else if (char === '"') {
-      if (field.trim() === '') {
-        field = '';
-        inQuotes = true;
-        sawQuote = true;
-      } else {
-        problem ??= 'a quote inside an unquoted field (quote the whole field and double the quote)';
-        field += char;
-      }
-    } else {
-      field += char;
+  // Reads from line `from` (1-based) to the end; after a malformed record, again from the line
+  // after the problem.
+  let from = 1;
+  while (from <= lines.length) {
+    const offset = from - 1;
+    let lastEnd = offset;
+    try {
+      parse(lines.slice(offset).join('\n'), {
+        delimiter,
+        quote: '"',
+        escape: '"',
+        bom: true,
+        trim: true,
+        relax_column_count: true,
+        skip_empty_lines: true,
+        info: true,
+        raw: true,
+        // With `info` and `raw`, each record arrives as { record, info, raw }.
+        on_record: (value: unknown) => {
+          const { record, info, raw } = value as { record: string[]; info: Info; raw: string };
+          const end = offset + info.lines;
+          records.push({ line: end - innerLineBreaks(raw), fields: record });
+          lastEnd = end;
+          return null;
+        },
+      });
+      return records;
+    } catch (err) {
+      const error = err as CsvError & { lines?: number };
+      // The malformed record starts on the first non-blank line after the last good one.
+      let start = lastEnd + 1;
+      while (start <= lines.length && lines[start - 1]!.trim() === '') start++;
+      const at = offset + (error.lines ?? 1);
+      records.push({ line: start, fields: [], problem: PROBLEMS[error.code] ?? error.message });
+      from = Math.max(at, start) + 1;
     }
   }
-  if (inQuotes) problem ??= 'a quoted field is not closed';
-  if (inQuotes || afterClosingQuote || field !== '' || fields.length > 0) endRecord();
   return records;
 }

@@ -426,12 +426,13 @@ describe('image-sync with a worker: one batch from start to reconcile', () => {
     expect(new Map(rep.files.map((f) => [`${f.orderId}/${f.fileName}`, f.sha256]))).toEqual(shas);
   });
 
-  it('report --export writes recorded.csv with one row per file', async () => {
+  it('report --export writes the per-file report and recorded.csv with one row per file', async () => {
     const exportDir = path.join(s.dir, 'export');
     const exported = await s.run(['report', batchId, '--export', exportDir]);
     expect(exported.code, exported.stderr).toBe(0);
     expect(exported.stdout).toContain(`wrote ${path.join(exportDir, 'recorded.csv')}`);
-    expect(await readdir(exportDir)).toEqual(['recorded.csv']);
+    expect(exported.stdout).toContain(`wrote ${path.join(exportDir, 'report.csv')}`);
+    expect((await readdir(exportDir)).sort()).toEqual(['recorded.csv', 'report.csv', 'report.jsonl']);
     const csv = (await readFile(path.join(exportDir, 'recorded.csv'), 'utf8')).trimEnd().split('\n');
     const header = csv[0]!.split(',');
     expect(header).toEqual(expect.arrayContaining(['orderId', 'fileName', 'status', 'sha256']));

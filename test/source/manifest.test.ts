@@ -358,6 +358,54 @@ describe('parseManifestText, CSV', () => {
     ]);
   });
 
+  it('keeps reading after a malformed record: the records after a bad quote are read, not swallowed', () => {
+    const result = parseCsv('orderId,path\n"A"x,a.png\nB,b.png\nC,"c\nd.png"x\nE,e.png\n');
+    expect(result.items.map((item) => item.orderId)).toEqual(['B', 'E']);
+    expect(result.lines).toEqual([3, 6]);
+    expect(result.errors).toEqual([
+      { line: 2, field: '', message: 'unexpected character after a closing quote' },
+      { line: 4, field: '', message: 'unexpected character after a closing quote' },
+    ]);
+  });
+
+  it('drops a byte order mark before the header', () => {
+    const result = parseCsv('\ufefforderId,path\r\nA,a.png\r\n');
+    expect(result.errors).toEqual([]);
+    expect(result.items).toEqual([
+      { orderId: 'A', fileName: 'a.png', sourcePath: path.join(BASE, 'a.png'), contentType: 'image/png' },
+    ]);
+  });
+
+  it('reads ";" as the separator when the header uses it, with quoted fields holding ";" and ","', () => {
+    const text =
+      '\ufefforderId;path;fileName\n"ORD;1";"a;b.png";\nORD-2;"c,d.png";"the ""e"".png"\nORD-3;x.png;y.png;z\n';
+    const result = parseCsv(text);
+    expect(result.items).toEqual([
+      { orderId: 'ORD;1', fileName: 'a;b.png', sourcePath: path.join(BASE, 'a;b.png'), contentType: 'image/png' },
+      {
+        orderId: 'ORD-2',
+        fileName: 'the "e".png',
+        sourcePath: path.join(BASE, 'c,d.png'),
+        contentType: 'image/png',
+      },
+    ]);
+    expect(result.errors).toEqual([{ line: 4, field: '', message: 'has 4 fields, the header has 3' }]);
+  });
+
+  it('keeps a "," inside an unquoted field of a ";" manifest', () => {
+    const result = parseCsv('orderId;path\nA;a,1.png\n');
+    expect(result.errors).toEqual([]);
+    expect(result.items.map((item) => item.fileName)).toEqual(['a,1.png']);
+  });
+
+  it('names the line and field of a bad value in a ";" manifest, counting quoted line breaks', () => {
+    const result = parseCsv(`orderId;path;sha256\n"A\nB";a.png;\nC;c.png;${'0'.repeat(63)}\n`);
+    expect(result.errors).toEqual([
+      { line: 2, field: 'orderId', message: 'must not contain control characters' },
+      { line: 4, field: 'sha256', message: 'must be 64 hex characters' },
+    ]);
+  });
+
   it('applies the same name rules and duplicate check as NDJSON', () => {
     const result = parseCsv('orderId,path,fileName\n..,a.png,\nA,a.png,a/b.png\nA,x/a.png,\nA,y/a.png,\n');
     expect(result.errors).toEqual([

@@ -1,7 +1,23 @@
 import type { Command } from 'commander';
-import { buildReport, exportByStatus, formatReport } from '../../batch/report';
+import {
+  buildReport,
+  exportByStatus,
+  fileReportRows,
+  formatReport,
+  readReceipts,
+  writeFileReport,
+  type Receipts,
+} from '../../batch/report';
+import { createTargets, loadTargetsConfig } from '../../config/targets';
 import { ledgerUrlFromEnv, openLedger } from '../../ledger';
+import { interactionTrails } from '../../ledger/operator-queries';
 import { action, CliError, printJson } from '../common';
+
+interface ReportFlags {
+  json?: boolean;
+  export?: string;
+  failedOnly?: boolean;
+}
 
 export function registerReport(program: Command): void {
   program
@@ -9,16 +25,38 @@ export function registerReport(program: Command): void {
     .description("a batch's outcome from the ledger: files per status, failures, rollbacks")
     .argument('<batch>', 'batch id')
     .option('--json', 'print one JSON document')
-    .option('--export <dir>', 'also write one CSV per status into this folder')
+    .option(
+      '--export <dir>',
+      'also write the per-file report (report.csv, spreadsheet-safe, and report.jsonl) and one CSV per status into this folder',
+    )
+    .option('--failed-only', 'export only the files that did not end RECORDED')
     .action(
-      action(async (batchId: string, flags: { json?: boolean; export?: string }) => {
+      action(async (batchId: string, flags: ReportFlags) => {
+        if (flags.failedOnly && !flags.export) throw new CliError('--failed-only needs --export DIR', 2);
         const ledger = await openLedger(ledgerUrlFromEnv());
         try {
           const report = await buildReport(ledger, batchId);
           if (!report) throw new CliError(`the ledger has no batch ${batchId}`, 3);
-          const exported = flags.export ? await exportByStatus(report, flags.export) : [];
-          if (flags.json) printJson({ ...report, exported });
-          else {
+          const exported: string[] = [];
+          let receipts: Receipts | undefined;
+          if (flags.export) {
+            // The receipt's sha256 is what the recording system holds now, read at export time.
+            try {
+              receipts = { read: true, sha256: await readReceipts(report, createTargets(loadTargetsConfig())) };
+            } catch (err) {
+              receipts = { read: false, reason: (err as Error).message };
+              process.stderr.write(`image-sync: receipts not read, sha256Receipt left empty: ${receipts.reason}\n`);
+            }
+            const trails = await interactionTrails(ledger, batchId);
+            const rows = fileReportRows(report, trails, receipts, { failedOnly: flags.failedOnly });
+            exported.push(...(await writeFileReport(rows, flags.export)));
+            exported.push(...(await exportByStatus(report, flags.export, { failedOnly: flags.failedOnly })));
+          }
+          if (flags.json) {
+            const receiptsRead =
+              receipts && (receipts.read ? { read: true } : { read: false, reason: receipts.reason });
+            printJson({ ...report, exported, ...(receiptsRead ? { receipts: receiptsRead } : {}) });
+          } else {
             process.stdout.write(formatReport(report));
             for (const f of exported) process.stdout.write(`  wrote ${f}\n`);
           }

@@ -1,6 +1,10 @@
 import type { Command } from 'commander';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { InputError, loadInput, startBatch } from '../../batch/start';
+import { formatDryRun, planDryRun } from '../../batch/dry-run';
+import { InputError, loadInput, startBatch, validateBatchId, validatePolicy } from '../../batch/start';
+import { targetNamesFromEnv } from '../../config/target-names';
+import { DEFAULT_TARGET } from '../../config/targets';
+import { ledgerUrlFromEnv } from '../../ledger';
 import { batchWorkflowId, type BatchResult } from '../../shared';
 import { connectClient, temporalSettings } from '../../temporal/connection';
 import { formatManifestErrors } from '../../source/manifest';
@@ -20,7 +24,9 @@ interface StartFlags {
   probeIntervalMs?: number;
   localSendMaxBytes?: number;
   skipInvalid?: boolean;
+  dryRun?: boolean;
   wait?: boolean;
+  progressInterval?: number;
   json?: boolean;
 }
 
@@ -46,13 +52,43 @@ export function registerStart(program: Command): void {
       ),
     )
     .option('--skip-invalid', 'skip invalid manifest lines (and report them) instead of starting nothing')
-    .option('--wait', 'wait for the batch to end, showing progress')
+    .option(
+      '--dry-run',
+      'validate the input and print the files and bytes per target, and how many the ledger already holds RECORDED with the same sha256; start nothing, write nothing',
+    )
+    .option('--wait', 'wait for the batch to end, showing progress (exit 4 when it ends other than COMPLETED)')
+    .option(
+      '--progress-interval <s>',
+      'with --wait and no terminal: seconds between progress lines (default 30)',
+      parseIntOption('--progress-interval', 1, 86_400),
+    )
     .option('--json', 'print one JSON document')
     .action(
       action(async (flags: StartFlags) => {
+        // Unknown targets are refused here when the targets configuration is readable; the
+        // worker checks again either way.
+        const targetNames = targetNamesFromEnv();
+        if (!targetNames.ok)
+          process.stderr.write(`image-sync: targets not checked before start: ${targetNames.reason}\n`);
+        const policy = {
+          maxConcurrency: flags.maxConcurrency,
+          maxResends: flags.maxResends,
+          resendBackoffMs: flags.resendBackoffMs,
+          toleratedFailurePercent: flags.toleratedFailurePercent,
+          atomic: flags.atomic ?? false,
+          outagePauseAfter: flags.outagePauseAfter,
+          probeIntervalMs: flags.probeIntervalMs,
+          localSendMaxBytes: flags.localSendMaxBytes,
+        };
         let input;
         try {
-          input = await loadInput({ manifest: flags.manifest, dir: flags.dir }, flags.skipInvalid);
+          input = await loadInput({ manifest: flags.manifest, dir: flags.dir }, flags.skipInvalid, {
+            targets: targetNames.ok ? targetNames.targets : undefined,
+          });
+          if (flags.dryRun) {
+            validatePolicy(policy);
+            if (flags.batchId !== undefined) validateBatchId(flags.batchId);
+          }
         } catch (err) {
           if (err instanceof InputError && flags.json)
             printJson({ error: 'invalid input', errors: err.errors, message: err.message });
@@ -63,6 +99,15 @@ export function registerStart(program: Command): void {
             `Skipped ${input.skipped.length} invalid entries:\n${formatManifestErrors(input.skipped)}\n`,
           );
         }
+        if (flags.dryRun) {
+          const plan = await planDryRun(input.items, {
+            defaultTarget: targetNames.ok ? targetNames.targets.defaultTarget : DEFAULT_TARGET,
+            ledgerUrl: ledgerUrlFromEnv(),
+          });
+          if (flags.json) printJson({ dryRun: true, batchId: flags.batchId ?? null, ...plan, skipped: input.skipped });
+          else process.stdout.write(formatDryRun(plan, flags.batchId));
+          return;
+        }
         const settings = temporalSettings();
         const { client, connection } = await connectClient(settings);
         try {
@@ -71,16 +116,7 @@ export function registerStart(program: Command): void {
             started = await startBatch(client, input.items, {
               batchId: flags.batchId,
               taskQueue: settings.taskQueue,
-              policy: {
-                maxConcurrency: flags.maxConcurrency,
-                maxResends: flags.maxResends,
-                resendBackoffMs: flags.resendBackoffMs,
-                toleratedFailurePercent: flags.toleratedFailurePercent,
-                atomic: flags.atomic ?? false,
-                outagePauseAfter: flags.outagePauseAfter,
-                probeIntervalMs: flags.probeIntervalMs,
-                localSendMaxBytes: flags.localSendMaxBytes,
-              },
+              policy,
             });
           } catch (err) {
             if (err instanceof WorkflowExecutionAlreadyStartedError) {
@@ -108,7 +144,10 @@ export function registerStart(program: Command): void {
             return;
           }
           if (!flags.json) process.stdout.write(`Started batch ${started.batchId}: ${input.items.length} files\n`);
-          const result: BatchResult = await watchBatch(client, started.batchId, { quiet: flags.json });
+          const result: BatchResult = await watchBatch(client, started.batchId, {
+            quiet: flags.json,
+            progressIntervalSeconds: flags.progressInterval,
+          });
           if (flags.json) printJson({ ...summary, result });
           else process.stdout.write(formatResult(result));
           if (result.state !== 'COMPLETED') process.exitCode = 4;

@@ -12,41 +12,32 @@ import {
   type Progress,
 } from '../../shared';
 import { connectClient } from '../../temporal/connection';
-import { action, CliError, printJson } from '../common';
+import { action, CliError, parseIntOption, printJson } from '../common';
+import { doneOf, plainProgressLine, progressDisplay } from '../progress';
 import { describeBatch } from './batch-handle';
 
-export function doneOf(p: Pick<Progress, 'recorded' | 'rolledBack' | 'rollbackFailed' | 'cancelled'>): number {
-  return p.recorded + p.rolledBack + p.rollbackFailed + p.cancelled;
-}
+export { doneOf };
 
-/** One line: bar, done / total, files per second, ETA, failures. */
+/** One line with a text bar: done / total, files per second, ETA, failures (the `status` view). */
 export function progressLine(p: Progress, filesPerSecond: number, width = 30): string {
   const done = doneOf(p);
   const share = p.total > 0 ? done / p.total : 1;
   const filled = Math.round(share * width);
-  const eta = filesPerSecond > 0 ? Math.ceil((p.total - done) / filesPerSecond) : undefined;
-  const failures = p.rolledBack + p.rollbackFailed;
-  return (
-    `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${p.total} files ${(share * 100).toFixed(0)}%` +
-    `  ${filesPerSecond.toFixed(1)} files/s  ETA ${eta === undefined ? '?' : formatSeconds(eta)}` +
-    `  failures ${failures}  resends ${p.resends}  in flight ${p.inFlight}  ${p.state}`
-  );
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${plainProgressLine(p, filesPerSecond)}`;
 }
 
-function formatSeconds(s: number): string {
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
-}
-
-/** Follows a batch until it ends, drawing progress on stderr, and returns its result. */
+/**
+ * Follows a batch until it ends, showing progress on stderr (see ../progress.ts: a bar on a
+ * terminal, else a plain line every `progressIntervalSeconds`), and returns its result.
+ * `intervalMs` is how often progress is asked of the batch.
+ */
 export async function watchBatch(
   client: Client,
   batchId: string,
-  opts: { quiet?: boolean; intervalMs?: number } = {},
+  opts: { quiet?: boolean; intervalMs?: number; progressIntervalSeconds?: number } = {},
 ): Promise<BatchResult> {
   const handle = client.workflow.getHandle(batchWorkflowId(batchId));
-  const tty = process.stderr.isTTY;
+  const display = progressDisplay({ quiet: opts.quiet, intervalSeconds: opts.progressIntervalSeconds });
   const samples: { at: number; done: number }[] = [];
   let finished = false;
   const resultPromise = handle.result().finally(() => {
@@ -61,7 +52,7 @@ export async function watchBatch(
       const first = samples[0]!;
       const last = samples[samples.length - 1]!;
       const rate = last.at > first.at ? ((last.done - first.done) * 1000) / (last.at - first.at) : 0;
-      if (!opts.quiet) process.stderr.write(tty ? `\r${progressLine(p, rate)}\x1b[K` : `${progressLine(p, rate)}\n`);
+      display.update(p, rate);
     } catch {
       // Between runs (continue-as-new) or just ended: the next poll or the result tells.
     }
@@ -70,7 +61,7 @@ export async function watchBatch(
       new Promise((r) => setTimeout(r, opts.intervalMs ?? 1_000)),
     ]);
   }
-  if (!opts.quiet && tty) process.stderr.write('\n');
+  display.stop();
   try {
     return await resultPromise;
   } catch (err) {
@@ -112,18 +103,27 @@ export function registerStatus(program: Command): void {
     .command('status')
     .description('show how far a batch is: done / total, failures, resends, state')
     .argument('<batch>', 'batch id')
-    .option('--watch', 'follow the batch with a progress bar until it ends')
+    .option('--watch', 'follow the batch until it ends (exit 4 when it ends other than COMPLETED)')
+    .option(
+      '--progress-interval <s>',
+      'with --watch and no terminal: seconds between progress lines (default 30)',
+      parseIntOption('--progress-interval', 1, 86_400),
+    )
     .option('--json', 'print one JSON document')
     .action(
-      action(async (batchId: string, flags: { watch?: boolean; json?: boolean }) => {
+      action(async (batchId: string, flags: { watch?: boolean; json?: boolean; progressInterval?: number }) => {
         const { client, connection } = await connectClient();
         try {
           const desc = await describeBatch(client, batchId);
           if (flags.watch) {
             // An ended batch answers at once, in the same layout as one followed to its end.
-            const result = await watchBatch(client, batchId, { quiet: flags.json });
+            const result = await watchBatch(client, batchId, {
+              quiet: flags.json,
+              progressIntervalSeconds: flags.progressInterval,
+            });
             if (flags.json) printJson(result);
             else process.stdout.write(`Batch ${batchId} ended ${result.state}\n`);
+            if (result.state !== 'COMPLETED') process.exitCode = 4;
             return;
           }
           const handle = client.workflow.getHandle(batchWorkflowId(batchId));
