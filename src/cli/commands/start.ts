@@ -8,7 +8,7 @@ import { ledgerUrlFromEnv } from '../../ledger';
 import { batchWorkflowId, type BatchResult } from '../../shared';
 import { connectClient, temporalSettings } from '../../temporal/connection';
 import { formatManifestErrors } from '../../source/manifest';
-import { action, CliError, policyOption, printJson } from '../common';
+import { action, CliError, parseIntOption, policyOption, printJson } from '../common';
 import { watchBatch } from './status';
 
 interface StartFlags {
