@@ -272,13 +272,12 @@ describe('start --dry-run and unknown targets, no worker needed', () => {
     ]);
     expect(doc.skipped).toEqual([{ line: 4, field: 'target', message: expect.stringContaining('"north"') }]);
 
-    // A targets file that cannot be read here leaves the check to the worker, and says so.
-    const unreadable = await s.run(['start', '--manifest', manifest, '--dry-run', '--json'], {
+    // A targets file that is not there is bad configuration: exit 2 naming the variable.
+    const absent = await s.run(['start', '--manifest', manifest, '--dry-run', '--json'], {
       env: { IMAGE_SYNC_TARGETS_FILE: path.join(s.dir, 'absent.json') },
     });
-    expect(unreadable.code, unreadable.stderr).toBe(0);
-    expect(unreadable.stderr).toContain('targets not checked before start');
-    expect(parseJson<DryRunDoc>(unreadable).files).toBe(4);
+    expect(absent.code).toBe(2);
+    expect(absent.stderr).toContain('IMAGE_SYNC_TARGETS_FILE=');
   });
 
   it('list on a ledger without batches, and a bad --state', async () => {
