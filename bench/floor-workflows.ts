@@ -42,7 +42,7 @@ export async function floorBatch(input: FloorInput): Promise<number> {
           done += 1;
         });
     }
-    await condition(() => inFlight < input.concurrency || done === total);
+    await condition(() => (inFlight < input.concurrency && next < total) || done === total);
   }
   return done;
 }
