@@ -2,10 +2,9 @@
  * One Temporal dev server for the whole run (the pinned CLI, through the SDK's `existing-path`
  * executable), the workflow bundle built once, and a UI port for the browser test.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import type { TestProject } from 'vitest/node';
 import {
   SA_BATCH_ID,
@@ -16,6 +15,7 @@ import {
   SA_STATE,
   SA_TARGET,
 } from '../src/shared';
+import { writeWorkflowBundle } from '../src/build/workflow-bundle';
 import { ensureTemporalCli, PROJECT_ROOT } from '../src/temporal/cli-binary';
 import { freePort } from '../src/temporal/dev-server';
 
@@ -46,9 +46,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   });
   const outDir = path.join(PROJECT_ROOT, '.image-sync', 'test');
   mkdirSync(outDir, { recursive: true });
-  const bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger });
-  const bundlePath = path.join(outDir, 'workflow-bundle.js');
-  writeFileSync(bundlePath, bundle.code);
+  const bundlePath = await writeWorkflowBundle(path.join(outDir, 'workflow-bundle.js'), WORKFLOWS_PATH);
 
   const address = env.connection.options.address;
   project.provide('temporalAddress', address);
@@ -59,6 +57,3 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await env.teardown();
   };
 }
-
-const noop = () => undefined;
-const quietLogger = { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: console.error };
