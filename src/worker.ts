@@ -4,9 +4,11 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from './activities';
 import { prebuiltBundlePath } from './build/workflow-bundle';
+import { imageSyncDataConverter } from './codec/encryption';
 import type { Targets } from './config/targets';
 import type { Ledger } from './ledger/port';
 
@@ -44,6 +46,8 @@ export interface SyncWorkerOptions {
   >;
   /** How often long activities heartbeat. */
   heartbeatEveryMs?: number;
+  /** Payload codec and failure converter (see imageSyncDataConverter); the same as the clients'. */
+  dataConverter?: DataConverter;
 }
 
 export async function createSyncWorker(opts: SyncWorkerOptions): Promise<Worker> {
@@ -52,6 +56,7 @@ export async function createSyncWorker(opts: SyncWorkerOptions): Promise<Worker>
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     ...workflowSource(opts.workflowBundle),
+    dataConverter: opts.dataConverter ?? imageSyncDataConverter(undefined),
     activities: createActivities({
       ledger: opts.ledger,
       targets: opts.targets,

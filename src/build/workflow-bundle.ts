@@ -7,6 +7,7 @@
 import { writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
+import { FAILURE_CONVERTER_PATH } from '../codec/encryption';
 
 /** The file name of the prebuilt bundle, next to the compiled worker (dist/). */
 export const WORKFLOW_BUNDLE_FILE = 'workflow-bundle.js';
@@ -27,7 +28,12 @@ const quietLogger = { log: noop, trace: noop, debug: noop, info: noop, warn: noo
 
 /** Bundles the workflows and writes the bundle to outFile. */
 export async function writeWorkflowBundle(outFile: string, workflowsPath = workflowsEntry()): Promise<string> {
-  const bundle = await bundleWorkflowCode({ workflowsPath, logger: quietLogger });
+  // The failure converter goes into the bundle: workflow failures are encoded in the sandbox.
+  const bundle = await bundleWorkflowCode({
+    workflowsPath,
+    failureConverterPath: FAILURE_CONVERTER_PATH,
+    logger: quietLogger,
+  });
   await mkdir(path.dirname(outFile), { recursive: true });
   await writeFile(outFile, bundle.code);
   return outFile;

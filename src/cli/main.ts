@@ -1,5 +1,6 @@
 /** The image-sync command line. Every command here works; each has --help. */
 import { Command } from 'commander';
+import { registerCodecServer } from './commands/codec-server';
 import { registerDemo } from './commands/demo';
 import { registerDevServer } from './commands/dev-server';
 import { registerReconcile } from './commands/reconcile';
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
     registerReport,
     registerReconcile,
     registerSchedule,
+    registerCodecServer,
   ]) {
     register(program);
   }
@@ -45,7 +47,10 @@ Environment:
   RECORDING_SYSTEM_URL, RECORDING_SYSTEM_TOKEN                            the default recording system
   IMAGE_SYNC_TARGETS_FILE                                                 several recording systems (JSON)
   IMAGE_SYNC_LEDGER_URL     sqlite:<path> or postgres://... (default sqlite:./.image-sync/ledger.db)
-  IMAGE_SYNC_TASK_QUEUE     task queue (default image-sync)`,
+  IMAGE_SYNC_TASK_QUEUE     task queue (default image-sync)
+  IMAGE_SYNC_ENCRYPTION_KEYS  id:base64key[,...]: AES-256-GCM payload keys (the first encrypts, all decrypt)
+  IMAGE_SYNC_LOG_FORMAT     json or text (default: text on a terminal, json otherwise)
+  IMAGE_SYNC_METRICS_PORT   worker's Prometheus /metrics and /health port`,
   );
   return program;
 }

@@ -15,8 +15,8 @@ export interface WorkerFlags {
 
 /** Runs a worker until stopped; shared by `worker` and `demo`. */
 export async function runWorker(flags: WorkerFlags = {}, until: Promise<unknown> = untilStopped()): Promise<void> {
-  installWorkerLogging(flags.logLevel);
   const settings = temporalSettings();
+  installWorkerLogging(flags.logLevel);
   const targets = createTargets(loadTargetsConfig());
   const ledgerUrl = ledgerUrlFromEnv();
   const ledger = await openLedger(ledgerUrl);
@@ -34,6 +34,7 @@ export async function runWorker(flags: WorkerFlags = {}, until: Promise<unknown>
       taskQueue: settings.taskQueue,
       ledger,
       targets,
+      dataConverter: settings.dataConverter,
       tuning: {
         ...(flags.maxActivities ? { maxConcurrentActivityTaskExecutions: flags.maxActivities } : {}),
         ...(flags.maxWorkflowTasks ? { maxConcurrentWorkflowTaskExecutions: flags.maxWorkflowTasks } : {}),
