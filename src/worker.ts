@@ -5,10 +5,11 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { DataConverter } from '@temporalio/common';
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Worker, type ActivityInterceptorsFactory, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from './activities';
 import { prebuiltBundlePath } from './build/workflow-bundle';
 import { imageSyncDataConverter } from './codec/encryption';
+import { observabilityInterceptors } from './observability/activity-interceptor';
 import type { Targets } from './config/targets';
 import type { Ledger } from './ledger/port';
 
@@ -48,6 +49,8 @@ export interface SyncWorkerOptions {
   heartbeatEveryMs?: number;
   /** Payload codec and failure converter (see imageSyncDataConverter); the same as the clients'. */
   dataConverter?: DataConverter;
+  /** Activity interceptors; by default the one that adds batch id and target to activity logs. */
+  activityInterceptors?: ActivityInterceptorsFactory[];
 }
 
 export async function createSyncWorker(opts: SyncWorkerOptions): Promise<Worker> {
@@ -57,6 +60,11 @@ export async function createSyncWorker(opts: SyncWorkerOptions): Promise<Worker>
     taskQueue: opts.taskQueue,
     ...workflowSource(opts.workflowBundle),
     dataConverter: opts.dataConverter ?? imageSyncDataConverter(undefined),
+    interceptors: {
+      activity: opts.activityInterceptors ?? [
+        observabilityInterceptors({ resolveTarget: (target) => opts.targets.resolveName(target) }),
+      ],
+    },
     activities: createActivities({
       ledger: opts.ledger,
       targets: opts.targets,
