@@ -52,7 +52,10 @@ export function batchIdOfWorkflowId(workflowId: unknown): string | undefined {
   return workflowId.split('/')[1] || undefined;
 }
 
-/** The SDK's log metadata as flat fields: `runId` for workflow and activity logs alike, `err` for errors. */
+/**
+ * The SDK's log metadata as flat fields: `runId` for workflow and activity logs alike, `err` for
+ * errors, `batchId` from the workflow id, and the core's Rust `target` as `module`.
+ */
 export function logFields(meta: LogMetadata | undefined): Record<string, unknown> {
   const fields: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(meta ?? {})) {
@@ -62,6 +65,11 @@ export function logFields(meta: LogMetadata | undefined): Record<string, unknown
     } else {
       fields[key] = value;
     }
+  }
+  // The SDK core names the Rust module that logged `target`; image-sync's `target` is a recording system.
+  if (fields.sdkComponent === 'core' && fields.target !== undefined) {
+    fields.module = fields.target;
+    delete fields.target;
   }
   if (fields.runId === undefined && fields.workflowRunId !== undefined) fields.runId = fields.workflowRunId;
   fields.batchId ??= batchIdOfWorkflowId(fields.workflowId);
