@@ -37,11 +37,11 @@ export class EncryptionCodec implements PayloadCodec {
     this.byId = new Map(keys.map((k) => [k.id, k.key]));
   }
 
-  encode(payloads: Payload[]): Promise<Payload[]> {
+  async encode(payloads: Payload[]): Promise<Payload[]> {
     return Promise.resolve(payloads.map((payload) => this.encrypt(payload)));
   }
 
-  decode(payloads: Payload[]): Promise<Payload[]> {
+  async decode(payloads: Payload[]): Promise<Payload[]> {
     return Promise.resolve(payloads.map((payload) => this.decrypt(payload)));
   }
 
