@@ -4,6 +4,7 @@
  * (`--codec-endpoint`) show decrypted payloads. It holds the keys: run it where only the people
  * allowed to read payloads reach it.
  *
+ * `GET /health` answers 200 (for container health checks).
  * Request and answer bodies are `{ "payloads": [{ "metadata": { k: base64 }, "data": base64 }] }`.
  */
 import http from 'node:http';
@@ -79,6 +80,10 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<CodecS
       res.end(JSON.stringify(body));
     };
     const route = (req.url ?? '/').split('?')[0]!.replace(/\/+$/, '');
+    if (req.method === 'GET' && route === '/health') {
+      send(200, { status: 'ok' });
+      return;
+    }
     if (req.method === 'OPTIONS') {
       res.writeHead(204);
       res.end();
