@@ -21,6 +21,8 @@ export interface DevServerOptions {
   namespace?: string;
   /** Passed to --log-level. */
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
+  /** A codec server the Web UI decodes payloads through (--ui-codec-endpoint). */
+  uiCodecEndpoint?: string;
   /** Where the server's own output goes; discarded when absent. */
   output?: NodeJS.WritableStream;
   startTimeoutMs?: number;
@@ -79,12 +81,14 @@ export function devServerArgs(
   opts: Required<Pick<DevServerOptions, 'port' | 'ip' | 'namespace' | 'logLevel'>> & {
     dbFile: string | null;
     uiPort: number | null;
+    uiCodecEndpoint?: string;
   },
 ): string[] {
   const args = ['server', 'start-dev', '--ip', opts.ip, '--port', String(opts.port), '--log-level', opts.logLevel];
   if (opts.dbFile) args.push('--db-filename', opts.dbFile);
   if (opts.uiPort === null) args.push('--headless');
   else args.push('--ui-port', String(opts.uiPort));
+  if (opts.uiPort !== null && opts.uiCodecEndpoint) args.push('--ui-codec-endpoint', opts.uiCodecEndpoint);
   if (opts.namespace !== 'default') args.push('--namespace', opts.namespace);
   for (const [key, type] of Object.entries(loadSearchAttributes())) args.push('--search-attribute', `${key}=${type}`);
   return args;
@@ -102,7 +106,15 @@ export async function startDevServer(opts: DevServerOptions): Promise<RunningDev
   const port = opts.port || (await freePort(ip));
   const uiPort = opts.uiPort === null ? null : opts.uiPort || (await freePort(ip));
   if (opts.dbFile) mkdirSync(path.dirname(path.resolve(opts.dbFile)), { recursive: true });
-  const args = devServerArgs({ ip, port, uiPort, dbFile: opts.dbFile, namespace, logLevel: opts.logLevel ?? 'warn' });
+  const args = devServerArgs({
+    ip,
+    port,
+    uiPort,
+    dbFile: opts.dbFile,
+    namespace,
+    logLevel: opts.logLevel ?? 'warn',
+    uiCodecEndpoint: opts.uiCodecEndpoint,
+  });
   const child = spawn(location.path, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   if (opts.output) {
     child.stdout?.pipe(opts.output, { end: false });

@@ -12,6 +12,7 @@ import { ENCRYPTED_ENCODING, EncryptionCodec, KEY_ID_METADATA } from '../../src/
 import { startCodecServer, type CodecServer } from '../../src/codec/server';
 import { ConfigError, parseEncryptionKeys, parseProductionEnv } from '../../src/config/production-env';
 import { batchWorkflowId, fileWorkflowId, type SyncItem } from '../../src/shared';
+import { devServerArgs } from '../../src/temporal/dev-server';
 import { cliEnv, runCli, tempDir } from '../cli/helpers';
 import { startHarness, testEncryptionKeys, type Harness } from '../helpers/harness';
 
@@ -164,6 +165,18 @@ describe('the codec server', () => {
     const decoded = await post('/decode', { payloads }, { 'X-Namespace': 'default' });
     expect(decoded.status).toBe(200);
     expect(await decoded.json()).toEqual({ payloads: [plain] });
+  });
+
+  it('answers GET /health, and `image-sync dev-server --ui-codec-endpoint` hands its URL to the Web UI', async () => {
+    expect((await fetch(`${server.url}/health`)).status).toBe(200);
+    const base = { ip: '127.0.0.1', port: 7233, namespace: 'default', logLevel: 'warn' as const, dbFile: null };
+    const args = devServerArgs({ ...base, uiPort: 8233, uiCodecEndpoint: server.url });
+    expect(args.slice(args.indexOf('--ui-codec-endpoint'), args.indexOf('--ui-codec-endpoint') + 2)).toEqual([
+      '--ui-codec-endpoint',
+      server.url,
+    ]);
+    expect(devServerArgs({ ...base, uiPort: 8233 })).not.toContain('--ui-codec-endpoint');
+    expect(devServerArgs({ ...base, uiPort: null, uiCodecEndpoint: server.url })).not.toContain('--ui-codec-endpoint');
   });
 
   it("answers the browser's preflight for the allowed origin only", async () => {
