@@ -96,9 +96,11 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<CodecS
     void (async () => {
       let payloads: Payload[];
       try {
-        const body = JSON.parse(await readBody(req)) as { payloads?: JsonPayload[] };
-        if (!Array.isArray(body.payloads)) throw new Error('no payloads array');
-        payloads = body.payloads.map(fromJson);
+        const body = JSON.parse(await readBody(req)) as { payloads?: JsonPayload[] } | null;
+        // Proto3 JSON leaves an empty list out: `{}` is no payloads (a signal without input).
+        const list = body?.payloads ?? [];
+        if (!Array.isArray(list)) throw new Error('payloads is not an array');
+        payloads = list.map(fromJson);
       } catch (err) {
         send(400, { error: `bad request: ${(err as Error).message}` });
         return;

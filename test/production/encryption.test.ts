@@ -198,8 +198,12 @@ describe('the codec server', () => {
     expect(other.headers.get('access-control-allow-origin')).toBeNull();
   });
 
-  it('refuses a body that is not payloads, and a payload it cannot decrypt', async () => {
-    expect((await post('/decode', { nope: 1 })).status).toBe(400);
+  it('takes `{}` as no payloads; refuses a body that is not payloads, and a payload it cannot decrypt', async () => {
+    expect((await post('/decode', { payloads: 'x' })).status).toBe(400);
+    // Proto3 JSON leaves an empty list out (the Temporal CLI signalling without input sends `{}`).
+    const empty = await post('/encode', {});
+    expect(empty.status).toBe(200);
+    expect(await empty.json()).toEqual({ payloads: [] });
     const foreign = await new EncryptionCodec(keysOf(`other:${key(4)}`)).encode([jsonPayload('x')]);
     const res = await post('/decode', {
       payloads: foreign.map((p) => ({
