@@ -11,7 +11,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openLedger } from '../../src/ledger';
 import type { Ledger } from '../../src/ledger/port';
 import { fileFieldsOf, observabilityInterceptors } from '../../src/observability/activity-interceptor';
-import { createPinoLogger, logFields, PinoTemporalLogger } from '../../src/observability/logger';
+import { createPinoLogger, defaultLogFormat, logFields, PinoTemporalLogger } from '../../src/observability/logger';
+import { startMetricsServer } from '../../src/observability/metrics-server';
 import { meteredLedger } from '../../src/observability/metered-ledger';
 import { SyncMetrics } from '../../src/observability/metrics';
 
@@ -97,6 +98,12 @@ describe('log fields and formats', () => {
     expect(second).toMatchObject({ level: 'warn', err: { type: 'Error', message: 'rejected /data/x' } });
     expect(String((second!.err as { stack: string }).stack)).toContain('rejected /data/x');
     expect(third).toMatchObject({ level: 'debug', msg: 'detail' });
+  });
+
+  it('defaults to text on a terminal and json elsewhere', () => {
+    expect(defaultLogFormat({ isTTY: true })).toBe('text');
+    expect(defaultLogFormat({ isTTY: false })).toBe('json');
+    expect(defaultLogFormat({})).toBe('json');
   });
 
   it('text: one readable line a record, with its level, message and fields', () => {
@@ -190,6 +197,45 @@ describe('the metered ledger', () => {
     // Everything else passes through.
     expect(metered.dialect).toBe('sqlite');
     expect((await metered.getInteraction('i2'))?.status).toBe('ROLLED_BACK');
+  });
+});
+
+describe('the metrics server', () => {
+  it("answers /health 200 only while the worker polls, and /metrics with image-sync's metrics and the runtime's", async () => {
+    let polling = false;
+    const metrics = new SyncMetrics();
+    metrics.resends.inc({ target: 'east' }, 3);
+    // A stand-in for the Temporal runtime's exporter.
+    const runtime = await startMetricsServer({
+      port: 0,
+      host: '127.0.0.1',
+      metrics: new SyncMetrics(),
+      healthy: () => true,
+    });
+    const server = await startMetricsServer({
+      port: 0,
+      host: '127.0.0.1',
+      metrics,
+      runtimeMetricsUrl: `${runtime.url}/health`,
+      healthy: () => polling,
+    });
+    try {
+      expect((await fetch(`${server.url}/health`)).status).toBe(503);
+      polling = true;
+      expect((await fetch(`${server.url}/health`)).status).toBe(200);
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      expect(text).toContain('image_sync_resends_total{target="east"} 3');
+      expect(text).toContain('{"status":"polling"}'); // what the stand-in exporter answered
+      expect((await fetch(`${server.url}/metrics`, { method: 'POST' })).status).toBe(405);
+      await runtime.close();
+      // The runtime's exporter gone: image-sync's own metrics still answer, with a comment.
+      const without = await (await fetch(`${server.url}/metrics`)).text();
+      expect(without).toContain('image_sync_resends_total{target="east"} 3');
+      expect(without).toMatch(/^# Temporal runtime metrics unavailable/m);
+    } finally {
+      await server.close();
+      await runtime.close();
+    }
   });
 });
 
