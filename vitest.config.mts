@@ -7,6 +7,8 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     globalSetup: ['test/global-setup.ts'],
+    // The CLI processes tests start run src/ through tsx, even when a build sits in dist/.
+    env: { IMAGE_SYNC_FROM_SOURCE: '1' },
     testTimeout: 120_000,
     hookTimeout: 180_000,
     teardownTimeout: 60_000,

@@ -2,13 +2,31 @@
  * The image-sync worker: runs syncBatch and syncFile and their activities on one task queue.
  * Several worker processes may serve the same queue.
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { DataConverter } from '@temporalio/common';
+import { NativeConnection, Worker, type ActivityInterceptorsFactory, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from './activities';
+import { prebuiltBundlePath } from './build/workflow-bundle';
+import { imageSyncDataConverter } from './codec/encryption';
+import { observabilityInterceptors } from './observability/activity-interceptor';
 import type { Targets } from './config/targets';
 import type { Ledger } from './ledger/port';
 
-export const WORKFLOWS_PATH = path.join(__dirname, 'workflows', 'index.ts');
+export const WORKFLOWS_PATH = path.join(__dirname, 'workflows', `index${path.extname(__filename)}`);
+
+/**
+ * Where the worker's workflows come from: the given bundle; else, in the compiled build, the
+ * bundle `npm run build` wrote next to it (no bundling at start); else src/workflows, bundled now.
+ */
+export function workflowSource(
+  given?: { code: string } | { codePath: string },
+): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
+  if (given) return { workflowBundle: given };
+  const prebuilt = prebuiltBundlePath(__dirname);
+  if (__filename.endsWith('.js') && existsSync(prebuilt)) return { workflowBundle: { codePath: prebuilt } };
+  return { workflowsPath: WORKFLOWS_PATH };
+}
 
 export interface SyncWorkerOptions {
   connection: NativeConnection;
@@ -16,8 +34,8 @@ export interface SyncWorkerOptions {
   taskQueue: string;
   ledger: Ledger;
   targets: Targets;
-  /** A prebuilt workflow bundle; the worker bundles src/workflows when absent. */
-  workflowBundle?: { code: string };
+  /** A prebuilt workflow bundle; when absent, the build's bundle or src/workflows (see workflowSource). */
+  workflowBundle?: { code: string } | { codePath: string };
   tuning?: Partial<
     Pick<
       WorkerOptions,
@@ -34,6 +52,10 @@ export interface SyncWorkerOptions {
    * before they are cancelled (default 0: at once).
    */
   shutdownGraceMs?: number;
+  /** Payload codec and failure converter (see imageSyncDataConverter); the same as the clients'. */
+  dataConverter?: DataConverter;
+  /** Activity interceptors; by default the one that adds batch id and target to activity logs. */
+  activityInterceptors?: ActivityInterceptorsFactory[];
 }
 
 export async function createSyncWorker(opts: SyncWorkerOptions): Promise<Worker> {
@@ -41,7 +63,13 @@ export async function createSyncWorker(opts: SyncWorkerOptions): Promise<Worker>
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
-    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    ...workflowSource(opts.workflowBundle),
+    dataConverter: opts.dataConverter ?? imageSyncDataConverter(undefined),
+    interceptors: {
+      activity: opts.activityInterceptors ?? [
+        observabilityInterceptors({ resolveTarget: (target) => opts.targets.resolveName(target) }),
+      ],
+    },
     activities: createActivities({
       ledger: opts.ledger,
       targets: opts.targets,

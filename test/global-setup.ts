@@ -2,10 +2,9 @@
  * One Temporal dev server for the whole run (the pinned CLI, through the SDK's `existing-path`
  * executable), the workflow bundle built once, and a UI port for the browser test.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import type { TestProject } from 'vitest/node';
 import {
   SA_BATCH_ID,
@@ -16,8 +15,12 @@ import {
   SA_STATE,
   SA_TARGET,
 } from '../src/shared';
+import { writeWorkflowBundle } from '../src/build/workflow-bundle';
+import { EncryptionCodec } from '../src/codec/encryption';
+import { startCodecServer } from '../src/codec/server';
 import { ensureTemporalCli, PROJECT_ROOT } from '../src/temporal/cli-binary';
 import { freePort } from '../src/temporal/dev-server';
+import { testEncryptionKeys } from './helpers/keys';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -25,6 +28,7 @@ declare module 'vitest' {
     temporalUiUrl: string;
     temporalCliPath: string;
     workflowBundlePath: string;
+    codecServerUrl: string;
   }
 }
 
@@ -34,6 +38,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const cli = await ensureTemporalCli();
   if (cli.kind !== 'path') throw new Error('the tests need the Temporal CLI: run `npm run temporal:install`');
   const uiPort = await freePort();
+  // The test stacks encrypt their payloads; the Web UI decodes them through this codec server.
+  const codecServer = await startCodecServer({
+    codec: new EncryptionCodec(testEncryptionKeys()),
+    port: 0,
+    corsOrigins: [`http://127.0.0.1:${uiPort}`, `http://localhost:${uiPort}`],
+  });
   const env = await TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path: cli.path },
@@ -41,24 +51,21 @@ export default async function setup(project: TestProject): Promise<() => Promise
       ui: true,
       uiPort,
       searchAttributes: [SA_BATCH_ID, SA_ORDER_ID, SA_TARGET, SA_STATE, SA_RESENDS, SA_FILES_TOTAL, SA_FILES_FAILED],
-      extraArgs: ['--log-level', 'error'],
+      extraArgs: ['--log-level', 'error', '--ui-codec-endpoint', codecServer.url],
     },
   });
   const outDir = path.join(PROJECT_ROOT, '.image-sync', 'test');
   mkdirSync(outDir, { recursive: true });
-  const bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger });
-  const bundlePath = path.join(outDir, 'workflow-bundle.js');
-  writeFileSync(bundlePath, bundle.code);
+  const bundlePath = await writeWorkflowBundle(path.join(outDir, 'workflow-bundle.js'), WORKFLOWS_PATH);
 
   const address = env.connection.options.address;
   project.provide('temporalAddress', address);
   project.provide('temporalUiUrl', `http://127.0.0.1:${uiPort}`);
   project.provide('temporalCliPath', cli.path);
   project.provide('workflowBundlePath', bundlePath);
+  project.provide('codecServerUrl', codecServer.url);
   return async () => {
     await env.teardown();
+    await codecServer.close();
   };
 }
-
-const noop = () => undefined;
-const quietLogger = { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: console.error };

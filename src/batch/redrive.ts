@@ -5,7 +5,6 @@
  */
 import path from 'node:path';
 import { WorkflowIdReusePolicy, type Client } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
 import type { Ledger } from '../ledger/port';
 import {
   BATCH_WORKFLOW_TYPE,
@@ -24,7 +23,11 @@ export async function previousInput(client: Client, batchId: string): Promise<Sy
   const history = await client.workflow.getHandle(batchWorkflowId(batchId)).fetchHistory();
   const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
   if (!payload) throw new Error(`batch ${batchId}: its start event has no input`);
-  return defaultPayloadConverter.fromPayload<SyncBatchInput>(payload);
+  // Through the client's codecs (last first, as the SDK decodes): the input may be encrypted.
+  const { payloadCodecs, payloadConverter } = client.options.loadedDataConverter;
+  let decoded = [payload];
+  for (const codec of [...payloadCodecs].reverse()) decoded = await codec.decode(decoded);
+  return payloadConverter.fromPayload<SyncBatchInput>(decoded[0]!);
 }
 
 export async function failedItems(ledger: Ledger, batchId: string, only?: string[]): Promise<SyncItem[]> {

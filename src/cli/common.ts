@@ -1,6 +1,7 @@
 /** What every CLI command shares: errors as one line, JSON output, connections, lifetimes. */
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
+import { ConfigError } from '../config/production-env';
 import { connectClient } from '../temporal/connection';
 import { InvalidArgumentError } from 'commander';
 import { POLICY_BOUNDS, policyBoundsText, policyHelp, withinPolicyBounds } from '../config/policy-bounds';
@@ -83,7 +84,7 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): 
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       process.stderr.write(`image-sync: ${message}\n`);
-      process.exitCode = err instanceof CliError ? err.exitCode : 1;
+      process.exitCode = err instanceof CliError || err instanceof ConfigError ? err.exitCode : 1;
     }
   };
 }

@@ -1,6 +1,7 @@
 /** The image-sync command line. Every command here works; each has --help. */
 import { Command } from 'commander';
 import { loadAppEnvOrExit } from '../config/env';
+import { registerCodecServer } from './commands/codec-server';
 import { registerDemo } from './commands/demo';
 import { registerDevServer } from './commands/dev-server';
 import { registerList } from './commands/list';
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
     registerList,
     registerReconcile,
     registerSchedule,
+    registerCodecServer,
   ]) {
     register(program);
   }
@@ -57,6 +59,9 @@ Environment:
   RECORDING_SYSTEM_MAX_CONCURRENCY   requests in flight to the default recording system, per worker (default 32)
   IMAGE_SYNC_LOG_LEVEL      worker log level: TRACE, DEBUG, INFO, WARN, ERROR (default INFO)
   IMAGE_SYNC_SHUTDOWN_GRACE_MS       on SIGTERM/SIGINT, how long a worker lets work in flight finish (default 30000)
+  IMAGE_SYNC_ENCRYPTION_KEYS  id:base64key[,...]: AES-256-GCM payload keys (the first encrypts, all decrypt)
+  IMAGE_SYNC_LOG_FORMAT     json or text (default: text on a terminal, json otherwise)
+  IMAGE_SYNC_METRICS_PORT   worker's Prometheus /metrics and /health port
   TEMPORAL_CLI_PATH         a Temporal CLI to use instead of finding or installing one
 A bad value stops every command with exit code 2 and one line naming the variable.`,
   );

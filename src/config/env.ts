@@ -9,6 +9,7 @@
  */
 import { accessSync, constants, statSync } from 'node:fs';
 import { z } from 'zod';
+import { productionEnvShape } from './production-env';
 import { parseLedgerUrl } from '../ledger/sql-ledger';
 import { redactSecrets } from '../ledger/safe-text';
 
@@ -173,6 +174,17 @@ export const toolsEnv = {
   TEMPORAL_CLI_PATH: envVar(z.string().refine(isExecutableFile).optional(), 'the path of an executable file'),
 };
 
+/** Running in production: log format, metrics port, payload encryption keys (production-env.ts). */
+export const productionEnv = {
+  IMAGE_SYNC_LOG_FORMAT: envVar(productionEnvShape.IMAGE_SYNC_LOG_FORMAT, 'json or text'),
+  IMAGE_SYNC_METRICS_PORT: envVar(productionEnvShape.IMAGE_SYNC_METRICS_PORT, 'a port number from 0 to 65535'),
+  IMAGE_SYNC_ENCRYPTION_KEYS: envVar(
+    productionEnvShape.IMAGE_SYNC_ENCRYPTION_KEYS,
+    'id:base64key[,id:base64key...] with key ids of letters, digits, . _ - and 32-byte keys in base64',
+    { secret: true },
+  ),
+};
+
 /** Every variable, by concern. One more concern is one more line here. */
 export const ENV_SHAPES = {
   ...temporalEnv,
@@ -181,6 +193,7 @@ export const ENV_SHAPES = {
   ...ledgerEnv,
   ...workerEnv,
   ...toolsEnv,
+  ...productionEnv,
 };
 
 type Shapes = typeof ENV_SHAPES;

@@ -1,11 +1,14 @@
 /**
  * Temporal connection settings, following Temporal's own conventions: TEMPORAL_ADDRESS,
  * TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS files and profiles (TEMPORAL_PROFILE,
- * TEMPORAL_CONFIG_FILE) through @temporalio/envconfig. The task queue is IMAGE_SYNC_TASK_QUEUE.
+ * TEMPORAL_CONFIG_FILE) through @temporalio/envconfig. The task queue is IMAGE_SYNC_TASK_QUEUE;
+ * payloads are encrypted with IMAGE_SYNC_ENCRYPTION_KEYS when it is set.
  */
 import { Client, Connection } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type { NativeConnectionOptions } from '@temporalio/worker';
+import { imageSyncDataConverter } from '../codec/encryption';
 import { envFrom } from '../config/env';
 
 export const DEFAULT_TEMPORAL_ADDRESS = 'localhost:7233';
@@ -14,6 +17,8 @@ export interface TemporalSettings {
   connectionOptions: NativeConnectionOptions;
   namespace: string;
   taskQueue: string;
+  /** The same for clients and workers: the payload codec and failure converter. */
+  dataConverter: DataConverter;
 }
 
 /**
@@ -32,6 +37,7 @@ export function temporalSettings(env: NodeJS.ProcessEnv = process.env): Temporal
     connectionOptions,
     namespace: connectConfig.namespace ?? 'default',
     taskQueue: config.IMAGE_SYNC_TASK_QUEUE,
+    dataConverter: imageSyncDataConverter(config.IMAGE_SYNC_ENCRYPTION_KEYS),
   };
 }
 
@@ -44,5 +50,8 @@ export async function connectClient(
   } catch (err) {
     throw new Error(`cannot reach Temporal at ${settings.connectionOptions.address}: ${(err as Error).message}`);
   }
-  return { client: new Client({ connection, namespace: settings.namespace }), connection };
+  return {
+    client: new Client({ connection, namespace: settings.namespace, dataConverter: settings.dataConverter }),
+    connection,
+  };
 }

@@ -21,6 +21,8 @@ export interface DevServerOptions {
   namespace?: string;
   /** Passed to --log-level. */
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
+  /** A codec server the Web UI decodes payloads through (--ui-codec-endpoint). */
+  uiCodecEndpoint?: string;
   /** Where the server's own output goes; discarded when absent. */
   output?: NodeJS.WritableStream;
   startTimeoutMs?: number;
@@ -105,12 +107,14 @@ export function devServerArgs(
     dbFile: string | null;
     uiPort: number | null;
     tuned?: boolean;
+    uiCodecEndpoint?: string;
   },
 ): string[] {
   const args = ['server', 'start-dev', '--ip', opts.ip, '--port', String(opts.port), '--log-level', opts.logLevel];
   if (opts.dbFile) args.push('--db-filename', opts.dbFile);
   if (opts.uiPort === null) args.push('--headless');
   else args.push('--ui-port', String(opts.uiPort));
+  if (opts.uiPort !== null && opts.uiCodecEndpoint) args.push('--ui-codec-endpoint', opts.uiCodecEndpoint);
   if (opts.namespace !== 'default') args.push('--namespace', opts.namespace);
   for (const [key, type] of Object.entries(loadSearchAttributes())) args.push('--search-attribute', `${key}=${type}`);
   if (opts.tuned !== false) args.push(...devServerTuningArgs(opts.dbFile));
@@ -137,6 +141,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<RunningDev
     namespace,
     logLevel: opts.logLevel ?? 'warn',
     tuned: opts.tuned,
+    uiCodecEndpoint: opts.uiCodecEndpoint,
   });
   const child = spawn(location.path, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   if (opts.output) {

@@ -32,6 +32,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities, EndedFile } from '../activities';
 import { FailureType } from '../failures';
+import { countOutagePause } from '../observability/workflow-metrics';
 import {
   SA_BATCH_ID,
   SA_FILES_FAILED,
@@ -123,6 +124,7 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
   });
   setHandler(transportFaultSignal, (fault) => {
     if (batch.noteTransportFault(c, policy, fault, new Date().toISOString())) {
+      countOutagePause(fault.target);
       log.warn('recording system looks down: batch paused', { target: fault.target, error: fault.error });
       show();
     }

@@ -26,7 +26,13 @@ export interface CliOptions {
 
 /** PATH and HOME from outside, then only what the test gives. */
 export function cliEnv(home: string, extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8' };
+  // IMAGE_SYNC_FROM_SOURCE: the sources under test, never a build left in dist/.
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: home,
+    LANG: 'C.UTF-8',
+    IMAGE_SYNC_FROM_SOURCE: '1',
+  };
   for (const [key, value] of Object.entries(extra)) if (value !== undefined) env[key] = value;
   return env;
 }

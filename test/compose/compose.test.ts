@@ -27,10 +27,14 @@ const CONFIG_DIR = path.join(ROOT, 'temporal-config');
 const SEARCH_ATTRIBUTES_JSON = path.join(CONFIG_DIR, 'search-attributes.json');
 const REGISTER_SCRIPT = path.join(CONFIG_DIR, 'register-search-attributes.sh');
 const DYNAMIC_CONFIG = path.join(CONFIG_DIR, 'dynamicconfig', 'development-sql.yaml');
+const SCHEMA_SCRIPT = path.join(CONFIG_DIR, 'setup-postgres-schema.sh');
+const NAMESPACE_SCRIPT = path.join(CONFIG_DIR, 'create-namespace.sh');
 
 const EXPECTED_SERVICES = [
   'postgresql',
+  'temporal-schema',
   'temporal',
+  'temporal-namespace',
   'temporal-admin-tools',
   'temporal-ui',
   'recording-system',
@@ -73,6 +77,7 @@ interface Service {
   ports?: (string | number | LongPort)[];
   volumes?: (string | LongVolume)[];
   healthcheck?: { test?: string | string[]; disable?: boolean };
+  profiles?: string[];
   restart?: string;
   container_name?: string;
   stop_grace_period?: string;
@@ -229,8 +234,14 @@ describe('docker-compose.yml', () => {
       expect(tag, `${name}: ${svc.image}`).not.toBe('latest');
     }
     expect(service('postgresql').image).toBe('postgres:16');
-    expect(service('temporal').image).toMatch(/^temporalio\/auto-setup:1\.29\.\d+$/);
-    expect(service('temporal-admin-tools').image).toMatch(/^temporalio\/admin-tools:1\.29\.\d+/);
+    // Temporal's current images: the server, and admin-tools for schema, namespace and attributes.
+    expect(service('temporal').image).toMatch(/^temporalio\/server:1\.29\.\d+$/);
+    for (const oneShot of ['temporal-schema', 'temporal-namespace', 'temporal-admin-tools']) {
+      expect(service(oneShot).image).toMatch(/^temporalio\/admin-tools:1\.29\.\d+/);
+    }
+    for (const [name, svc] of Object.entries(services)) {
+      expect(svc.image ?? '', `${name} uses the deprecated auto-setup image`).not.toMatch(/auto-setup/);
+    }
     expect(service('temporal-ui').image).toMatch(/^temporalio\/ui:\d+\.\d+\.\d+$/);
     expect(service('recording-system').build).toEqual(service('worker').build);
   });
@@ -251,7 +262,9 @@ describe('docker-compose.yml', () => {
         }
       }
     }
-    expect(dependenciesOf(service('temporal'))).toEqual({ postgresql: 'service_healthy' });
+    // PostgreSQL → schema → server → namespace → search attributes → workers.
+    expect(dependenciesOf(service('temporal-schema'))).toEqual({ postgresql: 'service_healthy' });
+    expect(dependenciesOf(service('temporal'))).toEqual({ 'temporal-schema': 'service_completed_successfully' });
     expect(dependenciesOf(service('worker'))).toMatchObject({
       temporal: 'service_healthy',
       'temporal-admin-tools': 'service_completed_successfully',
@@ -301,8 +314,23 @@ describe('docker-compose.yml', () => {
     expect(env).toMatchObject({ DB: 'postgres12', POSTGRES_SEEDS: 'postgresql', DB_PORT: '5432' });
     expect(env.POSTGRES_USER).toBe(envOf(service('postgresql')).POSTGRES_USER);
     expect(env.POSTGRES_PWD).toBe(envOf(service('postgresql')).POSTGRES_PASSWORD);
-    // Without this, the image's sample attributes take SQL visibility slots image-sync needs.
-    expect(env.SKIP_ADD_CUSTOM_SEARCH_ATTRIBUTES).toBe('true');
+    // The server image only serves: the schema is set up before it starts, the namespace after.
+    expect(dependenciesOf(temporal)).toEqual({ 'temporal-schema': 'service_completed_successfully' });
+    const schema = service('temporal-schema');
+    expect(dependenciesOf(schema)).toEqual({ postgresql: 'service_healthy' });
+    const schemaScript = [...words(schema.entrypoint), ...words(schema.command)].find((w) => w.endsWith('.sh'));
+    expect(hostPathOf(schema, schemaScript ?? '')).toBe(SCHEMA_SCRIPT);
+    expect(envOf(schema)).toMatchObject({ POSTGRES_SEEDS: 'postgresql', POSTGRES_USER: env.POSTGRES_USER });
+    expect(envOf(schema).SQL_PASSWORD).toBe(env.POSTGRES_PWD);
+    const namespace = service('temporal-namespace');
+    expect(dependenciesOf(namespace)).toEqual({ temporal: 'service_healthy' });
+    const namespaceScript = [...words(namespace.entrypoint), ...words(namespace.command)].find((w) =>
+      w.endsWith('.sh'),
+    );
+    expect(hostPathOf(namespace, namespaceScript ?? '')).toBe(NAMESPACE_SCRIPT);
+    expect(dependenciesOf(service('temporal-admin-tools'))).toEqual({
+      'temporal-namespace': 'service_completed_successfully',
+    });
     const configPath = env.DYNAMIC_CONFIG_FILE_PATH ?? '';
     const absolute = path.posix.isAbsolute(configPath) ? configPath : path.posix.join('/etc/temporal', configPath);
     expect(hostPathOf(temporal, absolute)).toBe(DYNAMIC_CONFIG);
@@ -391,15 +419,48 @@ describe('docker/Dockerfile and .dockerignore', () => {
     .map((line) => line.trim())
     .filter((line) => line && !line.startsWith('#'));
 
-  it('starts from pinned node 20 images and installs with npm ci', () => {
+  it('starts from pinned images of a Node.js LTS still supported in November 2026, and installs with npm ci', () => {
     const bases = lines.filter((line) => /^FROM\s/i.test(line)).map((line) => line.split(/\s+/)[1]!);
     expect(bases.length).toBeGreaterThan(0);
     for (const base of bases) {
       expect(imageTag(base), base).toBeDefined();
       expect(imageTag(base)).not.toBe('latest');
-      expect(base).toMatch(/^node:20[.-]/);
+      // Node 22 (maintenance until April 2027) or 24 (until April 2028).
+      expect(base).toMatch(/^node:(22|24)\.\d+[.-]/);
     }
     expect(lines.some((line) => /npm ci\b/.test(line))).toBe(true);
+  });
+
+  it('runs the compiled build as a non-root user, with a health check on the worker health endpoint', () => {
+    const stages = dockerfile.split(/^FROM\s/im).slice(1);
+    const final = stages.at(-1)!;
+    expect(stages.slice(0, -1).join('\n')).toMatch(/^RUN .*npm run build/m);
+    expect(final).toMatch(/^COPY --from=\S+ .*\/app\/dist \.\/dist$/m);
+    // The runtime stage has no sources, so bin/image-sync.js can only run dist/.
+    expect(final).not.toMatch(/^COPY .*\bsrc\b/m);
+    expect(final).not.toMatch(/tsx/);
+    const user = /^USER\s+(\S+)/m.exec(final)?.[1];
+    expect(user).toBeDefined();
+    expect(['root', '0']).not.toContain(user);
+    const health = /^HEALTHCHECK\s[\s\S]*?CMD\s+(.*)$/m.exec(final)?.[1] ?? '';
+    expect(health).toContain('/health');
+    expect(health).toContain('IMAGE_SYNC_METRICS_PORT');
+    expect(final).toMatch(/^ENV[\s\S]*IMAGE_SYNC_METRICS_PORT=9464/m);
+    expect(JSON.parse(/^CMD\s+(\[.*\])$/m.exec(final)?.[1] ?? '[]')).toEqual(['node', 'bin/image-sync.js', 'worker']);
+  });
+
+  it('the worker service serves metrics inside the network, and the codec server is opt-in', () => {
+    const compose = loadCompose();
+    const worker = compose.services.worker!;
+    expect(envOf(worker)).toMatchObject({ IMAGE_SYNC_LOG_FORMAT: 'json', IMAGE_SYNC_METRICS_PORT: '9464' });
+    const codec = compose.services['codec-server']!;
+    expect(codec.profiles).toEqual(['encryption']);
+    const args = words(codec.command);
+    expect(args.slice(0, 3)).toEqual(['node', 'bin/image-sync.js', 'codec-server']);
+    expect(args[args.indexOf('--cors-origin') + 1]).toBe('http://localhost:8233');
+    expect(publishedPorts(codec)).toContainEqual(['8888', '8888']);
+    expect(envOf(codec).IMAGE_SYNC_ENCRYPTION_KEYS).toBe(envOf(worker).IMAGE_SYNC_ENCRYPTION_KEYS);
+    expect(envOf(compose.services['temporal-ui']!).TEMPORAL_CODEC_ENDPOINT).toBeDefined();
   });
 
   it('copies sources that exist and that the build context does not leave out', () => {
@@ -419,6 +480,47 @@ describe('docker/Dockerfile and .dockerignore', () => {
     expect(ignored).toEqual(
       expect.arrayContaining(['node_modules', '.temporal', '.image-sync', '.git', 'test-results']),
     );
+  });
+});
+
+describe('temporal-config/setup-postgres-schema.sh and create-namespace.sh', () => {
+  it('are files sh can run', () => {
+    for (const script of [SCHEMA_SCRIPT, NAMESPACE_SCRIPT]) {
+      expect(readFileSync(script, 'utf8').startsWith('#!/bin/sh\n'), script).toBe(true);
+      expect(spawnSync('sh', ['-n', script]).status, script).toBe(0);
+    }
+  });
+
+  it("sets up both databases with Temporal's SQL tool, and keeps a database that exists", () => {
+    const bin = mkdtempSync(path.join(tmpdir(), 'image-sync-schema-'));
+    try {
+      // A stand-in for temporal-sql-tool: records its calls; `create` fails for `temporal`, as
+      // for a database that exists.
+      writeFileSync(
+        path.join(bin, 'temporal-sql-tool'),
+        '#!/bin/sh\necho "$*" >>"$CALLS"\ncase "$*" in *"--db temporal create"*) exit 1 ;; esac\nexit 0\n',
+        { mode: 0o755 },
+      );
+      const calls = path.join(bin, 'calls');
+      const result = spawnSync('sh', [SCHEMA_SCRIPT], {
+        encoding: 'utf8',
+        env: { PATH: `${bin}${path.delimiter}${process.env.PATH ?? ''}`, CALLS: calls },
+      });
+      expect(result.status, result.stderr).toBe(0);
+      const lines = readFileSync(calls, 'utf8').trim().split('\n');
+      const base = '--plugin postgres12 --ep postgresql -p 5432 -u temporal';
+      expect(lines).toEqual([
+        `${base} --db temporal create`,
+        `${base} --db temporal setup-schema -v 0.0`,
+        `${base} --db temporal update-schema -d /etc/temporal/schema/postgresql/v12/temporal/versioned`,
+        `${base} --db temporal_visibility create`,
+        `${base} --db temporal_visibility setup-schema -v 0.0`,
+        `${base} --db temporal_visibility update-schema -d /etc/temporal/schema/postgresql/v12/visibility/versioned`,
+      ]);
+      expect(result.stdout).toContain('temporal exists');
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
   });
 });
 

@@ -46,6 +46,14 @@ const BAD: Record<string, { values: string[]; accepts: RegExp; secret?: boolean 
   IMAGE_SYNC_LOG_LEVEL: { values: ['verbose', 'inf'], accepts: /TRACE, DEBUG, INFO, WARN, ERROR/ },
   IMAGE_SYNC_SHUTDOWN_GRACE_MS: { values: ['-5', 'soon', '600001', '1.5'], accepts: /0 to 600000/ },
   TEMPORAL_CLI_PATH: { values: [notExecutable, path.join(dir, 'absent')], accepts: /executable file/ },
+  IMAGE_SYNC_LOG_FORMAT: { values: ['yaml', 'JSON lines'], accepts: /json or text/ },
+  IMAGE_SYNC_METRICS_PORT: { values: ['http', '70000', '-1', '9464.5'], accepts: /port number from 0 to 65535/ },
+  IMAGE_SYNC_ENCRYPTION_KEYS: {
+    // A key of 16 bytes, a missing id, bad base64: the value is a secret and never shown.
+    values: ['k1:' + Buffer.alloc(16, 1).toString('base64'), Buffer.alloc(32, 2).toString('base64'), 'k1:not*base64'],
+    accepts: /32-byte keys in base64/,
+    secret: true,
+  },
 };
 
 /** The variable names of the README's Configuration table (`TEMPORAL_TLS_*` expands to the TLS ones). */

@@ -21,6 +21,10 @@ import { DEFAULT_POLICY, type BatchPolicy, type SyncItem } from '../../src/share
 import { generateBlobFiles } from '../../src/source/sample-images';
 import { scanDirectory } from '../../src/source/manifest';
 import { createSyncWorker } from '../../src/worker';
+import { imageSyncDataConverter } from '../../src/codec/encryption';
+import { testEncryptionKeys } from './keys';
+
+export { TEST_ENCRYPTION_KEYS_ENV, testEncryptionKeys } from './keys';
 
 export const TEST_TOKEN = 'test-token-do-not-log-3f9a';
 
@@ -75,7 +79,8 @@ export async function startHarness(
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'image-sync-test-'));
   const address = inject('temporalAddress');
   const connection = await Connection.connect({ address });
-  const client = new Client({ connection });
+  const dataConverter = imageSyncDataConverter(testEncryptionKeys());
+  const client = new Client({ connection, dataConverter });
   const nativeConnection = await NativeConnection.connect({ address });
   const taskQueue = `test-${randomUUID()}`;
   const ledgerUrl = opts.ledgerUrl ?? `sqlite:${path.join(workDir, 'ledger.db')}`;
@@ -127,6 +132,7 @@ export async function startHarness(
         ledger,
         targets: workerTargets,
         workflowBundle,
+        dataConverter,
         heartbeatEveryMs: 500,
       });
       running = worker.run();

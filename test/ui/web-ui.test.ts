@@ -3,15 +3,17 @@
  * finished batch the way a person reads it: the SyncBatchId query lists the batch and its file
  * workflows, the batch page's User Metadata tab gives its Summary and Current Details in words
  * (final state, counts, the failed files and why), its Search Attributes tab gives SyncState,
- * and a failed file's page says ROLLED_BACK and the reason. Full-page screenshots go to
- * test-results/ui/.
+ * and a failed file's page says ROLLED_BACK and the reason. The test stacks encrypt their
+ * payloads: the UI shows them decoded through the run's codec server (test/global-setup.ts),
+ * which the last test checks on a file's input. Full-page screenshots go to test-results/ui/.
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type FrameLocator, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { batchWorkflowId, fileWorkflowId, type BatchResult } from '../../src/shared';
+import { ENCRYPTED_ENCODING } from '../../src/codec/encryption';
+import { batchWorkflowId, fileWorkflowId, type BatchResult, type SyncItem } from '../../src/shared';
 import { PROJECT_ROOT } from '../../src/temporal/cli-binary';
 import { startHarness, type Harness } from '../helpers/harness';
 
@@ -37,13 +39,14 @@ describe.skipIf(SKIP)('Temporal Web UI: a batch with failures, read by a person'
   let ui: string;
   let batchId: string;
   let result: BatchResult;
+  let items: SyncItem[];
 
   beforeAll(async () => {
     if (NO_BROWSER) return;
     mkdirSync(SHOTS, { recursive: true });
     ui = inject('temporalUiUrl');
     h = await startHarness({ simulator: { rejectRate: 0.4, seed: SEED } });
-    const items = await h.makeFiles(FILES, 1024, 4);
+    items = await h.makeFiles(FILES, 1024, 4);
     batchId = `ui-web-${Date.now().toString(36)}-${randomUUID().slice(0, 6)}`;
     const started = await h.start(items, { maxConcurrency: FILES, maxResends: 0 }, batchId);
     result = await started.handle.result();
@@ -206,6 +209,29 @@ describe.skipIf(SKIP)('Temporal Web UI: a batch with failures, read by a person'
 
     await page.getByRole('tab', { name: 'Search Attributes' }).click();
     await personSees(page.getByText('"SyncState": "ROLLED_BACK"'), "the file's SyncState search attribute");
+  });
+
+  it("a file's input, encrypted in its history, is shown decoded through the run's codec server", async () => {
+    needBrowser();
+    const failed = result.failures[0]!;
+    const item = items.find((i) => i.orderId === failed.orderId && i.fileName === failed.fileName)!;
+    const id = fileWorkflowId(batchId, item.orderId, item.fileName);
+    // What the server holds is ciphertext: only the codec server can show it.
+    const history = await h!.client.workflow.getHandle(id).fetchHistory();
+    const input = history.events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!;
+    expect(Buffer.from(input.metadata!.encoding!).toString()).toBe(ENCRYPTED_ENCODING);
+    expect(Buffer.from(input.data!).toString('latin1')).not.toContain(item.sourcePath);
+
+    const { runId } = await h!.client.workflow.getHandle(id).describe();
+    await openWithRetry(
+      page,
+      `${ui}/namespaces/default/workflows/${encodeURIComponent(id)}/${runId}/history`,
+      page.getByRole('heading', { name: id, exact: true }),
+      'the file workflow page',
+    );
+    await personSees(page.getByRole('heading', { name: 'Input', exact: true }), 'the Input heading');
+    await personSees(page.getByText(item.sourcePath), "the file's source path in the decoded input", { scroll: true });
+    await page.screenshot({ path: path.join(SHOTS, 'file-input-decoded.png'), fullPage: true });
   });
 
   /** The file workflows of the batch with the state each ended in. */

@@ -14,12 +14,17 @@ import type { temporal } from '@temporalio/proto';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { describe, expect, inject, it } from 'vitest';
 import { batchWorkflowId, fileWorkflowId } from '../../src/shared';
-import { startHarness } from '../helpers/harness';
+import { imageSyncDataConverter } from '../../src/codec/encryption';
+import { startHarness, testEncryptionKeys } from '../helpers/harness';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'histories');
 
-function bundle() {
-  return { code: readFileSync(inject('workflowBundlePath'), 'utf8') };
+/** The bundle, and the test stacks' codec: their histories hold encrypted payloads. */
+function replayOptions() {
+  return {
+    workflowBundle: { code: readFileSync(inject('workflowBundlePath'), 'utf8') },
+    dataConverter: imageSyncDataConverter(testEncryptionKeys()),
+  };
 }
 
 describe('replay of recorded histories', () => {
@@ -51,7 +56,7 @@ describe('replay of recorded histories', () => {
           writeFileSync(path.join(FIXTURES, `${workflowId.replace(/[^A-Za-z0-9._-]+/g, '_')}.json`), shown);
         }
       }
-      const results = Worker.runReplayHistories({ workflowBundle: bundle() }, histories);
+      const results = Worker.runReplayHistories(replayOptions(), histories);
       let replayed = 0;
       for await (const r of results) {
         expect(r.error, `${r.workflowId}: ${String(r.error)}`).toBeUndefined();
@@ -71,7 +76,7 @@ describe('replay of recorded histories', () => {
       history: historyFromJSON(JSON.parse(readFileSync(path.join(FIXTURES, f), 'utf8'))),
     }));
     let replayed = 0;
-    for await (const r of Worker.runReplayHistories({ workflowBundle: bundle() }, histories)) {
+    for await (const r of Worker.runReplayHistories(replayOptions(), histories)) {
       expect(r.error, `${r.workflowId}: ${String(r.error)}`).toBeUndefined();
       replayed += 1;
     }

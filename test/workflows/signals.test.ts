@@ -175,8 +175,14 @@ describe.each(TRANSFER_PATHS)('signals and queries ($path)', ({ localSendMaxByte
     const cli = inject('temporalCliPath');
     const address = inject('temporalAddress');
     // Asynchronous: the worker answering the queries runs in this process.
+    // The test stacks encrypt payloads: the CLI reads query results through the run's codec server.
+    const codec = inject('codecServerUrl');
     const temporal = async (...args: string[]) =>
-      (await promisify(execFile)(cli, [...args, '--address', address], { encoding: 'utf8' })).stdout;
+      (
+        await promisify(execFile)(cli, [...args, '--address', address, '--codec-endpoint', codec], {
+          encoding: 'utf8',
+        })
+      ).stdout;
 
     await temporal('workflow', 'signal', '--workflow-id', handle.workflowId, '--name', 'pause');
     const progress = await waitFor('the pause via the CLI', async () => {

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/temporal/cli-binary';
-import { startHarness, TEST_TOKEN, type Harness } from '../helpers/harness';
+import { startHarness, TEST_ENCRYPTION_KEYS_ENV, TEST_TOKEN, type Harness } from '../helpers/harness';
 import { waitFor } from '../helpers/wait';
 
 function spawnWorker(h: Harness): ChildProcess {
@@ -19,6 +19,8 @@ function spawnWorker(h: Harness): ChildProcess {
       RECORDING_SYSTEM_TOKEN: TEST_TOKEN,
       IMAGE_SYNC_LEDGER_URL: h.ledgerUrl,
       IMAGE_SYNC_LOG_LEVEL: 'WARN',
+      // The keys of the test stacks, whose client encrypts the batch's input.
+      IMAGE_SYNC_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS_ENV,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

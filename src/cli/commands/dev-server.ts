@@ -6,6 +6,15 @@ import { action, parseIntOption, untilStopped } from '../common';
 
 export const DEFAULT_DEV_DB = path.join('.image-sync', 'temporal.db');
 
+interface DevServerFlags {
+  dbFile: string;
+  port: number;
+  uiPort: number;
+  ip: string;
+  verbose?: boolean;
+  uiCodecEndpoint?: string;
+}
+
 export function registerDevServer(program: Command): void {
   program
     .command('dev-server')
@@ -15,9 +24,14 @@ export function registerDevServer(program: Command): void {
     .option('--ui-port <port>', 'Web UI port', parseIntOption('--ui-port', 1, 65535), 8233)
     .option('--ip <ip>', 'address to bind', '127.0.0.1')
     .option('--verbose', "show the server's own log")
+    .option(
+      '--ui-codec-endpoint <url>',
+      'codec server the Web UI decodes payloads through (default: $TEMPORAL_CODEC_ENDPOINT)',
+    )
     .action(
-      action(async (opts: { dbFile: string; port: number; uiPort: number; ip: string; verbose?: boolean }) => {
+      action(async (opts: DevServerFlags) => {
         const server = await startDevServer({
+          uiCodecEndpoint: opts.uiCodecEndpoint ?? (process.env.TEMPORAL_CODEC_ENDPOINT || undefined),
           dbFile: opts.dbFile,
           port: opts.port,
           uiPort: opts.uiPort,

@@ -1,17 +1,35 @@
 import type { Command } from 'commander';
-import { NativeConnection } from '@temporalio/worker';
+import type { LogLevel } from '@temporalio/common';
+import { NativeConnection, type Worker } from '@temporalio/worker';
 import { appEnv } from '../../config/env';
 import { createTargets, loadTargetsConfig } from '../../config/targets';
 import { ledgerUrlFromEnv, openLedger } from '../../ledger';
+import { setUpWorkerObservability, type WorkerObservability } from '../../observability';
 import { temporalSettings } from '../../temporal/connection';
-import { installWorkerLogging } from '../../temporal/logging';
 import { createSyncWorker } from '../../worker';
 import { action, parseIntOption } from '../common';
 
 export interface WorkerFlags {
-  logLevel?: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  logLevel?: LogLevel;
   maxActivities?: number;
   maxWorkflowTasks?: number;
+  metricsPort?: number;
+}
+
+/** Logs and metrics as the production settings say (IMAGE_SYNC_LOG_FORMAT, IMAGE_SYNC_METRICS_PORT). */
+function workerObservability(flags: WorkerFlags): Promise<WorkerObservability> {
+  const env = appEnv();
+  return setUpWorkerObservability({
+    level: flags.logLevel ?? env.IMAGE_SYNC_LOG_LEVEL,
+    format: env.IMAGE_SYNC_LOG_FORMAT,
+    metricsPort: flags.metricsPort ?? env.IMAGE_SYNC_METRICS_PORT,
+  });
+}
+
+/** Starts /metrics and /health (when configured) and says where, as a log line. */
+async function serveObservability(observability: WorkerObservability, worker: Worker): Promise<void> {
+  const server = await observability.serve(worker);
+  if (server) observability.info('metrics and health served', { metricsUrl: `${server.url}/metrics` });
 }
 
 /** Exit code of a worker stopped at once by a second signal: 128 + the signal's number. */
@@ -84,16 +102,17 @@ export async function runWorker(flags: WorkerFlags = {}, until?: Promise<unknown
 }
 
 async function runWorkerUntil(flags: WorkerFlags, until: Promise<unknown>, graceMs: number): Promise<void> {
-  installWorkerLogging(flags.logLevel);
   const settings = temporalSettings();
+  const observability = await workerObservability(flags);
   const targets = createTargets(loadTargetsConfig());
   const ledgerUrl = ledgerUrlFromEnv();
-  const ledger = await openLedger(ledgerUrl);
+  const ledger = observability.wrapLedger(await openLedger(ledgerUrl));
   let connection: NativeConnection;
   try {
     connection = await NativeConnection.connect(settings.connectionOptions);
   } catch (err) {
     await ledger.close();
+    await observability.close();
     throw new Error(`cannot reach Temporal at ${settings.connectionOptions.address}: ${(err as Error).message}`);
   }
   try {
@@ -104,6 +123,8 @@ async function runWorkerUntil(flags: WorkerFlags, until: Promise<unknown>, grace
       ledger,
       targets,
       shutdownGraceMs: graceMs,
+      dataConverter: settings.dataConverter,
+      activityInterceptors: observability.interceptors((target) => targets.resolveName(target)),
       tuning: {
         ...(flags.maxActivities ? { maxConcurrentActivityTaskExecutions: flags.maxActivities } : {}),
         ...(flags.maxWorkflowTasks ? { maxConcurrentWorkflowTaskExecutions: flags.maxWorkflowTasks } : {}),
@@ -112,12 +133,14 @@ async function runWorkerUntil(flags: WorkerFlags, until: Promise<unknown>, grace
     process.stdout.write(
       `Worker polling task queue "${settings.taskQueue}" on ${settings.connectionOptions.address} (namespace ${settings.namespace}); ledger ${ledger.dialect}\n`,
     );
+    await serveObservability(observability, worker);
     const running = worker.run();
     await Promise.race([until, running]);
     if (worker.getState() === 'RUNNING') worker.shutdown();
     await running;
     process.stdout.write('Worker stopped\n');
   } finally {
+    await observability.close();
     await connection.close();
     await ledger.close();
   }
@@ -129,5 +152,10 @@ export function registerWorker(program: Command): void {
     .description('run a worker for syncBatch and syncFile (several may serve one task queue)')
     .option('--max-activities <n>', 'activities run at once', parseIntOption('--max-activities', 1, 10_000))
     .option('--max-workflow-tasks <n>', 'workflow tasks run at once', parseIntOption('--max-workflow-tasks', 1, 10_000))
+    .option(
+      '--metrics-port <port>',
+      'serve Prometheus /metrics and /health on this port (default: $IMAGE_SYNC_METRICS_PORT)',
+      parseIntOption('--metrics-port', 0, 65535),
+    )
     .action(action(async (flags: WorkerFlags) => runWorker(flags)));
 }

@@ -1,0 +1,60 @@
+/**
+ * What a worker process sets up for operators, from the production settings: logs (format and
+ * level), metrics (the ledger decorator, the activity interceptors, the runtime's exporter and
+ * the /metrics and /health server).
+ */
+import type { LogLevel } from '@temporalio/common';
+import type { ActivityInterceptorsFactory, Worker } from '@temporalio/worker';
+import type { Ledger } from '../ledger/port';
+import { freePort } from '../temporal/dev-server';
+import { observabilityInterceptors } from './activity-interceptor';
+import { defaultLogFormat, type LogFormat } from './logger';
+import { meteredLedger } from './metered-ledger';
+import { SyncMetrics } from './metrics';
+import { startMetricsServer, type MetricsServer } from './metrics-server';
+import { installWorkerRuntime } from './runtime';
+
+export interface WorkerObservability {
+  /** The ledger, counting outcomes when metrics are on. */
+  wrapLedger(ledger: Ledger): Ledger;
+  interceptors(resolveTarget: (target: string | undefined) => string): ActivityInterceptorsFactory[];
+  /** Starts /metrics and /health for the worker (when a metrics port is set). */
+  serve(worker: Worker): Promise<MetricsServer | undefined>;
+  info(message: string, fields?: Record<string, unknown>): void;
+  close(): Promise<void>;
+}
+
+export async function setUpWorkerObservability(opts: {
+  level?: LogLevel;
+  format?: LogFormat;
+  metricsPort?: number;
+}): Promise<WorkerObservability> {
+  const metrics = opts.metricsPort !== undefined ? new SyncMetrics() : undefined;
+  const corePort = metrics ? await freePort() : undefined;
+  const runtime = installWorkerRuntime({
+    level: opts.level ?? 'INFO',
+    format: opts.format ?? defaultLogFormat(),
+    corePrometheusAddress: corePort ? `127.0.0.1:${corePort}` : undefined,
+  });
+  let server: MetricsServer | undefined;
+  return {
+    wrapLedger: (ledger) => (metrics ? meteredLedger(ledger, metrics) : ledger),
+    interceptors: (resolveTarget) => [observabilityInterceptors({ metrics, resolveTarget })],
+    async serve(worker) {
+      if (!metrics || opts.metricsPort === undefined) return undefined;
+      server = await startMetricsServer({
+        port: opts.metricsPort,
+        metrics,
+        runtimeMetricsUrl: runtime.corePrometheusAddress
+          ? `http://${runtime.corePrometheusAddress}/metrics`
+          : undefined,
+        healthy: () => worker.getState() === 'RUNNING',
+      });
+      return server;
+    },
+    info: (message, fields) => runtime.logger.info(message, fields),
+    close: async () => {
+      await server?.close();
+    },
+  };
+}
