@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker, type ActivityInterceptorsFactory, type WorkerOptions } from '@temporalio/worker';
-import { createActivities } from './activities';
+import { createActivities, type TransferObserver } from './activities';
 import { prebuiltBundlePath } from './build/workflow-bundle';
 import { imageSyncDataConverter } from './codec/encryption';
 import { observabilityInterceptors } from './observability/activity-interceptor';
@@ -56,6 +56,8 @@ export interface SyncWorkerOptions {
   dataConverter?: DataConverter;
   /** Activity interceptors; by default the one that adds batch id and target to activity logs. */
   activityInterceptors?: ActivityInterceptorsFactory[];
+  /** Times the send and verify phases of deliveries (the worker's latency metrics). */
+  observeTransfer?: TransferObserver;
 }
 
 export async function createSyncWorker(opts: SyncWorkerOptions): Promise<Worker> {
@@ -74,6 +76,7 @@ export async function createSyncWorker(opts: SyncWorkerOptions): Promise<Worker>
       ledger: opts.ledger,
       targets: opts.targets,
       heartbeatEveryMs: opts.heartbeatEveryMs,
+      observeTransfer: opts.observeTransfer,
     }),
     maxConcurrentActivityTaskExecutions: 100,
     maxConcurrentLocalActivityExecutions: 100,

@@ -10,11 +10,42 @@ import type { Ledger } from '../ledger/port';
 import { RecordingSystemError, type Receipt, type RecordingSystem } from '../recording-system/port';
 import type { SyncItem } from '../shared';
 
+/** Told how long a send or a verification took, and how it ended (for the latency metrics). */
+export type TransferObserver = (
+  phase: 'send' | 'verify',
+  target: string,
+  result: 'ok' | 'failed' | 'error',
+  seconds: number,
+) => void;
+
 export interface ActivityDeps {
   ledger: Ledger;
   targets: Targets;
   /** How often long activities heartbeat, in milliseconds. */
   heartbeatEveryMs?: number;
+  /** Times the send and the verification inside deliverFile, which does both. */
+  observeTransfer?: TransferObserver;
+}
+
+/** Runs one phase of a transfer and tells the observer how long it took and how it ended. */
+export async function timed<T>(
+  observe: TransferObserver | undefined,
+  phase: 'send' | 'verify',
+  target: string,
+  run: () => Promise<T>,
+  outcome: (value: T) => 'ok' | 'failed' = () => 'ok',
+): Promise<T> {
+  if (!observe) return run();
+  const started = process.hrtime.bigint();
+  const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
+  try {
+    const value = await run();
+    observe(phase, target, outcome(value), seconds());
+    return value;
+  } catch (err) {
+    observe(phase, target, 'error', seconds());
+    throw err;
+  }
 }
 
 /** One interaction of one file of a batch: what most activities are called about. */

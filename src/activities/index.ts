@@ -19,7 +19,7 @@ import { createReconcileActivities } from './reconcile';
 import { createRollbackActivities } from './rollback';
 import { createTransferActivities } from './transfer';
 
-export type { ActivityDeps } from './context';
+export type { ActivityDeps, TransferObserver } from './context';
 export { toFailure } from './context';
 export { FOREIGN_COPY } from './rollback';
 export { judge, type Delivery, type Verdict, type VerifyRule } from './transfer';

@@ -18,6 +18,7 @@ import {
   openInteraction,
   removeOwnCopy,
   systemFor,
+  timed,
   verifyFailure,
   withHeartbeat,
   writerOf,
@@ -197,9 +198,17 @@ export function createTransferActivities(deps: ActivityDeps) {
         if (args.open) await open(args, digest);
         else await ledger.updateInteraction(args.interactionId, { sha256: digest.sha256, sizeBytes: digest.size });
         if (digest.size > args.localSendMaxBytes) return { kind: 'large', size: digest.size };
-        await put(system, args, digest, signal);
+        const target = targets.resolveName(args.item.target);
+        await timed(deps.observeTransfer, 'send', target, () => put(system, args, digest, signal));
         try {
-          return { kind: 'sent', ...digest, verdict: await verify(system, args, digest, signal) };
+          const verdict = await timed(
+            deps.observeTransfer,
+            'verify',
+            target,
+            () => verify(system, args, digest, signal),
+            (v) => (v.ok ? 'ok' : 'failed'),
+          );
+          return { kind: 'sent', ...digest, verdict };
         } catch (err) {
           throw verifyFailure(err);
         }

@@ -13,7 +13,8 @@ import type { SyncMetrics } from './metrics';
  * the verify result label.
  */
 export const TIMED_ACTIVITIES: Record<string, 'send' | 'verify' | 'transfer'> = {
-  deliverFile: 'transfer',
+  // deliverFile (send and verify inside the workflow task) times its two phases itself, through
+  // the worker's transfer observer (WorkerObservability.transferObserver).
   sendFile: 'send',
   verifyFile: 'verify',
 };

@@ -5,6 +5,7 @@
  */
 import type { LogLevel } from '@temporalio/common';
 import type { ActivityInterceptorsFactory, Worker } from '@temporalio/worker';
+import type { TransferObserver } from '../activities';
 import type { Ledger } from '../ledger/port';
 import { freePort } from '../temporal/dev-server';
 import { observabilityInterceptors } from './activity-interceptor';
@@ -18,6 +19,8 @@ export interface WorkerObservability {
   /** The ledger, counting outcomes when metrics are on. */
   wrapLedger(ledger: Ledger): Ledger;
   interceptors(resolveTarget: (target: string | undefined) => string): ActivityInterceptorsFactory[];
+  /** Times the phases of a delivery into the send and verify histograms (when metrics are on). */
+  transferObserver(): TransferObserver | undefined;
   /** Starts /metrics and /health for the worker (when a metrics port is set). */
   serve(worker: Worker): Promise<MetricsServer | undefined>;
   info(message: string, fields?: Record<string, unknown>): void;
@@ -40,6 +43,11 @@ export async function setUpWorkerObservability(opts: {
   return {
     wrapLedger: (ledger) => (metrics ? meteredLedger(ledger, metrics) : ledger),
     interceptors: (resolveTarget) => [observabilityInterceptors({ metrics, resolveTarget })],
+    transferObserver: () =>
+      metrics
+        ? (phase, target, result, seconds) =>
+            (phase === 'send' ? metrics.sendSeconds : metrics.verifySeconds).observe({ target, result }, seconds)
+        : undefined,
     async serve(worker) {
       if (!metrics || opts.metricsPort === undefined) return undefined;
       server = await startMetricsServer({

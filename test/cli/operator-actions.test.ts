@@ -7,7 +7,7 @@ import { temporal } from '@temporalio/proto';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { setConcurrencyUpdate } from '../../src/shared';
-import { startHarness, type Harness } from '../helpers/harness';
+import { startHarness, TEST_ENCRYPTION_KEYS_ENV, type Harness } from '../helpers/harness';
 import { waitFor } from '../helpers/wait';
 import { cliEnv, runCli, stopAllClis, tempDir, type CliResult } from './helpers';
 
@@ -22,6 +22,7 @@ describe('operator actions, confirmed', () => {
         TEMPORAL_ADDRESS: inject('temporalAddress'),
         IMAGE_SYNC_TASK_QUEUE: h.taskQueue,
         IMAGE_SYNC_LEDGER_URL: h.ledgerUrl,
+        IMAGE_SYNC_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS_ENV,
       }),
     });
   const json = <T>(r: CliResult): T => {

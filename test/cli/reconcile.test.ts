@@ -15,7 +15,7 @@ import type { SqlLedger } from '../../src/ledger';
 import type { InteractionRow } from '../../src/ledger/port';
 import type { RecordingSystem } from '../../src/recording-system/port';
 import type { BatchPolicy, BatchResult, SyncItem } from '../../src/shared';
-import { startHarness, TEST_TOKEN, type Harness } from '../helpers/harness';
+import { startHarness, TEST_TOKEN, type Harness, TEST_ENCRYPTION_KEYS_ENV } from '../helpers/harness';
 import { cliEnv, runCli, stopAllClis, type CliResult } from './helpers';
 
 let h: Harness;
@@ -31,6 +31,7 @@ beforeAll(async () => {
     IMAGE_SYNC_LEDGER_URL: h.ledgerUrl,
     RECORDING_SYSTEM_URL: h.simulator.url,
     RECORDING_SYSTEM_TOKEN: TEST_TOKEN,
+    IMAGE_SYNC_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS_ENV,
   });
 });
 

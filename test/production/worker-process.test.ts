@@ -166,16 +166,16 @@ describe('image-sync worker in production settings: metrics, health and JSON log
     }
     // The SDK's line for each finished activity, with the fields image-sync adds.
     const activityLine = records.find(
-      (r) => r.activityType === 'sendFile' && r.msg === 'Activity completed' && r.batchId === batchId,
+      (r) => r.activityType === 'deliverFile' && r.msg === 'Activity completed' && r.batchId === batchId,
     );
-    expect(activityLine, 'a sendFile log line of the batch').toBeDefined();
+    expect(activityLine, 'a deliverFile log line of the batch').toBeDefined();
     expect(activityLine).toMatchObject({ target: 'default', batchId, workflowType: 'syncFile', attempt: 1 });
     expect(activityLine!.runId).toMatch(/^[0-9a-f-]{36}$/);
     expect(String(activityLine!.workflowId)).toMatch(new RegExp(`^sync-batch/${batchId}/ORD-\\d+/blob-\\d+\\.bin$`));
     expect(activityLine!.interactionId).toBeTypeOf('string');
     // A failed attempt (the rejected uploads) is a warning with its error.
-    const failed = records.find((r) => r.activityType === 'sendFile' && r.level === 'warn' && r.batchId === batchId);
-    expect(failed, 'a failed sendFile attempt').toMatchObject({
+    const failed = records.find((r) => r.activityType === 'deliverFile' && r.level === 'warn' && r.batchId === batchId);
+    expect(failed, 'a failed deliverFile attempt').toMatchObject({
       target: 'default',
       err: { type: 'ApplicationFailure' },
     });

@@ -125,6 +125,7 @@ async function runWorkerUntil(flags: WorkerFlags, until: Promise<unknown>, grace
       shutdownGraceMs: graceMs,
       dataConverter: settings.dataConverter,
       activityInterceptors: observability.interceptors((target) => targets.resolveName(target)),
+      observeTransfer: observability.transferObserver(),
       tuning: {
         ...(flags.maxActivities ? { maxConcurrentActivityTaskExecutions: flags.maxActivities } : {}),
         ...(flags.maxWorkflowTasks ? { maxConcurrentWorkflowTaskExecutions: flags.maxWorkflowTasks } : {}),
