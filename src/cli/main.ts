@@ -9,6 +9,7 @@ import { registerSchedule } from './commands/schedule';
 import { registerSignals } from './commands/signals';
 import { registerStart } from './commands/start';
 import { registerStatus } from './commands/status';
+import { registerTemporalServer } from './commands/temporal-server';
 import { registerWorker } from './commands/worker';
 
 export function buildProgram(): Command {
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   for (const register of [
     registerDemo,
     registerDevServer,
+    registerTemporalServer,
     registerRecordingSystem,
     registerWorker,
     registerStart,
