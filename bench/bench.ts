@@ -19,7 +19,7 @@ import type { SyncItem } from '../src/shared';
 import { contentTypeFor, sha256File } from '../src/source/files';
 import { scanDirectory } from '../src/source/manifest';
 import { generateBlobFiles } from '../src/source/sample-images';
-import { BENCH_TOKEN, historyEvents, startStack } from './stack';
+import { BENCH_TOKEN, historyEvents, startDatabaseMeasure, startStack, type StackServerKind } from './stack';
 
 export interface ModeResult {
   mode: 'old-way' | 'ceiling' | 'image-sync';
@@ -33,6 +33,18 @@ export interface ModeResult {
   fileWorkflowEventsPerFile?: number;
   largestRunEvents?: number;
   peakRssMb?: number;
+  /** image-sync only: where it ran, and the CPU per file by role (see bench/stack.ts). */
+  server?: StackServerKind;
+  workerProcesses?: number;
+  serverCpuSecondsPerFile?: number;
+  workerCpuSecondsPerFile?: number;
+  /** This process (client and simulator) when the workers run as processes of their own. */
+  benchCpuSecondsPerFile?: number;
+  databaseCpuSecondsPerFile?: number;
+  /** Temporal's database per file (postgres only): transactions and rows, and rows written by table. */
+  databasePerFile?: Record<string, number>;
+  databaseTableWritesPerFile?: Record<string, number>;
+  databaseIdlePerSecond?: Record<string, number>;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -43,17 +55,6 @@ function percentile(sorted: number[], p: number): number {
 function cpuSeconds(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
-}
-
-/** CPU seconds a child process has used, from /proc (Linux). */
-async function processCpuSeconds(pid: number): Promise<number> {
-  try {
-    const { readFile } = await import('node:fs/promises');
-    const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
-    return (Number(stat[11]) + Number(stat[12])) / 100; // utime + stime, in clock ticks of 1/100 s
-  } catch {
-    return 0;
-  }
 }
 
 /** Send then verify one file, the step every mode shares. */
@@ -120,12 +121,18 @@ async function plainRun(
   });
 }
 
-async function temporalRun(items: SyncItem[], concurrency: number, latencyMs: number): Promise<ModeResult> {
-  const stack = await startStack({ simulator: { latencyMs } });
+async function temporalRun(
+  items: SyncItem[],
+  concurrency: number,
+  latencyMs: number,
+  where: { server: StackServerKind; workerProcesses: number },
+): Promise<ModeResult> {
+  const stack = await startStack({ simulator: { latencyMs }, ...where });
   try {
     let peakRss = process.memoryUsage().rss;
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 200);
-    const cpu0 = cpuSeconds() + (await processCpuSeconds(stack.server.pid));
+    const database = await startDatabaseMeasure(stack);
+    const cpu0 = await stack.cpu();
     const t0 = performance.now();
     const { batchId, handle } = await startBatch(stack.client, items, {
       taskQueue: stack.taskQueue,
@@ -134,8 +141,12 @@ async function temporalRun(items: SyncItem[], concurrency: number, latencyMs: nu
     });
     const result = await handle.result();
     const wall = (performance.now() - t0) / 1000;
-    const cpu = cpuSeconds() + (await processCpuSeconds(stack.server.pid)) - cpu0;
+    const cpu1 = await stack.cpu();
     clearInterval(sampler);
+    const db = await database?.finish(items.length);
+    const byRole = (role: 'server' | 'workers' | 'bench' | 'database') => cpu1[role] - cpu0[role];
+    const cpu =
+      byRole('server') + byRole('workers') + (where.workerProcesses ? byRole('bench') : 0) + byRole('database');
     if (result.recorded !== items.length) throw new Error(`image-sync recorded ${result.recorded} of ${items.length}`);
     const rows = await stack.ledger.latestInteractions(batchId);
     const latencies = rows.map((r) => Date.parse(r.updated_at) - Date.parse(r.created_at)).sort((a, b) => a - b);
@@ -153,6 +164,19 @@ async function temporalRun(items: SyncItem[], concurrency: number, latencyMs: nu
       fileWorkflowEventsPerFile: round((events.total - batchEvents) / items.length),
       largestRunEvents: events.largestRun,
       peakRssMb: Math.round(peakRss / 2 ** 20),
+      server: where.server,
+      workerProcesses: where.workerProcesses,
+      serverCpuSecondsPerFile: round(byRole('server') / items.length, 5),
+      workerCpuSecondsPerFile: round(byRole('workers') / items.length, 5),
+      ...(where.workerProcesses ? { benchCpuSecondsPerFile: round(byRole('bench') / items.length, 5) } : {}),
+      ...(db
+        ? {
+            databaseCpuSecondsPerFile: round(byRole('database') / items.length, 5),
+            databasePerFile: db.perFile,
+            databaseTableWritesPerFile: db.tableWritesPerFile,
+            databaseIdlePerSecond: db.idlePerSecond,
+          }
+        : {}),
     };
   } finally {
     await stack.close();
@@ -194,8 +218,15 @@ async function main(): Promise<void> {
       concurrency: { type: 'string', default: '64' },
       out: { type: 'string', default: path.join(__dirname, 'results') },
       'skip-old-way': { type: 'boolean', default: false },
+      server: { type: 'string', default: 'dev' },
+      'worker-processes': { type: 'string', default: '0' },
     },
   });
+  if (values.server !== 'dev' && values.server !== 'postgres') throw new Error('--server must be dev or postgres');
+  const server: StackServerKind = values.server === 'postgres' ? 'postgres' : 'dev';
+  const where = { server, workerProcesses: Number(values['worker-processes']) };
+  if (!Number.isInteger(where.workerProcesses) || where.workerProcesses < 0)
+    throw new Error('--worker-processes must be a whole number');
   const files = Number(values.files);
   const size = Number(values.size);
   const latencyMs = Number(values['latency-ms']);
@@ -216,8 +247,10 @@ async function main(): Promise<void> {
   }
   console.error(`b. the ceiling: a pool of ${concurrency} without Temporal...`);
   results.push(await plainRun('ceiling', items, concurrency, path.join(work, 'rs-b'), latencyMs));
-  console.error(`c. image-sync through Temporal, max concurrency ${concurrency}...`);
-  results.push(await temporalRun(items, concurrency, latencyMs));
+  console.error(
+    `c. image-sync through Temporal (${where.server} server, ${where.workerProcesses || 'in-process'} worker${where.workerProcesses === 1 ? '' : 's'}), max concurrency ${concurrency}...`,
+  );
+  results.push(await temporalRun(items, concurrency, latencyMs, where));
 
   const by = Object.fromEntries(results.map((r) => [r.mode, r])) as Record<ModeResult['mode'], ModeResult | undefined>;
   const ratios = {
@@ -226,13 +259,16 @@ async function main(): Promise<void> {
   };
   const report = {
     at: new Date().toISOString(),
-    params: { files, size, latencyMs, concurrency },
+    params: { files, size, latencyMs, concurrency, ...where },
     machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
     results,
     ratios,
   };
   await mkdir(values.out, { recursive: true });
-  const base = path.join(values.out, `bench-${stamp}-n${files}-l${latencyMs}-c${concurrency}`);
+  const base = path.join(
+    values.out,
+    `bench-${stamp}-n${files}-l${latencyMs}-c${concurrency}-${where.server}-w${where.workerProcesses}`,
+  );
   await writeFile(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
   await writeFile(
     `${base}.svg`,
@@ -241,7 +277,15 @@ async function main(): Promise<void> {
   const { rm } = await import('node:fs/promises');
   await rm(work, { recursive: true, force: true });
 
-  console.table(results);
+  console.table(
+    results.map(({ databasePerFile: _d, databaseTableWritesPerFile: _t, databaseIdlePerSecond: _i, ...r }) => r),
+  );
+  const c = by['image-sync'];
+  if (c?.databasePerFile) {
+    console.log('Temporal database per file (net of idle):', c.databasePerFile);
+    console.log('rows written per file by table:', c.databaseTableWritesPerFile);
+    console.log('idle, per second:', c.databaseIdlePerSecond);
+  }
   console.log(`c/a = ${ratios.cOverA ?? 'n/a'}   c/b = ${ratios.cOverB}`);
   console.log(`wrote ${base}.json and ${base}.svg`);
 }
