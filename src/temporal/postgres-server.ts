@@ -10,7 +10,7 @@
  * port, and the frontend's HTTP port) is either given or picked free; metrics and pprof are off.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
@@ -446,10 +446,10 @@ function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
 }
 
 /** The last error lines of the server's JSON log, as `msg: error`, without stack traces. */
-export function lastServerErrors(file: string, lines = 3): string {
+export function lastServerErrors(file: string, lines = 3, fromByte = 0): string {
   let text = '';
   try {
-    text = readFileSync(file, 'utf8');
+    text = readFileSync(file).subarray(fromByte).toString('utf8');
   } catch {
     return '';
   }
@@ -468,12 +468,60 @@ export function lastServerErrors(file: string, lines = 3): string {
   return [...new Set(out)].slice(-lines).join('\n');
 }
 
+interface Launched {
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  ports: ServerPorts;
+  address: string;
+}
+
+function logSize(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+function launch(
+  serverBin: string,
+  stateDir: string,
+  logFile: string,
+  output: NodeJS.WritableStream | undefined,
+  ports: ServerPorts,
+  ip: string,
+): Launched {
+  const logStream = createWriteStream(logFile, { flags: 'a' });
+  const child = spawn(
+    serverBin,
+    ['--root', stateDir, '--config', 'config', '--env', 'image-sync', '--allow-no-auth', 'start'],
+    { cwd: stateDir, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  for (const stream of [child.stdout, child.stderr]) {
+    stream?.pipe(logStream, { end: false });
+    if (output) stream?.pipe(output, { end: false });
+  }
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      logStream.end();
+      resolve(code);
+    }),
+  );
+  return { child, exited, ports, address: `${ip}:${ports.frontend}` };
+}
+
 export async function startPostgresServer(opts: PostgresServerOptions): Promise<RunningPostgresServer> {
   const log = opts.log ?? (() => undefined);
   const target = parsePostgresUrl(opts.postgresUrl);
   const ip = opts.ip ?? '127.0.0.1';
   const namespace = opts.namespace ?? 'default';
   const t0 = Date.now();
+  for (const [flag, port] of [
+    ['--port', opts.port],
+    ['--ui-port', opts.uiPort],
+  ] as const) {
+    if (port && !(await portIsFree(ip, port))) throw new Error(`${flag} ${port} is in use on ${ip}`);
+  }
   // Reach the database before anything slow, so a wrong URL fails in seconds.
   await preparePostgres(target);
   const serverBin = await ensureServerPart('server', { log });
@@ -486,57 +534,52 @@ export async function startPostgresServer(opts: PostgresServerOptions): Promise<
   await setupSchemas(sqlTool, target);
   const t2 = Date.now();
 
-  const ports = await pickServerPorts(ip, opts.port);
   const configDir = path.join(opts.stateDir, 'config');
   mkdirSync(configDir, { recursive: true });
-  writeFileSync(
-    path.join(configDir, 'image-sync.yaml'),
-    serverConfigYaml({
-      target,
-      ports,
-      ip,
-      historyShards: opts.historyShards ?? 4,
-      logLevel: opts.logLevel ?? 'warn',
-      dynamicConfigFile: DYNAMIC_CONFIG_FILE,
-      maxConns: opts.maxConns ?? 20,
-    }),
-    { mode: 0o600 },
-  );
   const logFile = path.join(opts.stateDir, 'server.log');
-  const logStream = createWriteStream(logFile, { flags: 'a' });
-  const child = spawn(
-    serverBin,
-    ['--root', opts.stateDir, '--config', 'config', '--env', 'image-sync', '--allow-no-auth', 'start'],
-    { cwd: opts.stateDir, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  for (const stream of [child.stdout, child.stderr]) {
-    stream?.pipe(logStream, { end: false });
-    if (opts.output) stream?.pipe(opts.output, { end: false });
-  }
-  const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => {
-      logStream.end();
-      resolve(code);
-    }),
-  );
   let ui: ChildProcess | null = null;
+  let uiUrl: string | null = null;
+  let t3 = 0;
+  let launched: Launched | undefined;
+  // A port picked free can be taken by another program before the server binds it: pick again.
+  for (let attempt = 1; ; attempt++) {
+    const ports = await pickServerPorts(ip, opts.port);
+    writeFileSync(
+      path.join(configDir, 'image-sync.yaml'),
+      serverConfigYaml({
+        target,
+        ports,
+        ip,
+        historyShards: opts.historyShards ?? 4,
+        logLevel: opts.logLevel ?? 'warn',
+        dynamicConfigFile: DYNAMIC_CONFIG_FILE,
+        maxConns: opts.maxConns ?? 20,
+      }),
+      { mode: 0o600 },
+    );
+    const logStart = logSize(logFile);
+    const current = launch(serverBin, opts.stateDir, logFile, opts.output, ports, ip);
+    try {
+      await waitForTemporal(current.address, opts.startTimeoutMs ?? 90_000, current.child, 'the Temporal server');
+      launched = current;
+      break;
+    } catch (err) {
+      await stopChild(current.child, 20_000);
+      await current.exited;
+      const last = lastServerErrors(logFile, 3, logStart);
+      if (attempt < 3 && /address already in use/i.test(last)) continue;
+      throw new Error(
+        `the Temporal server did not start: ${(err as Error).message}${last ? `\nlast errors in ${logFile}:\n${last}` : ''}`,
+      );
+    }
+  }
+  const { child, exited, ports, address } = launched;
   const stop = async () => {
     if (ui) await stopChild(ui, 5_000);
     await stopChild(child, 20_000);
     await exited;
   };
-  const address = `${ip}:${ports.frontend}`;
-  let t3 = 0;
-  let uiUrl: string | null = null;
   try {
-    try {
-      await waitForTemporal(address, opts.startTimeoutMs ?? 90_000, child, 'the Temporal server');
-    } catch (err) {
-      const last = lastServerErrors(logFile);
-      throw new Error(
-        `the Temporal server did not start: ${(err as Error).message}${last ? `\nlast lines of ${logFile}:\n${last}` : ''}`,
-      );
-    }
     t3 = Date.now();
     await prepareNamespace(address, namespace, 3);
     if (uiBin && opts.uiPort !== null) {
@@ -551,9 +594,9 @@ export async function startPostgresServer(opts: PostgresServerOptions): Promise<
         cwd: uiDir,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
-      for (const stream of [ui.stdout, ui.stderr]) {
-        stream?.pipe(createWriteStream(path.join(opts.stateDir, 'ui.log'), { flags: 'a' }));
-      }
+      const uiLog = createWriteStream(path.join(opts.stateDir, 'ui.log'), { flags: 'a' });
+      for (const stream of [ui.stdout, ui.stderr]) stream?.pipe(uiLog, { end: false });
+      ui.once('exit', () => uiLog.end());
       uiUrl = `http://${ip === '0.0.0.0' ? 'localhost' : ip}:${uiPort}`;
       await waitForHttp(uiUrl, 30_000, ui);
     }

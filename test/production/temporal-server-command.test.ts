@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -76,6 +77,22 @@ describe('image-sync temporal-server', () => {
     expect(r.stderr.trim()).toMatch(
       new RegExp(`^image-sync: PostgreSQL is not reachable at 127\\.0\\.0\\.1:${port}: `),
     );
+  });
+
+  it('says so when the frontend port is taken, before touching the database', async () => {
+    const busy = net.createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const port = (busy.address() as net.AddressInfo).port;
+    try {
+      const missing = uniqueDatabaseName('image_sync_missing');
+      const r = await runCli(['temporal-server', '--postgres', pgUrlFor(missing), '--port', String(port)], {
+        env: env(),
+      });
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim()).toBe(`image-sync: --port ${port} is in use on 127.0.0.1`);
+    } finally {
+      busy.close();
+    }
   });
 
   it('serves Temporal on PostgreSQL with the search attributes and the Web UI; stops cleanly; restarts on the same data', async () => {
