@@ -25,7 +25,14 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { startDevServer } from '../src/temporal/dev-server';
 import { createFloorWorker, sendAndVerify } from './floor';
-import { BENCH_TOKEN, historyEvents, startStack } from './stack';
+import {
+  BENCH_TOKEN,
+  historyEvents,
+  processCpuSeconds,
+  startDatabaseMeasure,
+  startStack,
+  type StackServerKind,
+} from './stack';
 
 export interface ModeResult {
   mode: 'old-way' | 'ceiling' | 'image-sync' | 'floor';
@@ -43,6 +50,18 @@ export interface ModeResult {
   fileWorkflowEventsPerFile?: number;
   largestRunEvents?: number;
   peakRssMb?: number;
+  /** image-sync only: where it ran, and the CPU per file by role (see bench/stack.ts). */
+  server?: StackServerKind;
+  workerProcesses?: number;
+  serverCpuSecondsPerFile?: number;
+  workerCpuSecondsPerFile?: number;
+  /** This process (client and simulator) when the workers run as processes of their own. */
+  benchCpuSecondsPerFile?: number;
+  databaseCpuSecondsPerFile?: number;
+  /** Temporal's database per file (postgres only): transactions and rows, and rows written by table. */
+  databasePerFile?: Record<string, number>;
+  databaseTableWritesPerFile?: Record<string, number>;
+  databaseIdlePerSecond?: Record<string, number>;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -53,17 +72,6 @@ function percentile(sorted: number[], p: number): number {
 function cpuSeconds(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
-}
-
-/** CPU seconds a child process has used, from /proc (Linux). */
-async function processCpuSeconds(pid: number): Promise<number> {
-  try {
-    const { readFile } = await import('node:fs/promises');
-    const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
-    return (Number(stat[11]) + Number(stat[12])) / 100; // utime + stime, in clock ticks of 1/100 s
-  } catch {
-    return 0;
-  }
 }
 
 async function withSimulator<T>(
@@ -118,14 +126,15 @@ async function temporalRun(
   items: SyncItem[],
   concurrency: number,
   latencyMs: number,
+  where: { server: StackServerKind; workerProcesses: number },
   untuned: boolean,
 ): Promise<ModeResult> {
-  const stack = await startStack({ simulator: { latencyMs }, untuned });
+  const stack = await startStack({ simulator: { latencyMs }, ...where, untuned });
   try {
     let peakRss = process.memoryUsage().rss;
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 200);
-    const server0 = await processCpuSeconds(stack.server.pid);
-    const own0 = cpuSeconds();
+    const database = await startDatabaseMeasure(stack);
+    const cpu0 = await stack.cpu();
     const t0 = performance.now();
     const { batchId, handle } = await startBatch(stack.client, items, {
       taskQueue: stack.taskQueue,
@@ -134,10 +143,14 @@ async function temporalRun(
     });
     const result = await handle.result();
     const wall = (performance.now() - t0) / 1000;
-    const ownCpu = cpuSeconds() - own0;
-    const serverCpu = (await processCpuSeconds(stack.server.pid)) - server0;
-    const cpu = ownCpu + serverCpu;
+    const cpu1 = await stack.cpu();
     clearInterval(sampler);
+    const db = await database?.finish(items.length);
+    const byRole = (role: 'server' | 'workers' | 'bench' | 'database') => cpu1[role] - cpu0[role];
+    const serverCpu = byRole('server');
+    const ownCpu = byRole('workers') + (where.workerProcesses ? byRole('bench') : 0);
+    const cpu =
+      byRole('server') + byRole('workers') + (where.workerProcesses ? byRole('bench') : 0) + byRole('database');
     if (result.recorded !== items.length) throw new Error(`image-sync recorded ${result.recorded} of ${items.length}`);
     const rows = await stack.ledger.latestInteractions(batchId);
     const latencies = rows.map((r) => Date.parse(r.updated_at) - Date.parse(r.created_at)).sort((a, b) => a - b);
@@ -157,6 +170,19 @@ async function temporalRun(
       fileWorkflowEventsPerFile: round((events.total - batchEvents) / items.length),
       largestRunEvents: events.largestRun,
       peakRssMb: Math.round(peakRss / 2 ** 20),
+      server: where.server,
+      workerProcesses: where.workerProcesses,
+      serverCpuSecondsPerFile: round(byRole('server') / items.length, 5),
+      workerCpuSecondsPerFile: round(byRole('workers') / items.length, 5),
+      ...(where.workerProcesses ? { benchCpuSecondsPerFile: round(byRole('bench') / items.length, 5) } : {}),
+      ...(db
+        ? {
+            databaseCpuSecondsPerFile: round(byRole('database') / items.length, 5),
+            databasePerFile: db.perFile,
+            databaseTableWritesPerFile: db.tableWritesPerFile,
+            databaseIdlePerSecond: db.idlePerSecond,
+          }
+        : {}),
     };
   } finally {
     await stack.close();
@@ -273,8 +299,15 @@ async function main(): Promise<void> {
       'skip-floor': { type: 'boolean', default: false },
       /** Run the dev servers as the Temporal CLI ships them, without the project's tuning. */
       untuned: { type: 'boolean', default: false },
+      server: { type: 'string', default: 'dev' },
+      'worker-processes': { type: 'string', default: '0' },
     },
   });
+  if (values.server !== 'dev' && values.server !== 'postgres') throw new Error('--server must be dev or postgres');
+  const server: StackServerKind = values.server === 'postgres' ? 'postgres' : 'dev';
+  const where = { server, workerProcesses: Number(values['worker-processes']) };
+  if (!Number.isInteger(where.workerProcesses) || where.workerProcesses < 0)
+    throw new Error('--worker-processes must be a whole number');
   const files = Number(values.files);
   const size = Number(values.size);
   const latencyMs = Number(values['latency-ms']);
@@ -296,8 +329,10 @@ async function main(): Promise<void> {
   }
   console.error(`b. the ceiling: a pool of ${concurrency} without Temporal...`);
   results.push(await plainRun('ceiling', items, concurrency, path.join(work, 'rs-b'), latencyMs));
-  console.error(`c. image-sync through Temporal, max concurrency ${concurrency}...`);
-  results.push(await temporalRun(items, concurrency, latencyMs, untuned));
+  console.error(
+    `c. image-sync through Temporal (${where.server} server, ${where.workerProcesses || 'in-process'} worker${where.workerProcesses === 1 ? '' : 's'}), max concurrency ${concurrency}...`,
+  );
+  results.push(await temporalRun(items, concurrency, latencyMs, where, untuned));
   if (!values['skip-floor']) {
     console.error(`d. the Temporal floor: ${concurrency} children in flight, one local activity each...`);
     results.push(await floorRun(items, concurrency, path.join(work, 'rs-d'), latencyMs, untuned));
@@ -313,13 +348,16 @@ async function main(): Promise<void> {
   };
   const report = {
     at: new Date().toISOString(),
-    params: { files, size, latencyMs, concurrency, devServerTuning: !untuned },
+    params: { files, size, latencyMs, concurrency, ...where, devServerTuning: !untuned },
     machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
     results,
     ratios,
   };
   await mkdir(values.out, { recursive: true });
-  const base = path.join(values.out, `bench-${stamp}-n${files}-l${latencyMs}-c${concurrency}`);
+  const base = path.join(
+    values.out,
+    `bench-${stamp}-n${files}-l${latencyMs}-c${concurrency}-${where.server}-w${where.workerProcesses}`,
+  );
   await writeFile(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
   await writeFile(
     `${base}.svg`,
@@ -328,7 +366,15 @@ async function main(): Promise<void> {
   const { rm } = await import('node:fs/promises');
   await rm(work, { recursive: true, force: true });
 
-  console.table(results);
+  console.table(
+    results.map(({ databasePerFile: _d, databaseTableWritesPerFile: _t, databaseIdlePerSecond: _i, ...r }) => r),
+  );
+  const c = by['image-sync'];
+  if (c?.databasePerFile) {
+    console.log('Temporal database per file (net of idle):', c.databasePerFile);
+    console.log('rows written per file by table:', c.databaseTableWritesPerFile);
+    console.log('idle, per second:', c.databaseIdlePerSecond);
+  }
   console.log(
     `c/a = ${ratios.cOverA ?? 'n/a'}   c/b = ${ratios.cOverB}   c/d = ${ratios.cOverD ?? 'n/a'}   CPU per file c/d = ${ratios.cpuCOverD ?? 'n/a'}`,
   );

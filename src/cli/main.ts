@@ -12,6 +12,7 @@ import { registerSchedule } from './commands/schedule';
 import { registerSignals } from './commands/signals';
 import { registerStart } from './commands/start';
 import { registerStatus } from './commands/status';
+import { registerTemporalServer } from './commands/temporal-server';
 import { registerWorker } from './commands/worker';
 
 export function buildProgram(): Command {
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   for (const register of [
     registerDemo,
     registerDevServer,
+    registerTemporalServer,
     registerRecordingSystem,
     registerWorker,
     registerStart,

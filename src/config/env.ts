@@ -172,6 +172,9 @@ export const workerEnv = {
 /** Tools the CLI runs. */
 export const toolsEnv = {
   TEMPORAL_CLI_PATH: envVar(z.string().refine(isExecutableFile).optional(), 'the path of an executable file'),
+  TEMPORAL_SERVER_PATH: envVar(z.string().refine(isExecutableFile).optional(), 'the path of an executable file'),
+  TEMPORAL_SQL_TOOL_PATH: envVar(z.string().refine(isExecutableFile).optional(), 'the path of an executable file'),
+  TEMPORAL_UI_SERVER_PATH: envVar(z.string().refine(isExecutableFile).optional(), 'the path of an executable file'),
 };
 
 /** Running in production: log format, metrics port, payload encryption keys (production-env.ts). */

@@ -79,11 +79,16 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
 }
 
 /** Polls the frontend's health check until it answers SERVING. */
-export async function waitForTemporal(address: string, timeoutMs: number, child?: ChildProcess): Promise<void> {
+export async function waitForTemporal(
+  address: string,
+  timeoutMs: number,
+  child?: ChildProcess,
+  what = 'the Temporal dev server',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {
-    if (child && child.exitCode !== null) throw new Error(`the Temporal dev server exited with code ${child.exitCode}`);
+    if (child && child.exitCode !== null) throw new Error(`${what} exited with code ${child.exitCode}`);
     try {
       const connection = await Connection.connect({ address, connectTimeout: 1_000 });
       try {
@@ -97,9 +102,7 @@ export async function waitForTemporal(address: string, timeoutMs: number, child?
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(
-    `the Temporal dev server at ${address} did not become healthy in ${timeoutMs} ms: ${String(lastError)}`,
-  );
+  throw new Error(`${what} at ${address} did not become healthy in ${timeoutMs} ms: ${String(lastError)}`);
 }
 
 export function devServerArgs(

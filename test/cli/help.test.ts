@@ -25,6 +25,7 @@ describe('image-sync --help', () => {
       expect.arrayContaining([
         'demo',
         'dev-server',
+        'temporal-server',
         'recording-system',
         'worker',
         'start',

@@ -46,6 +46,9 @@ const BAD: Record<string, { values: string[]; accepts: RegExp; secret?: boolean 
   IMAGE_SYNC_LOG_LEVEL: { values: ['verbose', 'inf'], accepts: /TRACE, DEBUG, INFO, WARN, ERROR/ },
   IMAGE_SYNC_SHUTDOWN_GRACE_MS: { values: ['-5', 'soon', '600001', '1.5'], accepts: /0 to 600000/ },
   TEMPORAL_CLI_PATH: { values: [notExecutable, path.join(dir, 'absent')], accepts: /executable file/ },
+  TEMPORAL_SERVER_PATH: { values: [notExecutable, path.join(dir, 'absent')], accepts: /executable file/ },
+  TEMPORAL_SQL_TOOL_PATH: { values: [notExecutable], accepts: /executable file/ },
+  TEMPORAL_UI_SERVER_PATH: { values: [notExecutable], accepts: /executable file/ },
   IMAGE_SYNC_LOG_FORMAT: { values: ['yaml', 'JSON lines'], accepts: /json or text/ },
   IMAGE_SYNC_METRICS_PORT: { values: ['http', '70000', '-1', '9464.5'], accepts: /port number from 0 to 65535/ },
   IMAGE_SYNC_ENCRYPTION_KEYS: {
