@@ -135,7 +135,7 @@ describe('production topology: Temporal server on PostgreSQL, two worker process
     stack.simulator.setFaults({ latencyMs: 500, failRate: 0, dropRate: 0, corruptRate: 0, rejectRate: 1 });
     const a = await start(await makeFiles(20, 1024, 10), { maxConcurrency: 1, maxResends: 1 });
     await waitFor('a rolled-back file', async () => (await a.handle.query(progressQuery)).rolledBack >= 1, 60_000);
-    expect(await cli('pause', a.batchId)).toContain('Pause sent');
+    expect(await cli('pause', a.batchId)).toContain(`Batch ${a.batchId} is PAUSED`);
     const paused = await waitFor('the paused batch to drain', async () => {
       const p = await a.handle.query(progressQuery);
       return p.inFlight === 0 && p.paused && p;
@@ -144,8 +144,8 @@ describe('production topology: Temporal server on PostgreSQL, two worker process
     expect(paused.started).toBeLessThan(20);
     const failed = paused.rolledBack;
     stack.simulator.setFaults({ latencyMs: 20, rejectRate: 0 });
-    expect(await cli('retry', a.batchId)).toContain('Retry sent');
-    expect(await cli('resume', a.batchId)).toContain('Resume sent');
+    expect(await cli('retry', a.batchId)).toContain(`Batch ${a.batchId} requeued ${failed} files`);
+    expect(await cli('resume', a.batchId)).toContain(`Batch ${a.batchId} is RUNNING`);
     const resultA = await a.handle.result();
     expect(resultA.state).toBe('COMPLETED');
     expect(resultA.recorded).toBe(20);
@@ -163,7 +163,7 @@ describe('production topology: Temporal server on PostgreSQL, two worker process
     stack.simulator.setFaults({ latencyMs: 400 });
     const b = await start(await makeFiles(16, 1024, 8), { maxConcurrency: 4, maxResends: 2 });
     await waitFor('four files started', async () => (await b.handle.query(progressQuery)).started >= 4, 60_000);
-    expect(await cli('cancel', b.batchId, '--reason', 'operator test')).toContain('Cancel sent');
+    expect(await cli('cancel', b.batchId, '--reason', 'operator test')).toContain(`Batch ${b.batchId} is cancelled`);
     const resultB = await b.handle.result();
     expect(resultB.state).toBe('CANCELLED');
     expect(resultB.cancelled).toBeGreaterThan(0);

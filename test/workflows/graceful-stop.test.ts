@@ -5,7 +5,7 @@
  * rollback. A second signal stops the worker at once.
  */
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { startHarness, TEST_TOKEN, type Harness } from '../helpers/harness';
+import { startHarness, TEST_TOKEN, type Harness, TEST_ENCRYPTION_KEYS_ENV } from '../helpers/harness';
 import { waitFor } from '../helpers/wait';
 import { cliEnv, spawnCli, stopAllClis, tempDir, type CliProcess } from '../cli/helpers';
 
@@ -21,6 +21,7 @@ async function spawnWorker(h: Harness, extra: Record<string, string> = {}): Prom
       RECORDING_SYSTEM_TOKEN: TEST_TOKEN,
       IMAGE_SYNC_LEDGER_URL: h.ledgerUrl,
       IMAGE_SYNC_LOG_LEVEL: 'WARN',
+      IMAGE_SYNC_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS_ENV,
       ...extra,
     }),
   });
@@ -116,6 +117,7 @@ describe('graceful stop', () => {
         RECORDING_SYSTEM_URL: h.simulator.url,
         RECORDING_SYSTEM_TOKEN: TEST_TOKEN,
         IMAGE_SYNC_LEDGER_URL: h.ledgerUrl,
+        IMAGE_SYNC_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS_ENV,
       }),
     });
     // The worker bundles its workflows for several seconds before it polls.
