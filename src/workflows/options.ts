@@ -1,22 +1,30 @@
 /** Timeouts and bounded retry policies of every activity the workflows call. */
-import { ActivityCancellationType, type ActivityOptions, type LocalActivityOptions } from '@temporalio/workflow';
+import {
+  ActivityCancellationType,
+  type ActivityOptions,
+  type LocalActivityOptions,
+  type RetryPolicy,
+} from '@temporalio/workflow';
 import { FailureType, NOT_RETRYABLE } from '../failures';
 
 /** Attempts of one rollback before it is recorded as FAILED. */
 export const COMPENSATION_ATTEMPTS = 6;
+
+/** Sending and verifying, local or regular: transport faults (5xx, timeouts) are retried a few times. */
+const TRANSFER_RETRY: RetryPolicy = {
+  initialInterval: '500 milliseconds',
+  backoffCoefficient: 2,
+  maximumInterval: '10 seconds',
+  maximumAttempts: 4,
+  nonRetryableErrorTypes: [...NOT_RETRYABLE],
+};
 
 export const ACTIVITY_OPTIONS = {
   /** Sending and verifying: transport faults (5xx, timeouts) are retried a few times here. */
   transfer: {
     startToCloseTimeout: '10 minutes',
     heartbeatTimeout: '15 seconds',
-    retry: {
-      initialInterval: '500 milliseconds',
-      backoffCoefficient: 2,
-      maximumInterval: '10 seconds',
-      maximumAttempts: 4,
-      nonRetryableErrorTypes: [...NOT_RETRYABLE],
-    },
+    retry: TRANSFER_RETRY,
     // Wait for the send to stop before compensating, so no upload lands after its rollback.
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   },
@@ -68,13 +76,7 @@ export const LEDGER_ACTIVITY_OPTIONS: LocalActivityOptions = {
  */
 export const TRANSFER_LOCAL_ACTIVITY_OPTIONS: LocalActivityOptions = {
   startToCloseTimeout: '2 minutes',
-  retry: {
-    initialInterval: '500 milliseconds',
-    backoffCoefficient: 2,
-    maximumInterval: '10 seconds',
-    maximumAttempts: 4,
-    nonRetryableErrorTypes: [...NOT_RETRYABLE],
-  },
+  retry: TRANSFER_RETRY,
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 };
 
