@@ -120,8 +120,9 @@ describe('graceful stop', () => {
         IMAGE_SYNC_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS_ENV,
       }),
     });
-    // The worker bundles its workflows for several seconds before it polls.
-    await new Promise((r) => setTimeout(r, 1500));
+    // Once it handles stop signals, and before it polls (from the sources it bundles its
+    // workflows for seconds first).
+    await worker.waitForStdout(/Worker starting: stop signals are handled/, 60_000);
     expect(worker.stdout).not.toContain('Worker polling');
     worker.signal('SIGTERM');
     const exit = await worker.exit(90_000);

@@ -93,6 +93,8 @@ export function stopGracefullyOnSignals(
 export async function runWorker(flags: WorkerFlags = {}, until?: Promise<unknown>): Promise<void> {
   const graceMs = appEnv().IMAGE_SYNC_SHUTDOWN_GRACE_MS;
   const signals = until ? undefined : stopGracefullyOnSignals(graceMs);
+  // From here on a stop signal is handled: say so, for whoever supervises the process.
+  if (signals) process.stdout.write('Worker starting: stop signals are handled from now on\n');
   const stopWhen = until ?? signals!.requested;
   try {
     await runWorkerUntil(flags, stopWhen, graceMs);
