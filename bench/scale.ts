@@ -83,12 +83,14 @@ async function main(): Promise<void> {
       if (++sampled >= 200) break;
     }
     const afterWarmup = rss.filter((p) => p.atSeconds >= 60);
-    // Growth across the second half of the run: the last sample against the one at half time.
-    const half = rss.find((p) => p.atSeconds >= wallSeconds / 2) ?? rss[0]!;
-    const last = rss.at(-1)!;
-    const secondHalfGrowthPercent = half.rssMb
-      ? Number((((last.rssMb - half.rssMb) * 100) / half.rssMb).toFixed(1))
-      : 0;
+    // Growth across the second half of the run: the median of its last quarter against the
+    // median of its first (single samples swing with garbage collection).
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+    const quarter = (from: number, to: number) =>
+      rss.filter((p) => p.atSeconds >= from * wallSeconds && p.atSeconds <= to * wallSeconds).map((p) => p.rssMb);
+    const early = median(quarter(0.5, 0.75));
+    const late = median(quarter(0.75, 1));
+    const secondHalfGrowthPercent = early ? Number((((late - early) * 100) / early).toFixed(1)) : 0;
     const report = {
       at: new Date().toISOString(),
       params: { files, concurrency, size: Number(values.size) },
