@@ -129,6 +129,10 @@ export interface SyncBatchInput {
   redrive?: boolean;
   /** Continue as new once a run's history holds this many events (default 4,000). */
   continueAsNewAfterEvents?: number;
+  /** Limits of the whole batch (`start --max-bytes-per-second`); the targets' own come from the targets file. */
+  limits?: RateLimit;
+  /** Where the batch's events are POSTed (`start --notify`, IMAGE_SYNC_NOTIFY_URLS). */
+  notify?: NotifyOptions;
 }
 
 export interface SyncFileInput {
@@ -139,6 +143,8 @@ export interface SyncFileInput {
   parentWorkflowId?: string;
   /** Redrive count: 0 for the first run of this file in the batch. */
   attempt: number;
+  /** The batch has rate limits: the file is sent by the regular activity, paced by them. */
+  paced?: boolean;
 }
 
 /** What each run of a schedule (`image-sync schedule create`) is started with. */
@@ -151,6 +157,10 @@ export interface ScheduledSyncInput {
   policy: BatchPolicy;
   /** Files modified more recently than this are left for the next run: they may still be written. */
   settleMs: number;
+  /** Limits of each run's batch. */
+  limits?: RateLimit;
+  /** Where each run's batch POSTs its events. */
+  notify?: NotifyOptions;
 }
 
 export interface ScheduledSyncResult {
@@ -223,6 +233,10 @@ export interface BatchCarry {
   cancelRequested: boolean;
   cancelReason?: string;
   maxConcurrency: number;
+  /** The limits in force: the batch's own and each target's (set by openBatch, changed by setLimits). */
+  limits?: BatchLimits;
+  /** Notifications that could not be delivered. */
+  notifyFailures?: { count: number; last: string };
   /** No new file starts: the tolerated failure percentage was passed. */
   stopStarting: boolean;
   failedBatch: boolean;
@@ -289,3 +303,64 @@ export const pauseUpdate = defineUpdate<BatchStateResult, []>('pause');
 export const resumeUpdate = defineUpdate<BatchStateResult, []>('resume');
 export const retryUpdate = defineUpdate<RetryResult, [args?: { files?: string[] }]>('retry');
 export const setConcurrencyUpdate = defineUpdate<ConcurrencyResult, [maxConcurrency: number]>('setMaxConcurrency');
+/** Changes the batch's limits, or a target's limits within the batch, while it runs. */
+export const setLimitsUpdate = defineUpdate<LimitsResult, [change: LimitsChange]>('setLimits');
+
+// ---------------------------------------------------------------------------------------------
+// Limits and notifications
+
+/** Rate limits of one scope; an absent or 0 value means no limit. */
+export interface RateLimit {
+  maxBytesPerSecond?: number;
+  maxRequestsPerSecond?: number;
+}
+
+/** The limits a batch holds its sends and verifications to, on every worker. */
+export interface BatchLimits {
+  batch: RateLimit;
+  /** By target name: every configured target is listed, with or without limits. */
+  targets: Record<string, RateLimit>;
+}
+
+/** What `image-sync set-limits` asks: a value of 0 lifts that limit; an absent one keeps it. */
+export interface LimitsChange extends RateLimit {
+  /** The target whose limits change; the batch's own when absent. */
+  target?: string;
+}
+
+export interface LimitsResult {
+  batchId: string;
+  limits: BatchLimits;
+}
+
+export const NOTIFY_EVENTS = [
+  'batch.finished',
+  'batch.paused',
+  'batch.resumed',
+  'batch.threshold_exceeded',
+  'reconcile.drift',
+] as const;
+export type NotifyEventName = (typeof NOTIFY_EVENTS)[number];
+
+export interface NotifyOptions {
+  urls: string[];
+  /** How long one event may take to deliver to one URL, retries included, in milliseconds. */
+  timeoutMs: number;
+}
+
+/** The JSON document POSTed for one event. */
+export interface NotifyBody {
+  /** Unique per event: a receiver that sees it twice (a retry after a lost answer) can drop the copy. */
+  id: string;
+  event: NotifyEventName;
+  batchId: string;
+  state: BatchState;
+  total: number;
+  recorded: number;
+  rolledBack: number;
+  rollbackFailed: number;
+  cancelled: number;
+  at: string;
+  /** Why, for paused, resumed and threshold_exceeded; the drift counts for reconcile.drift. */
+  detail?: Record<string, unknown>;
+}

@@ -42,7 +42,20 @@ export function createReconcileActivities(deps: { ledger: Ledger; targets: Targe
       });
       report.unchecked.push(...context.problems);
       await ledger.recordReconcileFindings({ runId, batchId: args.batchId, findings: findingsOf(report) });
-      return summarize(report);
+      const summary = summarize(report);
+      const row = await ledger.getBatch(args.batchId);
+      if (row) {
+        const cancelled = (await ledger.listBatchFilesByStatus(args.batchId, 'CANCELLED')).length;
+        summary.ledger = {
+          state: row.state,
+          total: row.total,
+          recorded: row.recorded,
+          rolledBack: row.rolled_back,
+          rollbackFailed: row.failed - row.rolled_back,
+          cancelled,
+        };
+      }
+      return summary;
     },
   };
 }

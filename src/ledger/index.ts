@@ -5,3 +5,4 @@ export * from './schema';
 export * from './migrations';
 export * from './safe-text';
 export * from './sql-ledger';
+export * from './pacing';

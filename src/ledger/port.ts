@@ -4,6 +4,8 @@
  * Every write is idempotent, so an activity retried by Temporal writes the same row once.
  */
 import type { BatchState, FileState } from '../shared';
+import type { NotificationOutcome, Reservation, ScopeLimit } from './pacing';
+import type { NotificationRecord } from './schema';
 
 export interface BatchRow {
   batch_id: string;
@@ -174,4 +176,14 @@ export interface Ledger {
   listReconcileFindings(batchId: string): Promise<ReconcileFindingRow[]>;
   /** The batches with an interaction whose source lies under folder `dir`, by first interaction. */
   batchIdsWithSourcesUnder(dir: string): Promise<string[]>;
+
+  /** Sets, changes or (with 0) lifts the rate limits of a batch's scopes (pacing.ts). */
+  setRateLimits(batchId: string, limits: readonly ScopeLimit[]): Promise<void>;
+  /** Reserves `amount` units in each limited scope; undefined when none of them is limited. */
+  reserveRate(scopes: readonly string[], amount: number): Promise<Reservation | undefined>;
+  /** Drops the rate limits of an ended batch. */
+  clearRateLimits(batchId: string): Promise<void>;
+  /** Records how one event's delivery to one URL went (each attempt replaces the last; `ifNew`: only a first record). */
+  recordNotification(n: NotificationOutcome, ifNew?: boolean): Promise<void>;
+  listNotifications(batchId: string): Promise<NotificationRecord[]>;
 }

@@ -19,6 +19,8 @@ import type { BatchState, FileState } from '../shared';
 import { envFrom } from '../config/env';
 import { DEFAULT_LEDGER_RETRY, withLedgerRetry, type LedgerRetryPolicy } from './availability';
 import { migrateLedger } from './migrations';
+import * as pacing from './pacing';
+import type { NotificationOutcome, Reservation, ScopeLimit } from './pacing';
 import type {
   BatchRow,
   InteractionEventRow,
@@ -31,7 +33,7 @@ import type {
   RollbackStatus,
 } from './port';
 import { redactSecrets, safeLedgerText, serializeDetail } from './safe-text';
-import type { InteractionsTable, LedgerDatabase, LedgerDialect, SyncBatchesTable } from './schema';
+import type { InteractionsTable, LedgerDatabase, LedgerDialect, NotificationRecord, SyncBatchesTable } from './schema';
 
 /** The ledger used when `IMAGE_SYNC_LEDGER_URL` is not set. */
 export const DEFAULT_LEDGER_URL = 'sqlite:./.image-sync/ledger.db';
@@ -618,6 +620,28 @@ export class SqlLedger implements Ledger {
 
   async listReconcileFindings(batchId: string): Promise<ReconcileFindingRow[]> {
     return this.db.selectFrom('reconcile_findings').selectAll().where('batch_id', '=', batchId).orderBy('id').execute();
+  }
+
+  async setRateLimits(batchId: string, limits: readonly ScopeLimit[]): Promise<void> {
+    return this.#op('setRateLimits', () => pacing.setRateLimits(this.db, this.dialect, batchId, limits, Date.now()));
+  }
+
+  async reserveRate(scopes: readonly string[], amount: number): Promise<Reservation | undefined> {
+    // Not retried as one: a reservation whose answer was lost has taken its slot, and the retry
+    // takes the next one; the limit still holds.
+    return this.#op('reserveRate', () => pacing.reserveRate(this.db, this.dialect, scopes, amount, Date.now()));
+  }
+
+  async clearRateLimits(batchId: string): Promise<void> {
+    return this.#op('clearRateLimits', () => pacing.clearRateLimits(this.db, batchId));
+  }
+
+  async recordNotification(n: NotificationOutcome, ifNew = false): Promise<void> {
+    return this.#op('recordNotification', () => pacing.recordNotification(this.db, n, ifNew));
+  }
+
+  async listNotifications(batchId: string): Promise<NotificationRecord[]> {
+    return this.#op('listNotifications', () => pacing.listNotifications(this.db, batchId));
   }
 }
 

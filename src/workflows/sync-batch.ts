@@ -54,14 +54,19 @@ import {
   retryUpdate,
   setConcurrencySignal,
   setConcurrencyUpdate,
+  setLimitsUpdate,
   transportFaultSignal,
   type BatchResult,
   type BatchState,
   type FileResult,
+  type LimitsChange,
+  type NotifyEventName,
   type SyncBatchInput,
   type SyncItem,
 } from '../shared';
+import { changeLimits, isPaced, whyNotSetLimits } from './batch-limits';
 import * as batch from './batch-state';
+import { createNotifier } from './notifier';
 import { ledgerPatiently } from './ledger-patience';
 import { ACTIVITY_OPTIONS, AWAIT_FILES_OPTIONS, LEDGER_ACTIVITY_OPTIONS } from './options';
 import { syncFile } from './sync-file';
@@ -69,7 +74,7 @@ import { syncFile } from './sync-file';
 const { loadItems, rollbackRecordedFiles } = proxyActivities<Activities>(ACTIVITY_OPTIONS.batch);
 const { awaitFileResults } = proxyActivities<Activities>(AWAIT_FILES_OPTIONS);
 const { probeRecordingSystem } = proxyActivities<Activities>(ACTIVITY_OPTIONS.probe);
-const { openBatch, finishBatch } = proxyLocalActivities<Activities>(LEDGER_ACTIVITY_OPTIONS);
+const { openBatch, finishBatch, applyLimits } = proxyLocalActivities<Activities>(LEDGER_ACTIVITY_OPTIONS);
 
 /** Items read from the manifest per activity call: small enough to stay far below payload limits. */
 export const PAGE_SIZE = 200;
@@ -106,10 +111,31 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
     ]);
     describe(state);
   };
+  const notifier = createNotifier(input.notify, (text) => {
+    batch.noteNotifyFailure(c, text);
+    describe();
+  });
+  const emit = (event: NotifyEventName, detail?: Record<string, unknown>) =>
+    notifier.emit(event, { ...batch.notifyFields(c, frame, stateNow()), ...(detail ? { detail } : {}) });
   const onFileDone = (result: FileResult) => {
+    const wasFailing = c.failedBatch;
     const outcome = batch.applyFileResult(c, result, frame);
     if (outcome === 'failed') show();
     else if (outcome === 'done') describe();
+    if (c.failedBatch && !wasFailing) {
+      emit('batch.threshold_exceeded', {
+        failed: batch.failedCount(c),
+        toleratedFailurePercent: policy.toleratedFailurePercent,
+      });
+    }
+  };
+  const paused = (by: string, more: Record<string, unknown> = {}) => {
+    show();
+    emit('batch.paused', { by, ...more });
+  };
+  const resumed = (by: string, more: Record<string, unknown> = {}) => {
+    show();
+    emit('batch.resumed', { by, ...more });
   };
 
   // --- handlers ---------------------------------------------------------------------------------
@@ -117,16 +143,16 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
     batch.requestCancel(c, reason);
   });
   setHandler(pauseSignal, () => {
-    if (batch.pause(c)) show();
+    if (batch.pause(c)) paused('operator');
   });
   setHandler(resumeSignal, () => {
-    if (batch.resume(c)) show();
+    if (batch.resume(c)) resumed('operator');
   });
   setHandler(transportFaultSignal, (fault) => {
     if (batch.noteTransportFault(c, policy, fault, new Date().toISOString())) {
       countOutagePause(fault.target);
       log.warn('recording system looks down: batch paused', { target: fault.target, error: fault.error });
-      show();
+      paused('outage', { target: fault.target, error: fault.error });
     }
   });
   setHandler(setConcurrencySignal, (n: number) => {
@@ -152,7 +178,7 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
     pauseUpdate,
     () => {
       batch.pause(c);
-      show();
+      paused('operator');
       return { batchId, state: stateNow() };
     },
     { validator: () => refuse(batch.whyNotPause(c)) },
@@ -161,7 +187,7 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
     resumeUpdate,
     () => {
       batch.resume(c);
-      show();
+      resumed('operator');
       return { batchId, state: stateNow() };
     },
     { validator: () => refuse(batch.whyNotResume(c)) },
@@ -183,6 +209,17 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
       return { batchId, maxConcurrency: c.maxConcurrency };
     },
     { validator: (n: number) => refuse(batch.whyNotSetConcurrency(c, n)) },
+  );
+  setHandler(
+    setLimitsUpdate,
+    async (change: LimitsChange) => {
+      const limits = changeLimits(c, change);
+      // Confirmed once every worker's next reservation sees the new limits.
+      await ledgerPatiently(() => applyLimits({ batchId, limits }), tell);
+      describe();
+      return { batchId, limits };
+    },
+    { validator: (change: LimitsChange) => refuse(whyNotSetLimits(c, change)) },
   );
   setHandler(progressQuery, () => batch.progressOf(c, frame, stateNow()));
   setHandler(failuresQuery, () => batch.failuresOf(c));
@@ -227,6 +264,7 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
           item,
           attempt,
           parentWorkflowId: info.workflowId,
+          ...(isPaced(c.limits) ? { paced: true } : {}),
           policy: {
             maxResends: policy.maxResends,
             resendBackoffMs: policy.resendBackoffMs,
@@ -322,7 +360,10 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
 
   // --- main loop --------------------------------------------------------------------------------
   if (!input.carry) {
-    await ledgerPatiently(() => openBatch({ batchId, workflowId: info.workflowId, total }), tell);
+    c.limits = await ledgerPatiently(
+      () => openBatch({ batchId, workflowId: info.workflowId, total, limits: input.limits }),
+      tell,
+    );
     upsertSearchAttributes([
       { key: SA_BATCH_ID, value: batchId },
       { key: SA_FILES_TOTAL, value: total },
@@ -345,7 +386,7 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
       );
       if (up && batch.endOutage(c, outage)) {
         log.info('recording system answers again: batch resumed', { target: outage.target });
-        show();
+        resumed('outage over', { target: outage.target });
       }
     }
   })().catch((err: unknown) => {
@@ -357,6 +398,7 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
       if (c.cancelRequested || batch.allDone(c, frame)) break;
       if (shouldContinueAsNew() && frame.pendingStarts === 0 && startsUnderWay === 0) {
         await condition(allHandlersFinished);
+        await notifier.settle();
         await continueAsNew<typeof syncBatch>({ ...input, carry: c });
       }
       if (batch.canStart(c, frame)) {
@@ -394,6 +436,9 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
     finalState = state;
     ended = true;
     await Promise.all([prober, watcher]);
+    emit('batch.finished', { resends: c.counts.resends });
+    // The end waits for the event, at most the notification's own timeout.
+    await notifier.settle();
     show(state);
     const result: BatchResult = {
       batchId,

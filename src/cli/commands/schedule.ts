@@ -6,7 +6,17 @@ import { DEFAULT_STATE_DIR, InputError, validatePolicy } from '../../batch/start
 import { SCHEDULED_WORKFLOW_TYPE, type ScheduledSyncInput } from '../../shared';
 import { temporalSettings } from '../../temporal/connection';
 import type { scheduledSync } from '../../workflows/scheduled-sync';
-import { action, CliError, parseIntOption, policyOption, printJson, withClient } from '../common';
+import {
+  action,
+  CliError,
+  collectUrl,
+  notifyOptions,
+  parseIntOption,
+  parseLimitOption,
+  policyOption,
+  printJson,
+  withClient,
+} from '../common';
 import {
   reconcileScheduleWorkflowId,
   SCHEDULED_RECONCILE_WORKFLOW_TYPE,
@@ -34,6 +44,8 @@ interface CreateFlags {
   maxResends?: number;
   settleMs: number;
   json?: boolean;
+  maxBytesPerSecond?: number;
+  notify?: string[];
 }
 
 export function registerSchedule(program: Command): void {
@@ -62,6 +74,16 @@ export function registerSchedule(program: Command): void {
       parseIntOption('--settle-ms', 0, 86_400_000),
       10_000,
     )
+    .option(
+      '--max-bytes-per-second <n>',
+      'upload bytes per second of each run, across all workers',
+      parseLimitOption('--max-bytes-per-second'),
+    )
+    .option(
+      '--notify <url>',
+      "POST each run's events (batch.*, or reconcile.drift) to this URL; repeatable, adds to IMAGE_SYNC_NOTIFY_URLS",
+      collectUrl('--notify'),
+    )
     .option('--json', 'print one JSON document')
     .action(
       action(async (flags: CreateFlags) => {
@@ -86,6 +108,9 @@ export function registerSchedule(program: Command): void {
           policy,
           settleMs: flags.settleMs,
         };
+        if (flags.maxBytesPerSecond) input.limits = { maxBytesPerSecond: flags.maxBytesPerSecond };
+        const notify = notifyOptions(flags.notify);
+        if (notify) input.notify = notify;
         const settings = temporalSettings();
         await withClient(async (client) => {
           try {
@@ -198,9 +223,11 @@ async function createReconcileSchedule(target: string, flags: CreateFlags): Prom
   if (!SCHEDULE_ID.test(id)) throw new CliError(`schedule id "${id}" must be 1-60 letters, digits, '.', '_' or '-'`, 2);
   if (!isDir && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(target))
     throw new CliError(`--reconcile: "${target}" is neither a folder nor a batch id`, 2);
-  const input: ScheduledReconcileInput = isDir
-    ? { scheduleId: id, dir: path.resolve(target) }
-    : { scheduleId: id, batchId: target };
+  const notify = notifyOptions(flags.notify);
+  const input: ScheduledReconcileInput = {
+    ...(isDir ? { scheduleId: id, dir: path.resolve(target) } : { scheduleId: id, batchId: target }),
+    ...(notify ? { notify } : {}),
+  };
   const what = isDir ? `the batches of ${path.resolve(target)}` : `batch ${target}`;
   const settings = temporalSettings();
   await withClient(async (client) => {
