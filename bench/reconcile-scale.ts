@@ -17,8 +17,8 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { sql } from 'kysely';
 import { openLedger } from '../src/ledger';
+import { ledgerSql } from '../src/ledger/testing';
 import { HttpRecordingSystem } from '../src/recording-system/http-adapter';
 import { startSimulator } from '../src/recording-system/simulator';
 import { mapWithConcurrency } from '../src/source/concurrency';
@@ -61,7 +61,7 @@ async function main(): Promise<void> {
       const rs = new HttpRecordingSystem({ baseUrl: simulator.url, token: TOKEN });
       const ledger = await openLedger(ledgerUrl);
       // Building the state only: no sync to disk after every row's commit.
-      await sql`pragma synchronous = normal`.execute(ledger.db);
+      await ledgerSql(ledger).query`pragma synchronous = normal`;
       try {
         await ledger.ensureBatch({
           batchId,

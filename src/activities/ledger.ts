@@ -10,10 +10,9 @@ export function createLedgerActivities(deps: ActivityDeps) {
   const { ledger } = deps;
 
   async function countTotals(batchId: string): Promise<LedgerTotals> {
-    const latest = await ledger.latestInteractions(batchId);
-    const count = (status: string) => latest.filter((r) => r.status === status).length;
-    const rolledBack = count('ROLLED_BACK');
-    return { recorded: count('RECORDED'), rolledBack, failed: rolledBack + count('ROLLBACK_FAILED') };
+    const { files } = await ledger.batchCounts(batchId);
+    const rolledBack = files.ROLLED_BACK ?? 0;
+    return { recorded: files.RECORDED ?? 0, rolledBack, failed: rolledBack + (files.ROLLBACK_FAILED ?? 0) };
   }
 
   return {

@@ -45,14 +45,14 @@ export function createReconcileActivities(deps: { ledger: Ledger; targets: Targe
       const summary = summarize(report);
       const row = await ledger.getBatch(args.batchId);
       if (row) {
-        const cancelled = (await ledger.listBatchFilesByStatus(args.batchId, 'CANCELLED')).length;
+        const { files } = await ledger.batchCounts(args.batchId);
         summary.ledger = {
           state: row.state,
           total: row.total,
-          recorded: row.recorded,
-          rolledBack: row.rolled_back,
-          rollbackFailed: row.failed - row.rolled_back,
-          cancelled,
+          recorded: files.RECORDED ?? 0,
+          rolledBack: files.ROLLED_BACK ?? 0,
+          rollbackFailed: files.ROLLBACK_FAILED ?? 0,
+          cancelled: files.CANCELLED ?? 0,
         };
       }
       return summary;

@@ -166,7 +166,7 @@ export function createRollbackActivities(deps: ActivityDeps) {
     }): Promise<{ rolledBack: number; failed: number }> {
       const ctx = Context.current();
       return mapped(async () => {
-        const recorded = await ledger.listBatchFilesByStatus(args.batchId, 'RECORDED');
+        const recorded = await ledger.latestInteractions(args.batchId, { status: 'RECORDED' });
         let rolledBack = 0;
         let failed = 0;
         for (const [i, row] of recorded.entries()) {

@@ -5,7 +5,7 @@
  * normalised manifest, no ledger row or table, no workflow.
  */
 import { stat } from 'node:fs/promises';
-import { fileKey, isMissingTable, openLedgerToRead, recordedWithSameChecksum } from '../ledger/operator-queries';
+import { fileWithChecksumKey, isMissingTable, openLedgerToRead } from '../ledger';
 import type { SyncItem } from '../shared';
 import { mapWithConcurrency } from '../source/concurrency';
 import { sha256File } from '../source/files';
@@ -50,7 +50,7 @@ export async function planDryRun(
   const ledger = openLedgerToRead(opts.ledgerUrl);
   if (ledger) {
     try {
-      held = await recordedWithSameChecksum(ledger, files);
+      held = await ledger.recordedWithSameChecksum(files);
       ledgerRead = true;
     } catch (err) {
       if (!isMissingTable(err)) throw err;
@@ -67,7 +67,7 @@ export async function planDryRun(
     }
     t.files += 1;
     t.bytes += f.bytes;
-    if (held.has(fileKey(f))) t.alreadyRecorded += 1;
+    if (held.has(fileWithChecksumKey(f))) t.alreadyRecorded += 1;
   }
   const targets = [...byTarget.values()].sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0));
   return {

@@ -31,7 +31,7 @@ export async function previousInput(client: Client, batchId: string): Promise<Sy
 }
 
 export async function failedItems(ledger: Ledger, batchId: string, only?: string[]): Promise<SyncItem[]> {
-  const rows = await ledger.listBatchFilesByStatus(batchId, ['ROLLED_BACK', 'ROLLBACK_FAILED']);
+  const rows = await ledger.latestInteractions(batchId, { status: ['ROLLED_BACK', 'ROLLBACK_FAILED'] });
   const wanted = only?.length ? new Set(only) : undefined;
   if (wanted) {
     const known = new Set(rows.map((r) => fileKey(r.order_id, r.file_name)));

@@ -3,8 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import type { Targets } from '../config/targets';
-import type { InteractionTrail } from '../ledger/operator-queries';
-import type { BatchRow, InteractionRow, Ledger, RollbackRow } from '../ledger/port';
+import type { BatchRow, InteractionRow, InteractionTrail, Ledger, RollbackRow } from '../ledger/port';
 import { FILE_STATES, type FileState } from '../shared';
 
 export interface ReportFile {
@@ -34,19 +33,17 @@ export interface BatchReport {
 export async function buildReport(ledger: Ledger, batchId: string): Promise<BatchReport | undefined> {
   const batch = await ledger.getBatch(batchId);
   if (!batch) return undefined;
-  const [latest, all, rollbacks] = await Promise.all([
+  const [latest, counts, rollbacks] = await Promise.all([
     ledger.latestInteractions(batchId),
-    ledger.listInteractions(batchId),
+    ledger.batchCounts(batchId),
     ledger.listRollbacks(batchId),
   ]);
   const byInteraction = new Map<string, RollbackRow>(rollbacks.map((r) => [r.interaction_id, r]));
   const files = latest.map((row) => toFile(row, byInteraction.get(row.interaction_id)));
-  const counts: Partial<Record<FileState, number>> = {};
-  for (const f of files) counts[f.status] = (counts[f.status] ?? 0) + 1;
   return {
     batch,
-    counts,
-    interactions: all.length,
+    counts: counts.files,
+    interactions: counts.interactions,
     files,
     needsAttention: files.filter((f) => f.status === 'ROLLBACK_FAILED'),
   };

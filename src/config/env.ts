@@ -10,7 +10,7 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { z } from 'zod';
 import { productionEnvShape } from './production-env';
-import { parseLedgerUrl } from '../ledger/sql-ledger';
+import { parseLedgerUrl } from '../ledger/url';
 import { redactSecrets } from '../ledger/safe-text';
 
 /** One environment variable: its schema (on the trimmed value, absent when unset or empty). */

@@ -282,7 +282,7 @@ async function forEachLedgerPage(
   let after: { orderId: string; fileName: string } | null = null;
   for (;;) {
     signal?.throwIfAborted();
-    const rows = await ledger.latestInteractionsPage(batchId, after, pageSize);
+    const rows = await ledger.latestInteractions(batchId, { page: { after, limit: pageSize } });
     if (rows.length === 0) return;
     await each(rows);
     if (rows.length < pageSize) return;

@@ -7,8 +7,9 @@
  * nothing left to do; so is one that lost a race with another process applying the same migration).
  */
 import { Migrator, sql } from 'kysely';
-import type { ColumnDataType, Kysely, Migration, MigrationProvider } from 'kysely';
-import type { LedgerDatabase, LedgerDialect } from './schema';
+import type { ColumnDataType, Migration, MigrationProvider } from 'kysely';
+import { sqliteUnavailability } from './availability';
+import type { LedgerDb, LedgerDialect } from './schema';
 
 type MigrationDb = Parameters<Migration['up']>[0];
 
@@ -174,26 +175,36 @@ export function ledgerMigrations(dialect: LedgerDialect): Record<string, Migrati
 export interface MigrateLedgerOptions {
   dialect: LedgerDialect;
   /**
-   * PostgreSQL schema that holds the ledger (the connection's current schema). Kysely looks for
-   * its migration tables across all schemas unless told which one, so this must be given on
-   * PostgreSQL.
+   * PostgreSQL schema that holds the ledger; the connection's current schema when absent. Kysely
+   * looks for its migration tables across all schemas unless told which one, so on PostgreSQL
+   * the run always names one.
    */
   schema?: string;
+  /** Absolute path of the SQLite file, so that runs of this process on one file take turns. */
+  sqliteFile?: string;
 }
 
 /**
  * Brings the ledger's tables up to date. Returns the names of the migrations this call applied
  * (empty when there was nothing to do). Throws when a migration fails.
  */
-export async function migrateLedger(db: Kysely<LedgerDatabase>, options: MigrateLedgerOptions): Promise<string[]> {
-  const migrations = ledgerMigrations(options.dialect);
+export async function migrateLedger(db: LedgerDb, options: MigrateLedgerOptions): Promise<string[]> {
+  if (options.dialect === 'postgres') {
+    return runMigrations(db, 'postgres', options.schema ?? (await currentPgSchema(db)));
+  }
+  const run = () => runMigrations(db, 'sqlite', undefined);
+  return options.sqliteFile ? oneAtATimePerFile(options.sqliteFile, run) : run();
+}
+
+async function runMigrations(db: LedgerDb, dialect: LedgerDialect, pgSchema: string | undefined): Promise<string[]> {
+  const migrations = ledgerMigrations(dialect);
   const provider: MigrationProvider = { getMigrations: async () => migrations };
   const migrator = new Migrator({
     db,
     provider,
     migrationTableName: LEDGER_MIGRATION_TABLE,
     migrationLockTableName: LEDGER_MIGRATION_LOCK_TABLE,
-    ...(options.dialect === 'postgres' && options.schema ? { migrationTableSchema: options.schema } : {}),
+    ...(pgSchema ? { migrationTableSchema: pgSchema } : {}),
   });
 
   for (let attempt = 1; ; attempt++) {
@@ -201,7 +212,8 @@ export async function migrateLedger(db: Kysely<LedgerDatabase>, options: Migrate
     if (error === undefined) {
       return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
     }
-    if (options.dialect === 'sqlite' && (isSqliteBusy(error) || isRaceLost(error)) && attempt < SQLITE_BUSY_RETRIES) {
+    const busy = sqliteUnavailability(error)?.kind === 'locked';
+    if (dialect === 'sqlite' && (busy || isRaceLost(error)) && attempt < SQLITE_BUSY_RETRIES) {
       await sleep(25 * attempt + Math.floor(Math.random() * 25));
       continue;
     }
@@ -211,9 +223,35 @@ export async function migrateLedger(db: Kysely<LedgerDatabase>, options: Migrate
   }
 }
 
-function isSqliteBusy(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
+async function currentPgSchema(db: LedgerDb): Promise<string> {
+  const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db);
+  const schema = rows[0]?.schema;
+  if (!schema) {
+    throw new Error(
+      'ledger: the PostgreSQL connection has no current schema (no schema of its search_path exists); ' +
+        'add ?schema=<name> to the ledger URL',
+    );
+  }
+  return schema;
+}
+
+/**
+ * Migrations of a SQLite file run by this process, by file. A migration holds a transaction
+ * open across awaits; a second connection of the same process waiting on that file's write lock
+ * would block the event loop that the first needs to finish, so runs on one file take turns.
+ */
+const sqliteMigrationsInProcess = new Map<string, Promise<unknown>>();
+
+async function oneAtATimePerFile<T>(file: string, run: () => Promise<T>): Promise<T> {
+  const previous = sqliteMigrationsInProcess.get(file) ?? Promise.resolve();
+  const current = previous.catch(() => undefined).then(run);
+  const settled = current.catch(() => undefined);
+  sqliteMigrationsInProcess.set(file, settled);
+  try {
+    return await current;
+  } finally {
+    if (sqliteMigrationsInProcess.get(file) === settled) sqliteMigrationsInProcess.delete(file);
+  }
 }
 
 /**

@@ -2,76 +2,58 @@
  * The consistency ledger: what happened to every file, in SQL. See design.md, "Ledger".
  *
  * Every write is idempotent, so an activity retried by Temporal writes the same row once.
+ * The rows it returns are the tables' own rows (schema.ts), as Kysely selects them.
  */
+import type { Selectable } from 'kysely';
 import type { BatchState, FileState } from '../shared';
-import type { NotificationOutcome, Reservation, ScopeLimit } from './pacing';
-import type { NotificationRecord } from './schema';
+import type {
+  InteractionEventsTable,
+  InteractionsTable,
+  LedgerDialect,
+  NotificationsTable,
+  ReconcileFindingsTable,
+  RollbacksTable,
+  RollbackStatus,
+  SyncBatchesTable,
+} from './schema';
 
-export interface BatchRow {
-  batch_id: string;
-  workflow_id: string;
-  state: BatchState;
-  total: number;
-  recorded: number;
-  rolled_back: number;
-  failed: number;
-  created_at: string;
-  finished_at: string | null;
+/** A batch row; `updated_at` is the ledger's own bookkeeping and is not returned. */
+export type BatchRow = Omit<Selectable<SyncBatchesTable>, 'updated_at'>;
+
+export type InteractionRow = Selectable<InteractionsTable>;
+
+/** An event of the process log; `event_key` only makes appends idempotent and is not returned. */
+export type InteractionEventRow = Omit<Selectable<InteractionEventsTable>, 'event_key'>;
+
+export type RollbackRow = Selectable<RollbacksTable>;
+
+/** How one batch event's delivery to one URL went, as kept in `notifications`. */
+export type NotificationRow = Selectable<NotificationsTable>;
+
+/** The limit of one scope: units (bytes or requests) per second; 0 lifts it. */
+export interface ScopeLimit {
+  scope: string;
+  perSecond: number;
 }
 
-export interface InteractionRow {
-  seq: number;
-  interaction_id: string;
-  batch_id: string;
-  order_id: string;
-  file_name: string;
-  target: string;
-  source_path: string;
-  sha256: string;
-  size_bytes: number;
-  status: FileState;
-  resends: number;
-  last_error: string | null;
-  created_at: string;
-  updated_at: string;
+/** When a reservation may start, and the slowest rate among its scopes. */
+export interface Reservation {
+  startAtMs: number;
+  slowestPerSecond: number;
 }
 
-export interface InteractionEventRow {
-  id: number;
-  interaction_id: string;
-  kind: string;
-  detail: string | null;
-  at: string;
-}
-
-export type RollbackStatus = 'DONE' | 'FAILED';
-
-export interface RollbackRow {
-  id: number;
-  interaction_id: string;
-  batch_id: string;
-  order_id: string;
-  file_name: string;
-  reason: string;
-  status: RollbackStatus;
+export interface NotificationOutcome {
+  eventId: string;
+  batchId: string;
+  event: string;
+  url: string;
+  outcome: 'DELIVERED' | 'FAILED';
   attempts: number;
-  created_at: string;
-  finished_at: string | null;
+  error?: string;
 }
 
 /** One drift or warning a reconcile run found, as kept in `reconcile_findings`. */
-export interface ReconcileFindingRow {
-  id: number;
-  run_id: string;
-  batch_id: string;
-  kind: string;
-  order_id: string;
-  file_name: string;
-  target: string;
-  interaction_id: string | null;
-  detail: string;
-  found_at: string;
-}
+export type ReconcileFindingRow = Selectable<ReconcileFindingsTable>;
 
 export interface ReconcileFinding {
   kind: string;
@@ -94,78 +76,165 @@ export interface OpenInteraction {
   status: FileState;
 }
 
+export interface NewBatch {
+  batchId: string;
+  workflowId: string;
+  total: number;
+  state: BatchState;
+}
+
+export type BatchPatch = Partial<{
+  state: BatchState;
+  total: number;
+  recorded: number;
+  rolledBack: number;
+  failed: number;
+  /** true stamps `finished_at` unless it is already set; false clears it (the batch runs again). */
+  finished: boolean;
+}>;
+
+export type InteractionPatch = Partial<{
+  status: FileState;
+  resends: number;
+  lastError: string | null;
+  sha256: string;
+  sizeBytes: number;
+}>;
+
+export interface NewEvent {
+  interactionId: string;
+  /** Names the event within its interaction: the same (interactionId, eventKey) is written once. */
+  eventKey: string;
+  kind: string;
+  detail?: unknown;
+}
+
+export interface RollbackRecord {
+  interactionId: string;
+  batchId: string;
+  orderId: string;
+  fileName: string;
+  reason: string;
+  status: RollbackStatus;
+  attempts: number;
+}
+
+/** A file of a batch: where a page of files starts after. */
+export interface FileRef {
+  orderId: string;
+  fileName: string;
+}
+
+/** Which of a batch's latest interactions to read. */
+export interface LatestFilter {
+  /** Only files whose latest interaction has one of these statuses (every file when omitted). */
+  status?: FileState | readonly FileState[];
+  /**
+   * One page of at most `limit` files in (order_id, file_name) order, after `after` (from the
+   * start when null). Reading a batch page by page keeps memory bounded by the page size.
+   */
+  page?: { after: FileRef | null; limit: number };
+}
+
+/** A batch's numbers, counted by the database. */
+export interface BatchCounts {
+  /** Every interaction of the batch, redrives included. */
+  interactions: number;
+  /** Files by the status of their latest interaction; a status no file has is absent. */
+  files: Partial<Record<FileState, number>>;
+}
+
+/** A file at a target with the checksum of its bytes. */
+export interface FileWithChecksum {
+  target: string;
+  orderId: string;
+  fileName: string;
+  sha256: string;
+}
+
+/** The key a file has in the set {@link Ledger.recordedWithSameChecksum} returns. */
+export function fileWithChecksumKey(f: FileWithChecksum): string {
+  return `${f.target}\u0000${f.orderId}\u0000${f.fileName}\u0000${f.sha256}`;
+}
+
+/** What the event log says of one interaction, for a per-file report. */
+export interface InteractionTrail {
+  /**
+   * What failed last: the rule of a VERIFY_FAILED event (`missing`, `size`, `checksum`,
+   * `idempotency-key`), or `send` for a SEND_FAILED one (rejected, unavailable, ...: the
+   * interaction's last_error says which); null when nothing failed.
+   */
+  failedRule: string | null;
+  /** When the first send of the interaction was recorded (its first SENT or SEND_FAILED event). */
+  firstSentAt: string | null;
+  /** When the latest event of the interaction was written. */
+  lastEventAt: string | null;
+}
+
 export interface Ledger {
   /** Creates or updates the tables; safe to run on every start. */
   migrate(): Promise<void>;
+  /** Closes the connection(s). Safe to call more than once. */
   close(): Promise<void>;
   /** Which backend this is. */
-  readonly dialect: 'sqlite' | 'postgres';
+  readonly dialect: LedgerDialect;
+
+  // Batches (queries/batches.ts)
 
   /** Creates the batch row, or leaves an existing one as it is. */
-  ensureBatch(b: { batchId: string; workflowId: string; total: number; state: BatchState }): Promise<void>;
-  updateBatch(
-    batchId: string,
-    patch: Partial<{
-      state: BatchState;
-      total: number;
-      recorded: number;
-      rolledBack: number;
-      failed: number;
-      finished: boolean;
-    }>,
-  ): Promise<void>;
+  ensureBatch(b: NewBatch): Promise<void>;
+  updateBatch(batchId: string, patch: BatchPatch): Promise<void>;
   getBatch(batchId: string): Promise<BatchRow | undefined>;
+  /** The batches, newest first (by creation time, then id), only those in `state` when given. */
+  listBatches(opts?: { state?: BatchState; limit?: number }): Promise<BatchRow[]>;
+
+  // Interactions (queries/interactions.ts)
 
   /** Records a new interaction; returns its sequence number. Idempotent on interactionId. */
   openInteraction(i: OpenInteraction): Promise<{ seq: number }>;
-  updateInteraction(
-    interactionId: string,
-    patch: Partial<{ status: FileState; resends: number; lastError: string | null; sha256: string; sizeBytes: number }>,
-  ): Promise<void>;
+  updateInteraction(interactionId: string, patch: InteractionPatch): Promise<void>;
   getInteraction(interactionId: string): Promise<InteractionRow | undefined>;
   /** All interactions of a batch, oldest first. */
   listInteractions(batchId: string): Promise<InteractionRow[]>;
+  /**
+   * The latest interaction of every (order, file) of a batch, in seq order; see
+   * {@link LatestFilter} for a status filter and for reading page by page.
+   */
+  latestInteractions(batchId: string, filter?: LatestFilter): Promise<InteractionRow[]>;
+  /** How many interactions a batch has, and how many of its files are in each status. */
+  batchCounts(batchId: string): Promise<BatchCounts>;
   /** The (order, file) pairs whose latest interaction is RECORDED in some batch whose id starts with prefix. */
-  recordedFilesOfBatches(prefix: string): Promise<{ orderId: string; fileName: string }[]>;
-  /** The latest interaction of every (order, file) of a batch. */
-  latestInteractions(batchId: string): Promise<InteractionRow[]>;
+  recordedFilesOfBatches(prefix: string): Promise<FileRef[]>;
   /**
-   * The latest interaction of every (order, file) of a batch whose status is one of `status`
-   * (every file when omitted), e.g. the files a report lists as needing attention.
+   * Which of `files` some batch's latest interaction holds RECORDED with the same sha256 at the
+   * same target; returns their {@link fileWithChecksumKey}s. Up to `scanAbove` files are looked
+   * up by checksum; more are matched in one paged pass over the RECORDED interactions.
    */
-  listBatchFilesByStatus(batchId: string, status?: FileState | readonly FileState[]): Promise<InteractionRow[]>;
+  recordedWithSameChecksum(
+    files: readonly FileWithChecksum[],
+    opts?: { scanAbove?: number; pageSize?: number },
+  ): Promise<Set<string>>;
+  /** The batches with an interaction whose source lies under folder `dir`, by first interaction. */
+  batchIdsWithSourcesUnder(dir: string): Promise<string[]>;
 
-  /**
-   * Appends one event to the process log. `eventKey` makes the write idempotent: the same
-   * (interactionId, eventKey) is written once.
-   */
-  appendEvent(e: { interactionId: string; eventKey: string; kind: string; detail?: unknown }): Promise<void>;
+  // Events (queries/events.ts)
+
+  /** Appends one event to the process log, once per (interactionId, eventKey). */
+  appendEvent(e: NewEvent): Promise<void>;
   listEvents(interactionId: string): Promise<InteractionEventRow[]>;
+  /** The trail of every interaction of a batch that has events, by interaction id. */
+  interactionTrails(batchId: string): Promise<Map<string, InteractionTrail>>;
+
+  // Rollbacks (queries/rollbacks.ts)
 
   /** Records a rollback (one per interaction); a later call updates its status and attempts. */
-  recordRollback(r: {
-    interactionId: string;
-    batchId: string;
-    orderId: string;
-    fileName: string;
-    reason: string;
-    status: RollbackStatus;
-    attempts: number;
-  }): Promise<void>;
+  recordRollback(r: RollbackRecord): Promise<void>;
   listRollbacks(batchId: string): Promise<RollbackRow[]>;
-
-  /**
-   * One page of the latest interaction of every (order, file) of a batch, ordered by order and
-   * file name, starting after `after` (from the start when null). Reading a batch page by page
-   * keeps memory bounded by the page size.
-   */
-  latestInteractionsPage(
-    batchId: string,
-    after: { orderId: string; fileName: string } | null,
-    limit: number,
-  ): Promise<InteractionRow[]>;
   /** The rollback rows of the given interactions (at most one each). */
   rollbacksOf(interactionIds: readonly string[]): Promise<RollbackRow[]>;
+
+  // Reconcile findings (queries/reconcile-findings.ts)
+
   /** Keeps what one reconcile run found; the same (run, kind, target, order, file) is written once. */
   recordReconcileFindings(run: {
     runId: string;
@@ -174,16 +243,23 @@ export interface Ledger {
   }): Promise<void>;
   /** The findings of every reconcile run of a batch, oldest first. */
   listReconcileFindings(batchId: string): Promise<ReconcileFindingRow[]>;
-  /** The batches with an interaction whose source lies under folder `dir`, by first interaction. */
-  batchIdsWithSourcesUnder(dir: string): Promise<string[]>;
 
-  /** Sets, changes or (with 0) lifts the rate limits of a batch's scopes (pacing.ts). */
+  // Rate limits (queries/rate-limits.ts)
+
+  /** Sets, changes or (with 0) lifts the rate limits of a batch's scopes. */
   setRateLimits(batchId: string, limits: readonly ScopeLimit[]): Promise<void>;
   /** Reserves `amount` units in each limited scope; undefined when none of them is limited. */
   reserveRate(scopes: readonly string[], amount: number): Promise<Reservation | undefined>;
   /** Drops the rate limits of an ended batch. */
   clearRateLimits(batchId: string): Promise<void>;
+
+  // Notifications (queries/notifications.ts)
+
   /** Records how one event's delivery to one URL went (each attempt replaces the last; `ifNew`: only a first record). */
   recordNotification(n: NotificationOutcome, ifNew?: boolean): Promise<void>;
-  listNotifications(batchId: string): Promise<NotificationRecord[]>;
+  /** What was sent for a batch, oldest first. */
+  listNotifications(batchId: string): Promise<NotificationRow[]>;
 }
+
+/** The ledger's queries: everything but opening, migrating and closing. */
+export type LedgerQueries = Omit<Ledger, 'migrate' | 'close' | 'dialect'>;

@@ -8,12 +8,14 @@
  * Timestamps are ISO-8601 text (UTC, millisecond precision) in both backends, so rows read the
  * same whichever backend holds them.
  */
-import type { Generated, Insertable, Selectable } from 'kysely';
+import type { Generated, Kysely } from 'kysely';
 import type { BatchState, FileState } from '../shared';
-import type { RollbackStatus } from './port';
 
 /** Which SQL backend holds a ledger. */
 export type LedgerDialect = 'sqlite' | 'postgres';
+
+/** How a rollback ended: the copy is gone (DONE) or could not be removed (FAILED). */
+export type RollbackStatus = 'DONE' | 'FAILED';
 
 export interface SyncBatchesTable {
   batch_id: string;
@@ -131,12 +133,5 @@ export const LEDGER_TABLES = [
   'notifications',
 ] as const;
 
-export type SyncBatchRecord = Selectable<SyncBatchesTable>;
-export type NewSyncBatch = Insertable<SyncBatchesTable>;
-export type InteractionRecord = Selectable<InteractionsTable>;
-export type NewInteraction = Insertable<InteractionsTable>;
-export type InteractionEventRecord = Selectable<InteractionEventsTable>;
-export type NewInteractionEvent = Insertable<InteractionEventsTable>;
-export type RollbackRecord = Selectable<RollbacksTable>;
-export type NewRollback = Insertable<RollbacksTable>;
-export type NotificationRecord = Selectable<NotificationsTable>;
+/** The query layer over the ledger's tables; only the ledger's own modules hold one. */
+export type LedgerDb = Kysely<LedgerDatabase>;

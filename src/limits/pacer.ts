@@ -1,7 +1,7 @@
 /**
  * Pacing of sends and verifications under a batch's rate limits, on every worker at once.
  *
- * The limits live in the ledger (ledger/pacing.ts), one row per scope: the batch's bytes and
+ * The limits live in the ledger (ledger/queries/rate-limits.ts), one row per scope: the batch's bytes and
  * requests, and each target's within the batch. Before each request to a recording system a
  * worker reserves one request; before each upload, the upload's bytes, as one stretch of time at
  * the slowest rate that applies. Both are one statement on the shared row, then a wait for the
@@ -12,8 +12,7 @@
 import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { BatchLimits, RateLimit } from '../shared';
-import type { Ledger } from '../ledger/port';
-import type { ScopeLimit } from '../ledger/pacing';
+import type { Ledger, ScopeLimit } from '../ledger/port';
 
 export type Unit = 'bytes' | 'requests';
 

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import type { ConsistencyReport } from '../../src/consistency/invariant';
 import type { RepairResult } from '../../src/consistency/repair';
-import type { SqlLedger } from '../../src/ledger';
+import { ledgerSql } from '../../src/ledger/testing';
 import type { InteractionRow } from '../../src/ledger/port';
 import type { RecordingSystem } from '../../src/recording-system/port';
 import type { BatchPolicy, BatchResult, SyncItem } from '../../src/shared';
@@ -380,7 +380,7 @@ describe('reconcile names each drift kind, --repair clears it, a second reconcil
     const { batchId } = await runBatch(items, { maxResends: 0 });
     h.simulator.setFaults({ rejectRate: 0 });
     const row = await latest(batchId, items[0]!);
-    await (h.ledger as SqlLedger).db.deleteFrom('rollbacks').where('interaction_id', '=', row.interaction_id).execute();
+    await ledgerSql(h.ledger).query`delete from rollbacks where interaction_id = ${row.interaction_id}`;
 
     const found = await reconcileJson(batchId);
     expect(found.code).toBe(4);

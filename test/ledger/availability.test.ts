@@ -9,8 +9,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import Database from 'better-sqlite3';
-import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   isLedgerUnavailableError,
@@ -18,9 +16,10 @@ import {
   LedgerUnavailableError,
   openLedger,
   sqliteUnavailability,
+  type Ledger,
   type OpenInteraction,
-  type SqlLedger,
 } from '../../src/ledger';
+import { ledgerSql, lockSqliteLedger } from '../../src/ledger/testing';
 import { createPrivateCluster, privateClusterUnavailableReason, type PrivateCluster } from '../helpers/pg-cluster';
 
 function interaction(batchId: string, interactionId: string): OpenInteraction {
@@ -78,7 +77,7 @@ describe.skipIf(clusterReason !== undefined)(
   `ledger on a PostgreSQL that restarts${clusterReason ? ` (skipped: ${clusterReason})` : ''}`,
   () => {
     let cluster: PrivateCluster;
-    let ledger: SqlLedger;
+    let ledger: Ledger;
     let url: string;
 
     beforeAll(async () => {
@@ -98,10 +97,7 @@ describe.skipIf(clusterReason !== undefined)(
       await ledger.ensureBatch({ batchId, workflowId: `wf-${batchId}`, total: 60, state: 'RUNNING' });
       // A connection held checked out without a query when the server goes away: pg emits
       // 'error' on that client, which ends the process unless the ledger listens.
-      const held = ledger.db.connection().execute(async (conn) => {
-        await sql`select 1`.execute(conn);
-        await sleep(4000);
-      });
+      const held = ledgerSql(ledger).holdConnection(4000);
       const heldOutcome = held.then(
         () => 'ok',
         (e: unknown) => `failed: ${(e as Error).message}`,
@@ -127,9 +123,9 @@ describe.skipIf(clusterReason !== undefined)(
       const rows = await ledger.listInteractions(batchId);
       expect(rows).toHaveLength(60);
       expect(rows.every((r) => r.status === 'RECORDED')).toBe(true);
-      const { rows: events } = await sql<{ n: number }>`
+      const events = await ledgerSql(ledger).query<{ n: number }>`
         select count(*)::int as n from interaction_events e join interactions i using (interaction_id)
-        where i.batch_id = ${batchId}`.execute(ledger.db);
+        where i.batch_id = ${batchId}`;
       expect(events[0]?.n).toBe(60);
       console.info(`private cluster restart took ${restartMs} ms`);
     });
@@ -183,7 +179,7 @@ describe.skipIf(clusterReason !== undefined)(
     });
 
     it('does not retry what a retry cannot fix', async () => {
-      const error = await sql`select * from no_such_table`.execute(ledger.db).then(
+      const error = await ledgerSql(ledger).query`select * from no_such_table`.then(
         () => undefined,
         (e: unknown) => e,
       );
@@ -192,7 +188,7 @@ describe.skipIf(clusterReason !== undefined)(
 
     describe('a commit whose answer is lost', () => {
       let proxy: CuttingProxy;
-      let viaProxy: SqlLedger;
+      let viaProxy: Ledger;
       beforeAll(async () => {
         proxy = await cuttingProxy(cluster.port);
         viaProxy = await openLedger(url.replace(`:${cluster.port}/`, `:${proxy.port}/`), {
@@ -306,7 +302,7 @@ async function cuttingProxy(serverPort: number): Promise<CuttingProxy> {
 describe('ledger on a SQLite file that is locked or full', () => {
   let dir: string;
   let file: string;
-  let ledger: SqlLedger;
+  let ledger: Ledger;
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'image-sync-avail-'));
@@ -322,8 +318,7 @@ describe('ledger on a SQLite file that is locked or full', () => {
   it('a file locked by another writer: "ledger database is locked", and nothing half-written', async () => {
     const batchId = `b-${randomUUID().slice(0, 8)}`;
     await ledger.ensureBatch({ batchId, workflowId: 'wf', total: 1, state: 'RUNNING' });
-    const other = new Database(file);
-    other.exec('begin exclusive');
+    const other = lockSqliteLedger(`sqlite:${file}`);
     try {
       const error = await ledger.openInteraction(interaction(batchId, `${batchId}-1`)).then(
         () => undefined,
@@ -334,8 +329,7 @@ describe('ledger on a SQLite file that is locked or full', () => {
       expect((error as Error).message).toContain(`SQLite file ${file}`);
       expect((error as LedgerUnavailableError).code).toMatch(/^SQLITE_BUSY/);
     } finally {
-      other.exec('rollback');
-      other.close();
+      other.release();
     }
     expect(await ledger.listInteractions(batchId)).toHaveLength(0);
     await ledger.openInteraction(interaction(batchId, `${batchId}-1`));
@@ -346,9 +340,9 @@ describe('ledger on a SQLite file that is locked or full', () => {
     const batchId = `b-${randomUUID().slice(0, 8)}`;
     const id = `${batchId}-1`;
     await ledger.openInteraction(interaction(batchId, id));
-    const { rows } = await sql<{ page_count: number }>`pragma page_count`.execute(ledger.db);
-    const pages = rows[0]!.page_count;
-    await sql.raw(`pragma max_page_count = ${pages}`).execute(ledger.db);
+    const [count] = await ledgerSql(ledger).query<{ page_count: number }>`pragma page_count`;
+    const pages = count!.page_count;
+    await ledgerSql(ledger).raw(`pragma max_page_count = ${pages}`);
     let error: unknown;
     try {
       for (let n = 0; n < 500 && !error; n++) {
@@ -359,7 +353,7 @@ describe('ledger on a SQLite file that is locked or full', () => {
           });
       }
     } finally {
-      await sql.raw('pragma max_page_count = 1073741823').execute(ledger.db);
+      await ledgerSql(ledger).raw('pragma max_page_count = 1073741823');
     }
     expect(error).toBeInstanceOf(LedgerUnavailableError);
     expect((error as Error).message).toContain('disk full');

@@ -6,10 +6,10 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_LEDGER_TEXT, openLedger } from '../../src/ledger';
-import type { OpenInteraction, SqlLedger } from '../../src/ledger';
+import type { Ledger, OpenInteraction } from '../../src/ledger';
+import { ledgerSql } from '../../src/ledger/testing';
 import type { FileState } from '../../src/shared';
 import { BACKENDS } from './backends';
 
@@ -50,7 +50,7 @@ function expectStrictlyIncreasing(values: number[]): void {
 for (const backend of BACKENDS) {
   describe.skipIf(backend.skipped)(`ledger on ${backend.name}`, () => {
     let url: string;
-    let ledger: SqlLedger;
+    let ledger: Ledger;
 
     beforeAll(async () => {
       await backend.check();
@@ -80,8 +80,10 @@ for (const backend of BACKENDS) {
         } finally {
           await again.close();
         }
-        const applied = await sql<{ name: string }>`select name from ledger_migration order by name`.execute(ledger.db);
-        expect(applied.rows.map((r) => r.name)).toEqual(['0001_initial', '0002_reconcile_findings']);
+        const applied = await ledgerSql(ledger).query<{
+          name: string;
+        }>`select name from ledger_migration order by name`;
+        expect(applied.map((r) => r.name)).toEqual(['0001_initial', '0002_reconcile_findings']);
       });
 
       it('several ledgers opening a fresh database at once all migrate it once', async () => {
@@ -91,8 +93,8 @@ for (const backend of BACKENDS) {
           const { batchId, interaction: ix } = ids('first-start');
           const seqs = await Promise.all(ledgers.map((l, n) => l.openInteraction(interaction(batchId, ix(n)))));
           expect(new Set(seqs.map((s) => s.seq)).size).toBe(4);
-          const applied = await sql<{ name: string }>`select name from ledger_migration`.execute(ledgers[0]!.db);
-          expect(applied.rows.map((r) => r.name)).toEqual(['0001_initial', '0002_reconcile_findings']);
+          const applied = await ledgerSql(ledgers[0]!).query<{ name: string }>`select name from ledger_migration`;
+          expect(applied.map((r) => r.name)).toEqual(['0001_initial', '0002_reconcile_findings']);
         } finally {
           await Promise.all(ledgers.map((l) => l.close()));
         }
@@ -149,12 +151,9 @@ for (const backend of BACKENDS) {
         batch = await ledger.getBatch(batchId);
         expect(batch).toMatchObject({ state: 'COMPLETED', total: 4, finished_at: finishedAt });
 
-        const updated = await ledger.db
-          .selectFrom('sync_batches')
-          .select(['created_at', 'updated_at'])
-          .where('batch_id', '=', batchId)
-          .executeTakeFirstOrThrow();
-        expect(updated.updated_at > updated.created_at).toBe(true);
+        const [updated] = await ledgerSql(ledger).query<{ created_at: string; updated_at: string }>`
+          select created_at, updated_at from sync_batches where batch_id = ${batchId}`;
+        expect(updated!.updated_at > updated!.created_at).toBe(true);
 
         await ledger.updateBatch(batchId, { state: 'RUNNING', finished: false });
         expect((await ledger.getBatch(batchId))?.finished_at).toBeNull();
@@ -323,15 +322,21 @@ for (const backend of BACKENDS) {
         expect(b1.seq).toBeLessThan(b2.seq);
         expect(await ledger.listInteractions(batchId)).toHaveLength(6);
 
-        const recorded = await ledger.listBatchFilesByStatus(batchId, 'RECORDED');
+        const recorded = await ledger.latestInteractions(batchId, { status: 'RECORDED' });
         expect(recorded.map((r) => r.interaction_id)).toEqual([ix('c1'), ix('a3')]);
         const attention: FileState[] = ['ROLLBACK_FAILED', 'SENDING'];
-        expect((await ledger.listBatchFilesByStatus(batchId, attention)).map((r) => r.interaction_id)).toEqual([
+        expect((await ledger.latestInteractions(batchId, { status: attention })).map((r) => r.interaction_id)).toEqual([
           ix('b2'),
         ]);
-        expect(await ledger.listBatchFilesByStatus(batchId, 'ROLLED_BACK')).toEqual([]);
-        expect(await ledger.listBatchFilesByStatus(batchId, [])).toEqual([]);
+        expect(await ledger.latestInteractions(batchId, { status: 'ROLLED_BACK' })).toEqual([]);
+        expect(await ledger.latestInteractions(batchId, { status: [] })).toEqual([]);
         expect(await ledger.latestInteractions(`${batchId}-none`)).toEqual([]);
+
+        expect(await ledger.batchCounts(batchId)).toEqual({
+          interactions: 6,
+          files: { SENDING: 1, RECORDED: 2 },
+        });
+        expect(await ledger.batchCounts(`${batchId}-none`)).toEqual({ interactions: 0, files: {} });
       });
     });
 
@@ -466,7 +471,7 @@ for (const backend of BACKENDS) {
     });
 
     describe('paged reads for reconcile', () => {
-      it('latestInteractionsPage walks the latest interaction of every file in order and file order, page by page', async () => {
+      it('latestInteractions with a page walks the latest interaction of every file in order and file order, page by page', async () => {
         const { batchId, interaction: ix } = ids('paged');
         // 3 orders x 4 files, opened out of order; two files have a newer interaction.
         const names: [string, string][] = [];
@@ -489,7 +494,7 @@ for (const backend of BACKENDS) {
         let after: { orderId: string; fileName: string } | null = null;
         let pages = 0;
         for (;;) {
-          const page = await ledger.latestInteractionsPage(batchId, after, 5);
+          const page = await ledger.latestInteractions(batchId, { page: { after, limit: 5 } });
           if (page.length === 0) break;
           expect(page.length).toBeLessThanOrEqual(5);
           pages += 1;
@@ -505,7 +510,12 @@ for (const backend of BACKENDS) {
         expect(byKey.get('o-1/c.png')).toMatchObject({ interaction_id: ix('new-1'), status: 'RECORDED' });
         expect(byKey.get('o-3/a.png')).toMatchObject({ interaction_id: ix('new-2'), status: 'RECORDED' });
         expect(byKey.get('o-2/a.png')).toMatchObject({ status: 'ROLLED_BACK' });
-        expect(await ledger.latestInteractionsPage(`${batchId}-none`, null, 5)).toEqual([]);
+        expect(await ledger.latestInteractions(`${batchId}-none`, { page: { after: null, limit: 5 } })).toEqual([]);
+        const recordedPage = await ledger.latestInteractions(batchId, {
+          status: 'RECORDED',
+          page: { after: { orderId: 'o-1', fileName: 'c.png' }, limit: 5 },
+        });
+        expect(recordedPage.map((r) => r.interaction_id)).toEqual([ix('new-2')]);
       });
 
       it('rollbacksOf returns the rollback rows of the given interactions only', async () => {

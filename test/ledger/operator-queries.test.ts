@@ -4,8 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openLedger, type OpenInteraction, type SqlLedger } from '../../src/ledger';
-import { fileKey, interactionTrails, listBatches, recordedWithSameChecksum } from '../../src/ledger/operator-queries';
+import { fileWithChecksumKey, openLedger, type Ledger, type OpenInteraction } from '../../src/ledger';
 import { BACKENDS } from './backends';
 
 const SHA_A = 'aa'.repeat(32);
@@ -28,7 +27,7 @@ function ix(batchId: string, interactionId: string, o: Partial<OpenInteraction> 
 
 for (const backend of BACKENDS) {
   describe.skipIf(backend.skipped)(`operator queries on ${backend.name}`, () => {
-    let ledger: SqlLedger;
+    let ledger: Ledger;
 
     beforeAll(async () => {
       await backend.check();
@@ -51,16 +50,16 @@ for (const backend of BACKENDS) {
       await ledger.updateBatch(names[0]!, { state: 'COMPLETED', recorded: 1, finished: true });
       await ledger.updateBatch(names[2]!, { state: 'COMPLETED_WITH_FAILURES', failed: 2, finished: true });
 
-      const all = (await listBatches(ledger)).filter((b) => b.batch_id.includes(tag));
+      const all = (await ledger.listBatches()).filter((b) => b.batch_id.includes(tag));
       expect(all.map((b) => b.batch_id)).toEqual([names[2], names[1], names[0]]);
       expect(all[0]).toMatchObject({ state: 'COMPLETED_WITH_FAILURES', total: 3, failed: 2 });
       expect(all[0]!.finished_at).not.toBeNull();
       expect(all[1]!.finished_at).toBeNull();
 
-      const completed = (await listBatches(ledger, { state: 'COMPLETED' })).filter((b) => b.batch_id.includes(tag));
+      const completed = (await ledger.listBatches({ state: 'COMPLETED' })).filter((b) => b.batch_id.includes(tag));
       expect(completed.map((b) => b.batch_id)).toEqual([names[0]]);
-      expect(await listBatches(ledger, { limit: 1 })).toHaveLength(1);
-      expect(await listBatches(ledger, { state: 'PAUSED' })).toEqual([]);
+      expect(await ledger.listBatches({ limit: 1 })).toHaveLength(1);
+      expect(await ledger.listBatches({ state: 'PAUSED' })).toEqual([]);
     });
 
     it('recordedWithSameChecksum: only a RECORDED latest interaction with the same sha256, target, order and file', async () => {
@@ -87,9 +86,11 @@ for (const backend of BACKENDS) {
         file('c.png', SHA_A, 'east'),
         file('d.png'),
       ];
-      const found = await recordedWithSameChecksum(ledger, asked);
-      expect([...found].sort()).toEqual([fileKey(file('a.png')), fileKey(file('c.png', SHA_A, 'east'))].sort());
-      expect(await recordedWithSameChecksum(ledger, [])).toEqual(new Set());
+      const found = await ledger.recordedWithSameChecksum(asked);
+      expect([...found].sort()).toEqual(
+        [fileWithChecksumKey(file('a.png')), fileWithChecksumKey(file('c.png', SHA_A, 'east'))].sort(),
+      );
+      expect(await ledger.recordedWithSameChecksum([])).toEqual(new Set());
     });
 
     it('recordedWithSameChecksum: more files than one query takes', async () => {
@@ -108,10 +109,10 @@ for (const backend of BACKENDS) {
       }
       // By checksum, three queries; and in one pass over the ledger, 250 rows a page.
       for (const opts of [{}, { scanAbove: 100, pageSize: 250 }]) {
-        const found = await recordedWithSameChecksum(ledger, files, opts);
+        const found = await ledger.recordedWithSameChecksum(files, opts);
         expect(found.size).toBe(600);
-        expect(found.has(fileKey(files[1198]!))).toBe(true);
-        expect(found.has(fileKey(files[1199]!))).toBe(false);
+        expect(found.has(fileWithChecksumKey(files[1198]!))).toBe(true);
+        expect(found.has(fileWithChecksumKey(files[1199]!))).toBe(false);
       }
     });
 
@@ -121,32 +122,31 @@ for (const backend of BACKENDS) {
       const verified = `${tag}-v`;
       const failed = `${tag}-f`;
       const rejected = `${tag}-x`;
+      const plain = `${tag}-p`;
       await ledger.openInteraction(ix(batchId, verified, { fileName: 'v.png' }));
       await ledger.openInteraction(ix(batchId, failed, { fileName: 'f.png' }));
       await ledger.openInteraction(ix(batchId, rejected, { fileName: 'x.png' }));
+      await ledger.openInteraction(ix(batchId, plain, { fileName: 'p.png' }));
       await ledger.openInteraction(ix(`other-${tag}`, `${tag}-other`));
-      await ledger.appendEvent({ interactionId: verified, eventKey: 'OPENED', kind: 'OPENED' });
-      await ledger.appendEvent({ interactionId: verified, eventKey: 'SENT:0', kind: 'SENT', detail: { resend: 0 } });
-      await ledger.appendEvent({
-        interactionId: verified,
-        eventKey: 'VERIFY_FAILED:0',
-        kind: 'VERIFY_FAILED',
-        detail: { resend: 0, rule: 'size', detail: 'holds 3 bytes' },
-      });
-      await ledger.appendEvent({ interactionId: verified, eventKey: 'SENT:1', kind: 'SENT', detail: { resend: 1 } });
-      await ledger.appendEvent({ interactionId: verified, eventKey: 'VERIFIED:1', kind: 'VERIFIED' });
-      await ledger.appendEvent({ interactionId: failed, eventKey: 'SENT:0', kind: 'SENT' });
-      await ledger.appendEvent({
-        interactionId: failed,
-        eventKey: 'VERIFY_FAILED:0',
-        kind: 'VERIFY_FAILED',
-        detail: { resend: 0, rule: 'checksum', detail: 'holds sha256 ...' },
-      });
-      await ledger.appendEvent({ interactionId: rejected, eventKey: 'SEND_FAILED:0:1', kind: 'SEND_FAILED' });
-      await ledger.appendEvent({ interactionId: `${tag}-other`, eventKey: 'SENT:0', kind: 'SENT' });
+      const log: [interactionId: string, eventKey: string, kind: string, detail?: unknown][] = [
+        [verified, 'OPENED', 'OPENED'],
+        [verified, 'SENT:0', 'SENT', { resend: 0 }],
+        [verified, 'VERIFY_FAILED:0', 'VERIFY_FAILED', { resend: 0, rule: 'size', detail: 'holds 3 bytes' }],
+        [verified, 'SENT:1', 'SENT', { resend: 1 }],
+        [verified, 'VERIFIED:1', 'VERIFIED'],
+        [failed, 'SENT:0', 'SENT'],
+        [failed, 'VERIFY_FAILED:0', 'VERIFY_FAILED', { resend: 0, rule: 'checksum', detail: 'holds sha256 ...' }],
+        [rejected, 'SEND_FAILED:0:1', 'SEND_FAILED'],
+        [plain, 'SENT:0', 'SENT'],
+        [plain, 'VERIFY_FAILED:0', 'VERIFY_FAILED', 'no rule'],
+        [`${tag}-other`, 'SENT:0', 'SENT'],
+      ];
+      for (const [interactionId, eventKey, kind, detail] of log) {
+        await ledger.appendEvent({ interactionId, eventKey, kind, detail });
+      }
 
-      const trails = await interactionTrails(ledger, batchId);
-      expect([...trails.keys()].sort()).toEqual([failed, rejected, verified].sort());
+      const trails = await ledger.interactionTrails(batchId);
+      expect([...trails.keys()].sort()).toEqual([failed, plain, rejected, verified].sort());
       const events = await ledger.listEvents(verified);
       expect(trails.get(verified)).toEqual({
         failedRule: 'size',
@@ -155,7 +155,9 @@ for (const backend of BACKENDS) {
       });
       expect(trails.get(failed)?.failedRule).toBe('checksum');
       expect(trails.get(rejected)?.failedRule).toBe('send');
-      expect(await interactionTrails(ledger, `none-${tag}`)).toEqual(new Map());
+      expect(trails.get(rejected)).toMatchObject({ firstSentAt: expect.stringMatching(/Z$/) });
+      expect(trails.get(plain)?.failedRule).toBe('verify');
+      expect(await ledger.interactionTrails(`none-${tag}`)).toEqual(new Map());
     });
   });
 }

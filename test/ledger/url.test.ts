@@ -4,19 +4,18 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  DEFAULT_LEDGER_URL,
   ledgerUrlFromEnv,
   MAX_LEDGER_TEXT,
   openLedger,
-  parseLedgerUrl,
   redactSecrets,
   safeLedgerText,
   serializeDetail,
   truncateText,
 } from '../../src/ledger';
+import { ledgerSql } from '../../src/ledger/testing';
+import { DEFAULT_LEDGER_URL, describeLedgerLocation, parseLedgerUrl } from '../../src/ledger/url';
 
 const tempFolders: string[] = [];
 function tempFolder(): string {
@@ -81,6 +80,13 @@ describe('ledger URL', () => {
     expect(() => parseLedgerUrl(url)).toThrow(/expected sqlite:<path>.*sqlite::memory:.*postgres:\/\//);
   });
 
+  it('names the database for messages without credentials', () => {
+    expect(describeLedgerLocation(parseLedgerUrl('sqlite:/var/lib/ledger.db'))).toBe('SQLite file /var/lib/ledger.db');
+    expect(describeLedgerLocation(parseLedgerUrl('sqlite::memory:'))).toBe('SQLite in memory');
+    const pg = describeLedgerLocation(parseLedgerUrl('postgres://me:topsecret@db.example:5433/ledger?schema=s1'));
+    expect(pg).toBe('PostgreSQL at db.example:5433/ledger schema s1');
+  });
+
   it('openLedger rejects a bad URL, and never echoes a password', async () => {
     await expect(openLedger('mongodb://admin:topsecret@h/db')).rejects.toThrow(/invalid ledger URL/);
     await expect(openLedger('mongodb://admin:topsecret@h/db')).rejects.not.toThrow(/topsecret/);
@@ -93,10 +99,10 @@ describe('SQLite ledger file', () => {
     const ledger = await openLedger(`sqlite:${file}`);
     try {
       expect(existsSync(file)).toBe(true);
-      const mode = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(ledger.db);
-      expect(mode.rows[0]?.journal_mode).toBe('wal');
-      const timeout = await sql<{ timeout: number }>`pragma busy_timeout`.execute(ledger.db);
-      expect(timeout.rows[0]?.timeout).toBeGreaterThanOrEqual(5000);
+      const [mode] = await ledgerSql(ledger).query<{ journal_mode: string }>`pragma journal_mode`;
+      expect(mode?.journal_mode).toBe('wal');
+      const [timeout] = await ledgerSql(ledger).query<{ timeout: number }>`pragma busy_timeout`;
+      expect(timeout?.timeout).toBeGreaterThanOrEqual(5000);
       await ledger.ensureBatch({ batchId: 'b', workflowId: 'sync-batch/b', total: 1, state: 'RUNNING' });
     } finally {
       await ledger.close();

@@ -96,7 +96,7 @@ describe('production topology: Temporal server on PostgreSQL, two worker process
     const items = await makeFiles(40, 4096, 8);
     const { batchId, handle } = await start(items, { maxConcurrency: 8, maxResends: 4 });
 
-    const recorded = async () => (await stack.ledger.listBatchFilesByStatus(batchId, 'RECORDED')).length;
+    const recorded = async () => (await stack.ledger.batchCounts(batchId)).files.RECORDED ?? 0;
     await waitFor('eight recorded files', async () => (await recorded()) >= 8, 90_000);
     first!.child.kill('SIGKILL');
     await first!.exited;

@@ -2,17 +2,16 @@
  * A SQLite ledger locked by another process mid-batch: the workflows wait for it with the reason
  * in their current details, and the batch ends consistent once the lock is gone.
  */
-import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { lockSqliteLedger } from '../../src/ledger/testing';
 import { startHarness, type Harness } from '../helpers/harness';
 import { waitFor } from '../helpers/wait';
 
 describe('the ledger away', () => {
   let h: Harness | undefined;
-  let lock: Database.Database | undefined;
+  let lock: { release(): void } | undefined;
   afterEach(async () => {
-    if (lock?.inTransaction) lock.exec('ROLLBACK');
-    lock?.close();
+    lock?.release();
     await h?.close();
     h = undefined;
   });
@@ -20,9 +19,7 @@ describe('the ledger away', () => {
   it('a locked SQLite ledger is waited for, shown in the details, and the batch ends consistent', async () => {
     h = await startHarness();
     const items = await h.makeFiles(3, 512, 3);
-    const file = h.ledgerUrl.replace(/^sqlite:/, '');
-    lock = new Database(file);
-    lock.exec('BEGIN EXCLUSIVE');
+    lock = lockSqliteLedger(h.ledgerUrl);
     const { batchId, handle } = await h.start(items, { maxConcurrency: 3 });
     const details = async () =>
       (await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata')).currentDetails ?? '';
@@ -35,7 +32,7 @@ describe('the ledger away', () => {
       150_000,
     );
     expect(shown).toContain('ledger database is locked');
-    lock.exec('COMMIT');
+    lock.release();
     const result = await handle.result();
     expect(result.state).toBe('COMPLETED');
     expect(result.recorded).toBe(3);

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startBatch } from '../../src/batch/start';
 import { fixedTargets } from '../../src/config/targets';
 import { checkBatchConsistency } from '../../src/consistency/invariant';
-import { openLedger, type SqlLedger } from '../../src/ledger';
+import { openLedger, type Ledger } from '../../src/ledger';
 import { HttpRecordingSystem } from '../../src/recording-system/http-adapter';
 import { scanDirectory } from '../../src/source/manifest';
 import { generateBlobFiles } from '../../src/source/sample-images';
@@ -36,7 +36,7 @@ describe.skipIf(reason !== undefined)(
   `a batch on PostgreSQL surviving its surroundings${reason ? ` (skipped: ${reason})` : ''}`,
   () => {
     let cluster: PrivateCluster;
-    let ledger: SqlLedger;
+    let ledger: Ledger;
     let ledgerUrl: string;
     let connection: Connection;
     let client: Client;
@@ -119,9 +119,13 @@ describe.skipIf(reason !== undefined)(
         stateDir: workDir,
         policy: { maxConcurrency: 40, maxResends: MAX_RESENDS, resendBackoffMs: 200, probeIntervalMs: 1000 },
       });
-      const settled = async () =>
-        (await ledger.listBatchFilesByStatus(batchId, ['RECORDED', 'ROLLED_BACK', 'ROLLBACK_FAILED', 'CANCELLED']))
-          .length;
+      const settled = async () => {
+        const { files } = await ledger.batchCounts(batchId);
+        return (['RECORDED', 'ROLLED_BACK', 'ROLLBACK_FAILED', 'CANCELLED'] as const).reduce(
+          (n, status) => n + (files[status] ?? 0),
+          0,
+        );
+      };
       const settledAtLeast = (n: number) => waitFor(`${n} files settled`, async () => (await settled()) >= n, 120_000);
 
       // 1. PostgreSQL restarts under the worker.
@@ -206,7 +210,7 @@ describe.skipIf(reason !== undefined)(
       });
       await waitFor(
         'ten files recorded',
-        async () => (await ledger.listBatchFilesByStatus(batchId, 'RECORDED')).length >= 10,
+        async () => ((await ledger.batchCounts(batchId)).files.RECORDED ?? 0) >= 10,
         120_000,
       );
       cluster.stop();

@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startBatch } from '../../src/batch/start';
 import { fixedTargets } from '../../src/config/targets';
 import { checkBatchConsistency } from '../../src/consistency/invariant';
-import { openLedger, type SqlLedger } from '../../src/ledger';
+import { openLedger, type Ledger } from '../../src/ledger';
 import { HttpRecordingSystem } from '../../src/recording-system/http-adapter';
 import { startSimulator } from '../../src/recording-system/simulator';
 import type { BatchResult } from '../../src/shared';
@@ -24,7 +24,7 @@ const TOKEN = 'temporal-restart-token-51a0';
 
 describe('the Temporal server restarting mid-batch', () => {
   let server: RunningDevServer | undefined;
-  let ledger: SqlLedger | undefined;
+  let ledger: Ledger | undefined;
   let sim: Awaited<ReturnType<typeof startSimulator>> | undefined;
 
   afterAll(async () => {
@@ -69,7 +69,7 @@ describe('the Temporal server restarting mid-batch', () => {
       stateDir: workDir,
       policy: { maxConcurrency: 5, resendBackoffMs: 200, probeIntervalMs: 1000 },
     });
-    const recorded = async () => (await ledger!.listBatchFilesByStatus(batchId, 'RECORDED')).length;
+    const recorded = async () => (await ledger!.batchCounts(batchId)).files.RECORDED ?? 0;
     await waitFor('ten files recorded', async () => (await recorded()) >= 10, 120_000);
     await connection.close();
 

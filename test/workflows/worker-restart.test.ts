@@ -51,7 +51,7 @@ describe('worker restarts', () => {
     const { batchId, handle } = await h.start(items, { maxConcurrency: 10 });
 
     const ledger = h.ledger;
-    const recordedCount = async () => (await ledger.listBatchFilesByStatus(batchId, 'RECORDED')).length;
+    const recordedCount = async () => (await ledger.batchCounts(batchId)).files.RECORDED ?? 0;
     await waitFor('the first worker to record five files', async () => (await recordedCount()) >= 5);
     first.kill('SIGKILL');
     await new Promise((r) => first.once('exit', r));

@@ -1,6 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { ledgerUrlFromEnv, openLedger, type BatchRow } from '../../ledger';
-import { listBatches } from '../../ledger/operator-queries';
 import { BATCH_STATES, type BatchState } from '../../shared';
 import { action, parseIntOption, printJson } from '../common';
 
@@ -63,7 +62,7 @@ export function registerList(program: Command): void {
       action(async (flags: { state?: BatchState; limit?: number; json?: boolean }) => {
         const ledger = await openLedger(ledgerUrlFromEnv());
         try {
-          const batches = (await listBatches(ledger, { state: flags.state, limit: flags.limit ?? 100 })).map(toListed);
+          const batches = (await ledger.listBatches({ state: flags.state, limit: flags.limit ?? 100 })).map(toListed);
           if (flags.json) printJson({ batches });
           else process.stdout.write(formatBatches(batches));
         } finally {

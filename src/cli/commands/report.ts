@@ -10,7 +10,6 @@ import {
 } from '../../batch/report';
 import { createTargets, loadTargetsConfig } from '../../config/targets';
 import { ledgerUrlFromEnv, openLedger } from '../../ledger';
-import { interactionTrails } from '../../ledger/operator-queries';
 import { action, CliError, printJson } from '../common';
 
 interface ReportFlags {
@@ -47,7 +46,7 @@ export function registerReport(program: Command): void {
               receipts = { read: false, reason: (err as Error).message };
               process.stderr.write(`image-sync: receipts not read, sha256Receipt left empty: ${receipts.reason}\n`);
             }
-            const trails = await interactionTrails(ledger, batchId);
+            const trails = await ledger.interactionTrails(batchId);
             const rows = fileReportRows(report, trails, receipts, { failedOnly: flags.failedOnly });
             exported.push(...(await writeFileReport(rows, flags.export)));
             exported.push(...(await exportByStatus(report, flags.export, { failedOnly: flags.failedOnly })));
