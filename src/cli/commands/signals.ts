@@ -161,18 +161,19 @@ export function registerSignals(program: Command): void {
         async (
           batchId: string,
           flags: { target?: string; maxBytesPerSecond?: number; maxRequestsPerSecond?: number; json?: boolean },
-        ) =>
-          withClient(async (client) => {
-            if (flags.maxBytesPerSecond === undefined && flags.maxRequestsPerSecond === undefined)
-              throw new CliError('give --max-bytes-per-second N or --max-requests-per-second N (0 lifts a limit)', 2);
-            const change: LimitsChange = {
-              ...(flags.target !== undefined ? { target: flags.target } : {}),
-              ...(flags.maxBytesPerSecond !== undefined ? { maxBytesPerSecond: flags.maxBytesPerSecond } : {}),
-              ...(flags.maxRequestsPerSecond !== undefined ? { maxRequestsPerSecond: flags.maxRequestsPerSecond } : {}),
-            };
+        ) => {
+          if (flags.maxBytesPerSecond === undefined && flags.maxRequestsPerSecond === undefined)
+            throw new CliError('give --max-bytes-per-second N or --max-requests-per-second N (0 lifts a limit)', 2);
+          const change: LimitsChange = {
+            ...(flags.target !== undefined ? { target: flags.target } : {}),
+            ...(flags.maxBytesPerSecond !== undefined ? { maxBytesPerSecond: flags.maxBytesPerSecond } : {}),
+            ...(flags.maxRequestsPerSecond !== undefined ? { maxRequestsPerSecond: flags.maxRequestsPerSecond } : {}),
+          };
+          return withClient(async (client) => {
             const r = await confirm(client, batchId, setLimitsUpdate, change);
             show(flags.json, r, `Batch ${batchId}: ${describeLimits(r.limits) ?? 'no limits'}`);
-          }),
+          });
+        },
       ),
     );
 }
