@@ -2,6 +2,7 @@
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import { ConfigError } from '../config/production-env';
+import { errorText } from '../errors';
 import { connectClient } from '../temporal/connection';
 import { InvalidArgumentError } from 'commander';
 import { POLICY_BOUNDS, policyBoundsText, policyHelp, withinPolicyBounds } from '../config/policy-bounds';
@@ -82,8 +83,7 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): 
     try {
       await fn(...args);
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      process.stderr.write(`image-sync: ${message}\n`);
+      process.stderr.write(`image-sync: ${errorText(err)}\n`);
       process.exitCode = err instanceof CliError || err instanceof ConfigError ? err.exitCode : 1;
     }
   };

@@ -9,6 +9,7 @@ import {
   type Receipts,
 } from '../../batch/report';
 import { createTargets, loadTargetsConfig } from '../../config/targets';
+import { errorText } from '../../errors';
 import { ledgerUrlFromEnv, openLedger } from '../../ledger';
 import { interactionTrails } from '../../ledger/operator-queries';
 import { action, CliError, printJson } from '../common';
@@ -44,7 +45,7 @@ export function registerReport(program: Command): void {
             try {
               receipts = { read: true, sha256: await readReceipts(report, createTargets(loadTargetsConfig())) };
             } catch (err) {
-              receipts = { read: false, reason: (err as Error).message };
+              receipts = { read: false, reason: errorText(err) };
               process.stderr.write(`image-sync: receipts not read, sha256Receipt left empty: ${receipts.reason}\n`);
             }
             const trails = await interactionTrails(ledger, batchId);

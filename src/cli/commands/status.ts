@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
+import { errorText } from '../../errors';
 import {
   batchWorkflowId,
   failuresQuery,
@@ -134,7 +135,7 @@ export function registerStatus(program: Command): void {
             failures = await handle.query(failuresQuery);
           } catch (err) {
             if (desc.status.name === 'RUNNING')
-              throw new CliError(`batch ${batchId} did not answer its progress query: ${(err as Error).message}`);
+              throw new CliError(`batch ${batchId} did not answer its progress query: ${errorText(err)}`);
           }
           const sa = {
             state: desc.typedSearchAttributes.get(SA_STATE),
