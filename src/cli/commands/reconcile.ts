@@ -1,14 +1,16 @@
 import type { Command } from 'commander';
 import { createTargets, loadTargetsConfig } from '../../config/targets';
 import { batchContextFromTemporal, type BatchContext } from '../../consistency/batch-context';
+import type { Drift } from '../../consistency/drift';
 import {
   checkBatchConsistency,
   type CheckOptions,
   type ConsistencyReport,
-  type Drift,
   type ReconcileProgress,
 } from '../../consistency/invariant';
-import { repairBatch, type RepairOutcome } from '../../consistency/repair';
+import { repairBatch } from '../../consistency/repair';
+import type { RepairOutcome } from '../../consistency/repair-outcome';
+import { errorText } from '../../errors';
 import { ledgerUrlFromEnv, openLedger } from '../../ledger';
 import { connectClient } from '../../temporal/connection';
 import { action, CliError, parseIntOption, printJson } from '../common';
@@ -96,7 +98,7 @@ async function batchContext(batchId: string, flags: ReconcileFlags): Promise<Bat
         await connection.close();
       }
     } catch (err) {
-      context.problems.push((err as Error).message.split('\n')[0]!);
+      context.problems.push(errorText(err).split('\n')[0]!);
     }
   }
   if (flags.maxResends !== undefined) context.maxResends = flags.maxResends;
