@@ -7,7 +7,7 @@ import { DEFAULT_TARGET } from '../../config/targets';
 import { ledgerUrlFromEnv } from '../../ledger';
 import { batchWorkflowId, type BatchResult } from '../../shared';
 import { connectClient, temporalSettings } from '../../temporal/connection';
-import { formatManifestErrors } from '../../source/manifest';
+import { formatManifestErrors } from '../../source/input-errors';
 import { action, CliError, parseIntOption, policyOption, printJson } from '../common';
 import { watchBatch } from './status';
 
