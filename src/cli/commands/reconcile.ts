@@ -11,9 +11,8 @@ import {
 import { repairBatch } from '../../consistency/repair';
 import type { RepairOutcome } from '../../consistency/repair-outcome';
 import { errorText } from '../../errors';
-import { ledgerUrlFromEnv, openLedger } from '../../ledger';
 import { connectClient } from '../../temporal/connection';
-import { action, CliError, parseIntOption, printJson } from '../common';
+import { action, CliError, parseIntOption, printJson, withLedger } from '../common';
 
 interface ReconcileFlags {
   repair?: boolean;
@@ -132,8 +131,7 @@ export function registerReconcile(program: Command): void {
     .action(
       action(async (batchId: string, flags: ReconcileFlags) => {
         if (flags.removeForeign && !flags.repair) throw new CliError('--remove-foreign only goes with --repair', 2);
-        const ledger = await openLedger(ledgerUrlFromEnv());
-        try {
+        await withLedger(async (ledger) => {
           if (!(await ledger.getBatch(batchId))) throw new CliError(`the ledger has no batch ${batchId}`, 3);
           const targets = createTargets(loadTargetsConfig());
           const context = await batchContext(batchId, flags);
@@ -176,9 +174,7 @@ export function registerReconcile(program: Command): void {
           }
           // 0 only when every repair succeeded and nothing is left to repair.
           if (result.after.drifts.length > 0 || result.repairs.some((r) => !r.ok)) process.exitCode = 4;
-        } finally {
-          await ledger.close();
-        }
+        });
       }),
     );
 }

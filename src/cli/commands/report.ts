@@ -10,9 +10,8 @@ import {
 } from '../../batch/report';
 import { createTargets, loadTargetsConfig } from '../../config/targets';
 import { errorText } from '../../errors';
-import { ledgerUrlFromEnv, openLedger } from '../../ledger';
 import { interactionTrails } from '../../ledger/operator-queries';
-import { action, CliError, printJson } from '../common';
+import { action, CliError, printJson, withLedger } from '../common';
 
 interface ReportFlags {
   json?: boolean;
@@ -34,8 +33,7 @@ export function registerReport(program: Command): void {
     .action(
       action(async (batchId: string, flags: ReportFlags) => {
         if (flags.failedOnly && !flags.export) throw new CliError('--failed-only needs --export DIR', 2);
-        const ledger = await openLedger(ledgerUrlFromEnv());
-        try {
+        await withLedger(async (ledger) => {
           const report = await buildReport(ledger, batchId);
           if (!report) throw new CliError(`the ledger has no batch ${batchId}`, 3);
           const exported: string[] = [];
@@ -61,9 +59,7 @@ export function registerReport(program: Command): void {
             process.stdout.write(formatReport(report));
             for (const f of exported) process.stdout.write(`  wrote ${f}\n`);
           }
-        } finally {
-          await ledger.close();
-        }
+        });
       }),
     );
 }
