@@ -19,7 +19,7 @@ import { startBatch } from '../src/batch/start';
 import { HttpRecordingSystem } from '../src/recording-system/http-adapter';
 import { startSimulator } from '../src/recording-system/simulator';
 import type { SyncItem } from '../src/shared';
-import { scanDirectory } from '../src/source/manifest';
+import { scanDirectory } from '../src/source/scan';
 import { generateBlobFiles } from '../src/source/sample-images';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';

@@ -22,7 +22,7 @@ import { ledgerSql } from '../src/ledger/testing';
 import { HttpRecordingSystem } from '../src/recording-system/http-adapter';
 import { startSimulator } from '../src/recording-system/simulator';
 import { mapWithConcurrency } from '../src/source/concurrency';
-import { scanDirectory } from '../src/source/manifest';
+import { scanDirectory } from '../src/source/scan';
 import { generateBlobFiles } from '../src/source/sample-images';
 
 const TOKEN = 'bench-reconcile-token';

@@ -9,11 +9,11 @@
  */
 import { stat } from 'node:fs/promises';
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { errorText } from '../errors';
 import { FailureType } from '../failures';
 import { RecordingSystemError, type Receipt, type RecordingSystem } from '../recording-system/port';
 import { contentTypeFor, sha256File } from '../source/files';
 import {
-  errorText,
   mapped,
   openInteraction,
   removeOwnCopy,

@@ -19,7 +19,7 @@ import { startSimulator, type SimulatorOptions } from '../../src/recording-syste
 import { startBatch } from '../../src/batch/start';
 import { DEFAULT_POLICY, type BatchPolicy, type SyncItem } from '../../src/shared';
 import { generateBlobFiles } from '../../src/source/sample-images';
-import { scanDirectory } from '../../src/source/manifest';
+import { scanDirectory } from '../../src/source/scan';
 import { createSyncWorker } from '../../src/worker';
 import { imageSyncDataConverter } from '../../src/codec/encryption';
 import { testEncryptionKeys } from './keys';

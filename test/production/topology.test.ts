@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBatch } from '../../src/batch/start';
 import { checkBatchConsistency } from '../../src/consistency/invariant';
 import { progressQuery, type BatchPolicy, type SyncItem } from '../../src/shared';
-import { scanDirectory } from '../../src/source/manifest';
+import { scanDirectory } from '../../src/source/scan';
 import { generateBlobFiles } from '../../src/source/sample-images';
 import { cliEnv, runCli } from '../cli/helpers';
 import { waitFor } from '../helpers/wait';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { crc32 as zlibCrc32, inflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scanDirectory } from '../../src/source/manifest';
+import { scanDirectory } from '../../src/source/scan';
 import { crc32, generateBlobFiles, generateSampleBatch } from '../../src/source/sample-images';
 
 interface Chunk {

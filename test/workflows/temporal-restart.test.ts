@@ -14,7 +14,7 @@ import { openLedger, type Ledger } from '../../src/ledger';
 import { HttpRecordingSystem } from '../../src/recording-system/http-adapter';
 import { startSimulator } from '../../src/recording-system/simulator';
 import type { BatchResult } from '../../src/shared';
-import { scanDirectory } from '../../src/source/manifest';
+import { scanDirectory } from '../../src/source/scan';
 import { generateBlobFiles } from '../../src/source/sample-images';
 import { freePort, startDevServer, type RunningDevServer } from '../../src/temporal/dev-server';
 import { cliEnv, spawnCli, stopAllClis, tempDir } from '../cli/helpers';

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { Command } from 'commander';
+import { errorText } from '../../errors';
 import { parsePostgresUrl, startPostgresServer } from '../../temporal/postgres-server';
 import { loadSearchAttributes } from '../../temporal/search-attributes';
 import { TEMPORAL_SERVER_VERSION, TEMPORAL_UI_SERVER_VERSION } from '../../temporal/server-binary';
@@ -47,7 +48,7 @@ export function registerTemporalServer(program: Command): void {
         try {
           parsePostgresUrl(opts.postgres);
         } catch (err) {
-          throw new CliError((err as Error).message, 2);
+          throw new CliError(errorText(err), 2);
         }
         const stateDir = path.resolve(opts.stateDir);
         const server = await startPostgresServer({
