@@ -18,7 +18,7 @@ import { fixedTargets, type Targets } from '../src/config/targets';
 import { openLedger } from '../src/ledger';
 import type { Ledger } from '../src/ledger/port';
 import { HttpRecordingSystem } from '../src/recording-system/http-adapter';
-import { startSimulator, type RunningSimulator, type SimulatorOptions } from '../src/recording-system/simulator';
+import { startSimulator, type RunningSimulator, type SimulatorOptions } from '../src/devtools/simulator/simulator';
 import { PROJECT_ROOT } from '../src/temporal/cli-binary';
 import { startDevServer } from '../src/temporal/dev-server';
 import { installWorkerLogging } from '../src/temporal/logging';

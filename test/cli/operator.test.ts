@@ -11,7 +11,7 @@ import path from 'node:path';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startSimulator, type RunningSimulator } from '../../src/recording-system/simulator';
+import { startSimulator, type RunningSimulator } from '../../src/devtools/simulator/simulator';
 import { batchWorkflowId, type BatchResult } from '../../src/shared';
 import {
   CLI_PATH,

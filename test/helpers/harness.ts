@@ -15,10 +15,10 @@ import { checkBatchConsistency, type ConsistencyReport } from '../../src/consist
 import { openLedger } from '../../src/ledger';
 import type { Ledger } from '../../src/ledger/port';
 import { HttpRecordingSystem } from '../../src/recording-system/http-adapter';
-import { startSimulator, type SimulatorOptions } from '../../src/recording-system/simulator';
+import { startSimulator, type SimulatorOptions } from '../../src/devtools/simulator/simulator';
 import { startBatch } from '../../src/batch/start';
 import { DEFAULT_POLICY, type BatchPolicy, type SyncItem } from '../../src/shared';
-import { generateBlobFiles } from '../../src/source/sample-images';
+import { generateBlobFiles } from '../../src/devtools/samples/sample-images';
 import { scanDirectory } from '../../src/source/manifest';
 import { createSyncWorker } from '../../src/worker';
 import { imageSyncDataConverter } from '../../src/codec/encryption';

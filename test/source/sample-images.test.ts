@@ -5,7 +5,7 @@ import path from 'node:path';
 import { crc32 as zlibCrc32, inflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scanDirectory } from '../../src/source/manifest';
-import { crc32, generateBlobFiles, generateSampleBatch } from '../../src/source/sample-images';
+import { crc32, generateBlobFiles, generateSampleBatch } from '../../src/devtools/samples/sample-images';
 
 interface Chunk {
   type: string;

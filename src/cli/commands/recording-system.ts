@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { startSimulator, simulatorOptionsSchema } from '../../recording-system/simulator';
+import { startSimulator, simulatorOptionsSchema } from '../../devtools/simulator/simulator';
 import { appEnv } from '../../config/env';
 import { action, CliError, parseIntOption, parseRateOption, untilStopped } from '../common';
 

@@ -8,7 +8,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { deflateSync } from 'node:zlib';
-import { mapWithConcurrency } from './concurrency';
+import { mapWithConcurrency } from '../../source/concurrency';
 
 // ---------------------------------------------------------------------------------------------
 // CRC-32 (ISO-HDLC, as PNG uses it: reflected polynomial 0xEDB88320, initial and final xor ~0)

@@ -1,7 +1,7 @@
 /**
  * A recording system for local runs and tests. It serves the HTTP contract of design.md
  * ("Recording system HTTP contract") with node:http, keeps files under a data folder so they
- * survive a restart (see simulator-store.ts), and injects faults at configured rates.
+ * survive a restart (see store.ts), and injects faults at configured rates.
  *
  * Routes (all answers are JSON; errors are `{ error, reason }`):
  *   PUT    /records/{orderId}/files/{fileName}  201 receipt | 200 receipt already held | 409 | 422 | 400
@@ -17,7 +17,7 @@
  *
  * Each request other than /health goes through, in order: the latency, the token check (401,
  * nothing changes), the route (404/405), the names (400), for a PUT its headers (400), then
- * the fault draw (see simulator-faults.ts). Requests refused before the draw draw nothing.
+ * the fault draw (see faults.ts). Requests refused before the draw draw nothing.
  *
  * Names: orderId and fileName are URL-decoded, then refused with 400 when empty, '.' or '..',
  * when holding '/', '\\', NUL or another control character, or longer than 200 UTF-8 bytes.
@@ -53,12 +53,12 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
-import { nameProblem } from '../source/names';
-import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, type Receipt } from './port';
-import { FaultDrawer, PUT_FAULT_KINDS, type FaultKind } from './simulator-faults';
-import { FileStore } from './simulator-store';
+import { nameProblem } from '../../source/names';
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, type Receipt } from '../../recording-system/port';
+import { FaultDrawer, PUT_FAULT_KINDS, type FaultKind } from './faults';
+import { FileStore } from './store';
 
-export { type FaultKind } from './simulator-faults';
+export { type FaultKind } from './faults';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
