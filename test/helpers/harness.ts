@@ -15,7 +15,8 @@ import { checkBatchConsistency, type ConsistencyReport } from '../../src/consist
 import { openLedger } from '../../src/ledger';
 import type { Ledger } from '../../src/ledger/port';
 import { HttpRecordingSystem } from '../../src/recording-system/http-adapter';
-import { startSimulator, type SimulatorOptions } from '../../src/devtools/simulator/simulator';
+import type { SimulatorOptions } from '../../src/devtools/simulator/options';
+import { startSimulator } from '../../src/devtools/simulator/simulator';
 import { startBatch } from '../../src/batch/start';
 import { DEFAULT_POLICY, type BatchPolicy, type SyncItem } from '../../src/shared';
 import { generateBlobFiles } from '../../src/devtools/samples/sample-images';

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { startSimulator, simulatorOptionsSchema } from '../../devtools/simulator/simulator';
+import { simulatorOptionsSchema } from '../../devtools/simulator/options';
+import { startSimulator } from '../../devtools/simulator/simulator';
 import { appEnv } from '../../config/env';
 import { action, CliError, parseIntOption, parseRateOption, untilStopped } from '../common';
 
