@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { startBatch } from '../src/batch/start';
 import { progressQuery } from '../src/shared';
 import { scanDirectory } from '../src/source/scan';
-import { generateBlobFiles } from '../src/source/sample-images';
+import { generateBlobFiles } from '../src/devtools/samples/sample-images';
 import { startStack } from './stack';
 
 async function main(): Promise<void> {

@@ -13,7 +13,7 @@ import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { FileReportRow } from '../../src/batch/report';
 import type { ListedBatch } from '../../src/cli/commands/list';
-import { startSimulator, type RunningSimulator } from '../../src/recording-system/simulator';
+import { startSimulator, type RunningSimulator } from '../../src/devtools/simulator/simulator';
 import { batchWorkflowId, type BatchResult } from '../../src/shared';
 import {
   CLI_PATH,

@@ -11,7 +11,7 @@ import { startBatch } from '../../src/batch/start';
 import { checkBatchConsistency } from '../../src/consistency/invariant';
 import { progressQuery, type BatchPolicy, type SyncItem } from '../../src/shared';
 import { scanDirectory } from '../../src/source/scan';
-import { generateBlobFiles } from '../../src/source/sample-images';
+import { generateBlobFiles } from '../../src/devtools/samples/sample-images';
 import { cliEnv, runCli } from '../cli/helpers';
 import { waitFor } from '../helpers/wait';
 import { startProductionStack, type ProductionStack, type WorkerProcess } from './helpers';

@@ -16,7 +16,7 @@ import { checkBatchConsistency } from '../../src/consistency/invariant';
 import { openLedger, type Ledger } from '../../src/ledger';
 import { HttpRecordingSystem } from '../../src/recording-system/http-adapter';
 import { scanDirectory } from '../../src/source/scan';
-import { generateBlobFiles } from '../../src/source/sample-images';
+import { generateBlobFiles } from '../../src/devtools/samples/sample-images';
 import { cliEnv, spawnCli, stopAllClis, tempDir, type CliProcess } from '../cli/helpers';
 import {
   createPrivateCluster,

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { startSimulator, simulatorOptionsSchema } from '../../recording-system/simulator';
+import { simulatorOptionsSchema } from '../../devtools/simulator/options';
+import { startSimulator } from '../../devtools/simulator/simulator';
 import { appEnv } from '../../config/env';
 import { action, CliError, listenOptions, parseIntOption, parseRateOption, untilStopped } from '../common';
 

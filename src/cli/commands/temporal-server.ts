@@ -1,7 +1,8 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { errorText } from '../../errors';
-import { parsePostgresUrl, startPostgresServer } from '../../temporal/postgres-server';
+import { parsePostgresUrl } from '../../temporal/postgres-database';
+import { startPostgresServer } from '../../temporal/postgres-server';
 import { loadSearchAttributes } from '../../temporal/search-attributes';
 import { TEMPORAL_SERVER_VERSION, TEMPORAL_UI_SERVER_VERSION } from '../../temporal/server-binary';
 import { action, CliError, parseIntOption, untilStopped } from '../common';
