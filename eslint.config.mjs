@@ -27,6 +27,13 @@ const nodeBuiltins = [
   'buffer',
 ];
 
+// Development tools (the simulator, the sample generator) stay out of the product's code paths.
+const devtoolsImports = {
+  regex: '(^|/)devtools(/|$)',
+  message:
+    'src/devtools is development tooling: only its own commands (recording-system, demo), tests and bench import it',
+};
+
 export default tseslint.config(
   {
     ignores: [
@@ -73,7 +80,13 @@ export default tseslint.config(
     },
   },
   {
+    files: ['src/**/*.ts'],
+    ignores: ['src/devtools/**', 'src/cli/commands/recording-system.ts', 'src/cli/commands/demo.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [devtoolsImports] }] },
+  },
+  {
     // Workflow code is deterministic and bundled apart: no Node modules, nothing with I/O.
+    // (This rule's options replace those of the block above, so they repeat devtoolsImports.)
     files: ['src/workflows/**/*.ts'],
     rules: {
       'no-restricted-imports': [
@@ -102,6 +115,7 @@ export default tseslint.config(
               group: ['@temporalio/client', '@temporalio/worker', '@temporalio/activity'],
               message: 'workflows use @temporalio/workflow only',
             },
+            devtoolsImports,
           ],
         },
       ],

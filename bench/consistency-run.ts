@@ -7,8 +7,8 @@
 import { parseArgs } from 'node:util';
 import { startBatch } from '../src/batch/start';
 import { checkBatchConsistency } from '../src/consistency/invariant';
-import { scanDirectory } from '../src/source/manifest';
-import { generateBlobFiles } from '../src/source/sample-images';
+import { scanDirectory } from '../src/source/scan';
+import { generateBlobFiles } from '../src/devtools/samples/sample-images';
 import path from 'node:path';
 import { startStack } from './stack';
 

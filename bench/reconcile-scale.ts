@@ -20,10 +20,10 @@ import { parseArgs } from 'node:util';
 import { openLedger } from '../src/ledger';
 import { ledgerSql } from '../src/ledger/testing';
 import { HttpRecordingSystem } from '../src/recording-system/http-adapter';
-import { startSimulator } from '../src/recording-system/simulator';
+import { startSimulator } from '../src/devtools/simulator/simulator';
 import { mapWithConcurrency } from '../src/source/concurrency';
-import { scanDirectory } from '../src/source/manifest';
-import { generateBlobFiles } from '../src/source/sample-images';
+import { scanDirectory } from '../src/source/scan';
+import { generateBlobFiles } from '../src/devtools/samples/sample-images';
 
 const TOKEN = 'bench-reconcile-token';
 const ROOT = path.resolve(__dirname, '..');

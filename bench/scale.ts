@@ -11,8 +11,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startBatch } from '../src/batch/start';
 import { progressQuery } from '../src/shared';
-import { scanDirectory } from '../src/source/manifest';
-import { generateBlobFiles } from '../src/source/sample-images';
+import { scanDirectory } from '../src/source/scan';
+import { generateBlobFiles } from '../src/devtools/samples/sample-images';
 import { startStack } from './stack';
 
 async function main(): Promise<void> {

@@ -6,6 +6,7 @@
  * groups. This module must stay free of Node imports: the workflow bundle includes it.
  */
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
+import { errorText } from './errors';
 
 export const FailureType = {
   /** 422 from the recording system: a business rule refused the file. */
@@ -103,5 +104,5 @@ export function failedVerifying(err: unknown): boolean {
 export function failureMessage(err: unknown): string {
   const cause = rootCause(err);
   if (cause instanceof ApplicationFailure && cause.type) return `${cause.type}: ${cause.message}`;
-  return cause instanceof Error ? cause.message : String(cause);
+  return errorText(cause);
 }

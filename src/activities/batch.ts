@@ -7,10 +7,11 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { WorkflowFailedError } from '@temporalio/client';
+import { errorText } from '../errors';
 import { fileKey, scheduleBatchPrefix, type FileResult, type SyncItem } from '../shared';
-import { scanDirectory } from '../source/manifest';
+import { scanDirectory } from '../source/scan';
 import { readItemsPage, writeNormalizedManifest } from '../source/normalized';
-import { errorText, mapped, systemFor, type ActivityDeps } from './context';
+import { mapped, systemFor, type ActivityDeps } from './context';
 
 /** A file workflow the batch waits for, and how it ended once it has. */
 export interface AwaitedFile {

@@ -173,10 +173,6 @@ export async function removeOwnCopy(
   return 'gone';
 }
 
-export function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 export interface Digest {
   sha256: string;
   size: number;

@@ -7,7 +7,8 @@ import { createHmac } from 'node:crypto';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { FailureType } from '../failures';
 import type { NotifyBody } from '../shared';
-import { errorText, type ActivityDeps } from './context';
+import { errorText } from '../errors';
+import type { ActivityDeps } from './context';
 
 export const SIGNATURE_HEADER = 'X-Image-Sync-Signature';
 export const EVENT_HEADER = 'X-Image-Sync-Event';

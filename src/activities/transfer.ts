@@ -9,12 +9,12 @@
  */
 import { stat } from 'node:fs/promises';
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { errorText } from '../errors';
 import { FailureType } from '../failures';
 import { ledgerPacer } from '../limits/pacer';
 import { RecordingSystemError, type Receipt, type RecordingSystem } from '../recording-system/port';
 import { contentTypeFor, sha256File } from '../source/files';
 import {
-  errorText,
   mapped,
   openInteraction,
   removeOwnCopy,

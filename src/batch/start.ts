@@ -27,10 +27,14 @@ import {
   type RateLimit,
 } from '../shared';
 import type { ManifestError, ParsedManifest } from '../source/port';
-import { checkSourceFiles, formatManifestErrors, readManifest, scanDirectory } from '../source/manifest';
+import { checkSourceFiles } from '../source/files';
+import { formatManifestErrors } from '../source/input-errors';
+import { readManifest } from '../source/manifest';
+import { scanDirectory } from '../source/scan';
 import { pageIndexPath, writeNormalizedManifest } from '../source/normalized';
 import { mapWithConcurrency } from '../source/concurrency';
 import type { TargetNames } from '../config/target-names';
+import { errorText } from '../errors';
 import type { syncBatch } from '../workflows/sync-batch';
 
 export const DEFAULT_STATE_DIR = '.image-sync';
@@ -75,7 +79,7 @@ export async function loadInput(
   try {
     parsed = src.manifest ? await readManifest(src.manifest) : await scanDirectory(src.dir!);
   } catch (err) {
-    throw new InputError((err as Error).message);
+    throw new InputError(errorText(err));
   }
   const present = await mapWithConcurrency(parsed.items, 32, (item) =>
     stat(item.sourcePath).then(

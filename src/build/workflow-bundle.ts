@@ -8,6 +8,7 @@ import { writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { FAILURE_CONVERTER_PATH } from '../codec/encryption';
+import { errorText } from '../errors';
 
 /** The file name of the prebuilt bundle, next to the compiled worker (dist/). */
 export const WORKFLOW_BUNDLE_FILE = 'workflow-bundle.js';
@@ -45,7 +46,7 @@ if (require.main === module) {
   writeWorkflowBundle(out).then(
     (file) => process.stdout.write(`workflow bundle written to ${path.relative(process.cwd(), file)}\n`),
     (err: unknown) => {
-      process.stderr.write(`cannot bundle the workflows: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.stderr.write(`cannot bundle the workflows: ${errorText(err)}\n`);
       process.exitCode = 1;
     },
   );

@@ -2,6 +2,8 @@
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import { ConfigError } from '../config/production-env';
+import { errorText } from '../errors';
+import { ledgerUrlFromEnv, openLedger, type Ledger } from '../ledger';
 import { connectClient } from '../temporal/connection';
 import { InvalidArgumentError } from 'commander';
 import { POLICY_BOUNDS, policyBoundsText, policyHelp, withinPolicyBounds } from '../config/policy-bounds';
@@ -93,6 +95,13 @@ export function policyOption(
   return [`${b.flag} <${placeholder}>`, text, parsePolicyValue(field)];
 }
 
+/** Adds the `--port` and `--host` options of a command that serves HTTP. */
+export function listenOptions(command: Command, defaultPort: number): Command {
+  return command
+    .option('--port <port>', 'port to listen on (0 picks one)', parseIntOption('--port', 0, 65535), defaultPort)
+    .option('--host <host>', 'address to bind', '127.0.0.1');
+}
+
 export function parseRateOption(name: string) {
   return (raw: string): number => {
     const n = Number(raw);
@@ -121,8 +130,7 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): 
     try {
       await fn(...args);
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      process.stderr.write(`image-sync: ${message}\n`);
+      process.stderr.write(`image-sync: ${errorText(err)}\n`);
       process.exitCode = err instanceof CliError || err instanceof ConfigError ? err.exitCode : 1;
     }
   };
@@ -137,5 +145,15 @@ export async function withClient(fn: (client: Client) => Promise<void>): Promise
     await fn(client);
   } finally {
     await connection.close();
+  }
+}
+
+/** Runs fn with the ledger IMAGE_SYNC_LEDGER_URL names, closing it afterwards. */
+export async function withLedger<T>(fn: (ledger: Ledger) => Promise<T>): Promise<T> {
+  const ledger = await openLedger(ledgerUrlFromEnv());
+  try {
+    return await fn(ledger);
+  } finally {
+    await ledger.close();
   }
 }

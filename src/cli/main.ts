@@ -1,6 +1,7 @@
 /** The image-sync command line. Every command here works; each has --help. */
 import { Command } from 'commander';
 import { loadAppEnvOrExit } from '../config/env';
+import { errorText } from '../errors';
 import { registerCodecServer } from './commands/codec-server';
 import { registerDemo } from './commands/demo';
 import { registerDevServer } from './commands/dev-server';
@@ -74,7 +75,7 @@ if (require.main === module || process.argv[1]?.endsWith('image-sync.js') || pro
   buildProgram()
     .parseAsync(process.argv)
     .catch((err: unknown) => {
-      process.stderr.write(`image-sync: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.stderr.write(`image-sync: ${errorText(err)}\n`);
       process.exitCode = 1;
     });
 }

@@ -7,8 +7,18 @@
  */
 import { SingleBar } from 'cli-progress';
 import type { Progress } from '../shared';
+import { parseIntOption } from './common';
 
 export const DEFAULT_PROGRESS_INTERVAL_S = 30;
+
+/** The `--progress-interval` option of a command that follows a batch with `follow` (--wait or --watch). */
+export function progressIntervalOption(follow: '--wait' | '--watch'): [string, string, (raw: string) => number] {
+  return [
+    '--progress-interval <s>',
+    `with ${follow} and no terminal: seconds between progress lines (default ${DEFAULT_PROGRESS_INTERVAL_S})`,
+    parseIntOption('--progress-interval', 1, 86_400),
+  ];
+}
 
 export interface ProgressDisplay {
   update(p: Progress, filesPerSecond: number): void;

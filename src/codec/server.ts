@@ -10,6 +10,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Payload, PayloadCodec } from '@temporalio/common';
+import { errorText } from '../errors';
 
 interface JsonPayload {
   metadata?: Record<string, string>;
@@ -102,14 +103,14 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<CodecS
         if (!Array.isArray(list)) throw new Error('payloads is not an array');
         payloads = list.map(fromJson);
       } catch (err) {
-        send(400, { error: `bad request: ${(err as Error).message}` });
+        send(400, { error: `bad request: ${errorText(err)}` });
         return;
       }
       try {
         const out = route === '/encode' ? await opts.codec.encode(payloads) : await opts.codec.decode(payloads);
         send(200, { payloads: out.map(toJson) });
       } catch (err) {
-        send(400, { error: (err as Error).message });
+        send(400, { error: errorText(err) });
       }
     })();
   });

@@ -8,6 +8,7 @@
  * read or parsed here yields the reason instead, and the worker's own check stays the guard.
  */
 import { readFileSync } from 'node:fs';
+import { errorText } from '../errors';
 import { DEFAULT_TARGET } from './targets';
 
 export interface TargetNames {
@@ -24,7 +25,7 @@ export function targetNamesFromEnv(
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    return { ok: false, reason: `IMAGE_SYNC_TARGETS_FILE ${file}: ${(err as Error).message}` };
+    return { ok: false, reason: `IMAGE_SYNC_TARGETS_FILE ${file}: ${errorText(err)}` };
   }
   const doc = raw as { defaultTarget?: unknown; targets?: unknown } | null;
   const targets = doc?.targets;

@@ -9,6 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { errorText } from '../errors';
 import { envFrom } from './env';
 import { HttpRecordingSystem } from '../recording-system/http-adapter';
 import type { PutRequest, RecordingSystem, RequestOptions } from '../recording-system/port';
@@ -71,7 +72,7 @@ export function loadTargetsConfig(env: NodeJS.ProcessEnv = process.env): Targets
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new Error(`IMAGE_SYNC_TARGETS_FILE ${file}: ${(err as Error).message}`);
+    throw new Error(`IMAGE_SYNC_TARGETS_FILE ${file}: ${errorText(err)}`);
   }
   const parsed = targetsFileSchema.safeParse(raw);
   if (!parsed.success) {

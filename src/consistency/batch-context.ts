@@ -6,6 +6,7 @@
 import { access } from 'node:fs/promises';
 import type { Client } from '@temporalio/client';
 import { previousInput } from '../batch/redrive';
+import { errorText } from '../errors';
 
 export interface BatchContext {
   maxResends?: number;
@@ -27,6 +28,6 @@ export async function batchContextFromTemporal(client: Client, batchId: string):
       problems: readable ? [] : [`the batch manifest ${input.manifestPath} cannot be read here`],
     };
   } catch (err) {
-    return { problems: [`Temporal has no start input of the batch (${(err as Error).message.split('\n')[0]})`] };
+    return { problems: [`Temporal has no start input of the batch (${errorText(err).split('\n')[0]})`] };
   }
 }

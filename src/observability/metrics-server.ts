@@ -6,6 +6,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { errorText } from '../errors';
 import type { SyncMetrics } from './metrics';
 
 export interface MetricsServerOptions {
@@ -30,7 +31,7 @@ async function runtimeText(url: string | undefined): Promise<string> {
     const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
     return res.ok ? await res.text() : `# Temporal runtime metrics unavailable: HTTP ${res.status}\n`;
   } catch (err) {
-    return `# Temporal runtime metrics unavailable: ${(err as Error).message}\n`;
+    return `# Temporal runtime metrics unavailable: ${errorText(err)}\n`;
   }
 }
 
@@ -55,7 +56,7 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Me
         },
         (err: unknown) => {
           res.writeHead(500, { 'Content-Type': 'text/plain' });
-          res.end(`cannot collect metrics: ${(err as Error).message}\n`);
+          res.end(`cannot collect metrics: ${errorText(err)}\n`);
         },
       );
       return;

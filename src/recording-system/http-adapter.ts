@@ -11,13 +11,20 @@
  * - Error messages carry the method, the path, the HTTP status and a short excerpt of the
  *   answer's body, and never the token.
  */
-import fs from 'node:fs/promises';
-import type { ReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
-import { z } from 'zod';
-import { nameProblem } from '../source/names';
+import type { z } from 'zod';
 import {
-  MAX_LIST_LIMIT,
+  excerptOf,
+  isRedirectRefusal,
+  kindForStatus,
+  listPageSchema,
+  networkCause,
+  readExcerpt,
+  reasonOf,
+  receiptSchema,
+} from './http-answers';
+import { checkBaseUrl, checkHeaders, checkLimit, filePath, openSource } from './http-requests';
+import {
   RecordingSystemError,
   type ListPage,
   type PutRequest,
@@ -38,25 +45,6 @@ export interface HttpRecordingSystemOptions {
   /** Replaces the global fetch (tests, instrumentation). */
   fetchImpl?: typeof fetch;
 }
-
-/** How many characters of an unexpected answer's body an error message quotes. */
-const BODY_EXCERPT_CHARS = 200;
-/** How many bytes of an unexpected answer's body are read to build the excerpt. */
-const BODY_EXCERPT_BYTES = 2048;
-
-const receiptSchema = z.object({
-  orderId: z.string(),
-  fileName: z.string(),
-  sha256: z.string(),
-  size: z.number().int().nonnegative(),
-  idempotencyKey: z.string(),
-  receivedAt: z.string(),
-});
-
-const listPageSchema = z.object({
-  files: z.array(receiptSchema),
-  nextCursor: z.string().nullable(),
-});
 
 /** An answer a request's interpreter does not handle; it becomes a classified error. */
 const UNHANDLED = Symbol('unhandled answer');
@@ -241,144 +229,6 @@ export class HttpRecordingSystem implements RecordingSystem {
   }
 }
 
-/** Maps an HTTP status the request did not expect to the port's error kinds. */
-export function kindForStatus(status: number): RecordingSystemErrorKind {
-  if (status === 409) return 'conflict';
-  if (status === 422) return 'rejected';
-  if (status === 401 || status === 403) return 'unauthorized';
-  if (status >= 500 && status <= 599) return 'unavailable';
-  // Too many requests, or the server gave up waiting for the request: try again later.
-  if (status === 429 || status === 408) return 'unavailable';
-  return 'protocol';
-}
-
-function checkBaseUrl(baseUrl: string): string {
-  let url: URL;
-  try {
-    url = new URL(baseUrl);
-  } catch {
-    throw new Error(`recording system URL is not a valid URL: ${JSON.stringify(baseUrl)}`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new Error(`recording system URL must use http or https, got ${url.protocol}`);
-  }
-  if (url.username || url.password) {
-    throw new Error('recording system URL must not carry credentials; use the token');
-  }
-  return url.href.replace(/\/+$/, '');
-}
-
-function checkLimit(limit: number): number {
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
-    throw new RangeError(`list limit must be an integer in 1..${MAX_LIST_LIMIT}, got ${limit}`);
-  }
-  return limit;
-}
-
-/**
- * The contract path of one file. A name that is not a single safe path segment is refused
- * before any request: '.' and '..' in particular would be resolved away by URL parsing and
- * address another resource.
- */
-function filePath(orderId: string, fileName: string): string {
-  for (const [field, value] of [
-    ['orderId', orderId],
-    ['fileName', fileName],
-  ] as const) {
-    const problem = nameProblem(value);
-    if (problem) {
-      throw new RecordingSystemError('protocol', `${field} ${JSON.stringify(value)} ${problem}`);
-    }
-  }
-  return `/records/${encodeURIComponent(orderId)}/files/${encodeURIComponent(fileName)}`;
-}
-
-/** Printable ASCII: what a header value may hold here. */
-const HEADER_VALUE = /^[\x20-\x7e]+$/;
-
-/** Refuses, before any request, header values HTTP cannot carry (empty, non-ASCII, line breaks). */
-function checkHeaders(headers: Record<string, string>): Record<string, string> {
-  for (const [name, value] of Object.entries(headers)) {
-    if (!HEADER_VALUE.test(value)) {
-      throw new RecordingSystemError('protocol', `${name} ${JSON.stringify(value)} must be non-empty printable ASCII`);
-    }
-  }
-  return headers;
-}
-
-/**
- * Opens the source file for streaming. Problems with the local file (missing, unreadable, not
- * the size the request announces) are thrown as plain errors: they are not the recording
- * system's answer.
- */
-async function openSource(sourcePath: string, expectedSize: number): Promise<ReadStream> {
-  const handle = await fs.open(sourcePath, 'r');
-  try {
-    const { size } = await handle.stat();
-    if (size !== expectedSize) {
-      throw new Error(`source file ${sourcePath} has ${size} bytes, the request announces ${expectedSize}`);
-    }
-  } catch (err) {
-    await handle.close();
-    throw err;
-  }
-  return handle.createReadStream();
-}
-
-/** The first bytes of an answer's body as one short line; the rest is not read. */
-async function readExcerpt(res: Response): Promise<string> {
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let received = 0;
-  try {
-    while (received < BODY_EXCERPT_BYTES) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      received += value.byteLength;
-    }
-  } catch {
-    // The excerpt is best effort: a body that cannot be read is left out of the message.
-  } finally {
-    reader.cancel().catch(() => undefined);
-  }
-  return excerptOf(Buffer.concat(chunks).subarray(0, BODY_EXCERPT_BYTES).toString('utf8'));
-}
-
-function excerptOf(text: string): string {
-  const line = text.replace(/\s+/g, ' ').trim();
-  return line.length > BODY_EXCERPT_CHARS ? `${line.slice(0, BODY_EXCERPT_CHARS)}…` : line;
-}
-
 function describe(ex: Exchange): string {
   return `${ex.method} ${ex.path.split('?')[0]}`;
-}
-
-/** fetch with `redirect: 'error'` fails this way when the answer is a redirect. */
-function isRedirectRefusal(err: unknown): boolean {
-  return err instanceof Error && err.cause instanceof Error && err.cause.message === 'unexpected redirect';
-}
-
-/** The most telling part of a fetch failure: undici wraps the socket error as `cause`. */
-function networkCause(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  const cause = err.cause;
-  if (cause instanceof Error) {
-    const code = (cause as NodeJS.ErrnoException).code;
-    return code && !cause.message.includes(code) ? `${code} ${cause.message}` : cause.message;
-  }
-  return err.message;
-}
-
-/** The recording system's own words from an error body: its `reason` (or `error`) when JSON. */
-export function reasonOf(excerpt: string): string {
-  try {
-    const body = JSON.parse(excerpt) as { reason?: unknown; error?: unknown };
-    if (typeof body.reason === 'string' && body.reason) return body.reason;
-    if (typeof body.error === 'string' && body.error) return body.error;
-  } catch {
-    // Not JSON, or cut short: the excerpt itself says it.
-  }
-  return excerpt;
 }

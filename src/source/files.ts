@@ -1,7 +1,12 @@
-/** Source files on the worker's disk: content types and streaming checksums. */
+/** Source files on the worker's disk: content types, streaming checksums, and checks that they are there. */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
+import { errorText } from '../errors';
+import type { SyncItem } from '../shared';
+import { mapWithConcurrency } from './concurrency';
+import { quoteValue } from './names';
+import type { ManifestError } from './port';
 
 /** Content types inferred from a file name's extension (lowercase, with the dot). */
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
@@ -61,4 +66,59 @@ export async function sha256File(filePath: string, signal?: AbortSignal): Promis
     stream.destroy();
   }
   return { sha256: hash.digest('hex'), size };
+}
+
+export interface CheckSourceFilesOptions {
+  /** stat calls in flight at once; 32 when absent. */
+  concurrency?: number;
+  /** `lines[i]` is the manifest line of `items[i]` (ParsedManifest.lines); errors name it. */
+  lines?: readonly number[];
+}
+
+function statProblem(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  switch (code) {
+    case 'ENOENT':
+      return 'file not found';
+    case 'ENOTDIR':
+      return 'file not found (a folder on its path is a file)';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'ELOOP':
+      return 'symbolic link loop';
+    default:
+      return `cannot be read (${code ?? errorText(error)})`;
+  }
+}
+
+/**
+ * Checks that every item's sourcePath exists and is a regular file (symbolic links are
+ * followed), with bounded parallel stat calls. Each error has field 'path', the manifest line
+ * from `opts.lines` (0 when unknown), and the order, file and source path in its message.
+ * Errors come in item order.
+ */
+export async function checkSourceFiles(
+  items: readonly SyncItem[],
+  opts: CheckSourceFilesOptions = {},
+): Promise<ManifestError[]> {
+  const problems = await mapWithConcurrency(items, opts.concurrency ?? 32, async (item) => {
+    try {
+      const stats = await fs.stat(item.sourcePath);
+      return stats.isFile() ? null : 'not a regular file';
+    } catch (error) {
+      return statProblem(error);
+    }
+  });
+  const errors: ManifestError[] = [];
+  problems.forEach((problem, index) => {
+    if (problem === null) return;
+    const item = items[index]!;
+    errors.push({
+      line: opts.lines?.[index] ?? 0,
+      field: 'path',
+      message: `${problem}: ${item.sourcePath} (order ${quoteValue(item.orderId)}, file ${quoteValue(item.fileName)})`,
+    });
+  });
+  return errors;
 }

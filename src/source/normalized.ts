@@ -11,6 +11,7 @@ import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
+import { errorText } from '../errors';
 import type { SyncItem } from '../shared';
 
 /** Items between two entries of the sidecar index. */
@@ -191,7 +192,7 @@ function parseItemLine(file: string, itemNumber: number, line: string): SyncItem
   try {
     raw = JSON.parse(line);
   } catch (error) {
-    throw new Error(`${file}: item ${itemNumber + 1} is not valid JSON: ${(error as Error).message}`);
+    throw new Error(`${file}: item ${itemNumber + 1} is not valid JSON: ${errorText(error)}`);
   }
   const result = syncItemSchema.safeParse(raw);
   if (!result.success) {

@@ -11,7 +11,9 @@ import path from 'node:path';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startSimulator, type RunningSimulator } from '../../src/recording-system/simulator';
+import type { FileReportRow } from '../../src/batch/report';
+import type { ListedBatch } from '../../src/cli/commands/list';
+import { startSimulator, type RunningSimulator } from '../../src/devtools/simulator/simulator';
 import { batchWorkflowId, type BatchResult } from '../../src/shared';
 import {
   CLI_PATH,
@@ -291,36 +293,6 @@ describe('start --dry-run and unknown targets, no worker needed', () => {
     expect(bad.stderr).toContain('--state must be one of RUNNING');
   });
 });
-
-interface ListedBatch {
-  batchId: string;
-  state: string;
-  total: number;
-  recorded: number;
-  rolledBack: number;
-  failed: number;
-  createdAt: string;
-  finishedAt: string | null;
-}
-
-interface FileReportRow {
-  batchId: string;
-  orderId: string;
-  fileName: string;
-  target: string;
-  state: string;
-  failedRule: string | null;
-  lastError: string | null;
-  resends: number;
-  bytes: number;
-  sha256Sent: string;
-  sha256Receipt: string | null;
-  interactionId: string;
-  openedAt: string;
-  sentAt: string | null;
-  endedAt: string;
-  rollbackStatus: string | null;
-}
 
 const PROGRESS_LINE =
   /^\d{4}-\d\d-\d\dT\S+ \d+\/\d+ files \d+% {2}[\d.]+ files\/s {2}ETA \S+ {2}failures \d+ {2}resends \d+ {2}in flight \d+ {2}[A-Z_]+$/;

@@ -11,9 +11,9 @@ import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { previousInput } from '../../src/batch/redrive';
 import { HttpRecordingSystem } from '../../src/recording-system/http-adapter';
-import { startSimulator, type RunningSimulator } from '../../src/recording-system/simulator';
+import { startSimulator, type RunningSimulator } from '../../src/devtools/simulator/simulator';
 import { batchWorkflowId, SA_FILES_TOTAL, type BatchResult } from '../../src/shared';
-import { generateSampleBatch, sampleFileName, sampleOrderId } from '../../src/source/sample-images';
+import { generateSampleBatch, sampleFileName, sampleOrderId } from '../../src/devtools/samples/sample-images';
 import { cliEnv, runCli, spawnCli, stopAllClis, tempDir, type CliProcess, type CliResult } from './helpers';
 
 const TOKEN = 'cli-start-test-token-52e0';

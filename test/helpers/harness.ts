@@ -15,11 +15,12 @@ import { checkBatchConsistency, type ConsistencyReport } from '../../src/consist
 import { openLedger } from '../../src/ledger';
 import type { Ledger } from '../../src/ledger/port';
 import { HttpRecordingSystem } from '../../src/recording-system/http-adapter';
-import { startSimulator, type SimulatorOptions } from '../../src/recording-system/simulator';
+import type { SimulatorOptions } from '../../src/devtools/simulator/options';
+import { startSimulator } from '../../src/devtools/simulator/simulator';
 import { startBatch, type StartBatchOptions } from '../../src/batch/start';
 import { DEFAULT_POLICY, type BatchPolicy, type RateLimit, type SyncItem } from '../../src/shared';
-import { generateBlobFiles } from '../../src/source/sample-images';
-import { scanDirectory } from '../../src/source/manifest';
+import { scanDirectory } from '../../src/source/scan';
+import { generateBlobFiles } from '../../src/devtools/samples/sample-images';
 import { createSyncWorker } from '../../src/worker';
 import { imageSyncDataConverter } from '../../src/codec/encryption';
 import { testEncryptionKeys } from './keys';

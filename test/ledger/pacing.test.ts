@@ -50,7 +50,7 @@ for (const backend of BACKENDS) {
       expect(await a.reserveRate([scope], 1)).toBeUndefined();
     });
 
-    it('waits for the slowest of the scopes, and drops an ended batch\'s rows', async () => {
+    it("waits for the slowest of the scopes, and drops an ended batch's rows", async () => {
       await a.setRateLimits(
         'B3',
         scopeLimits('B3', { batch: { maxBytesPerSecond: 10_000 }, targets: { t: { maxBytesPerSecond: 1_000 } } }),

@@ -9,8 +9,8 @@ import path from 'node:path';
 import { Client as PgClient } from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startBatch } from '../../src/batch/start';
-import { scanDirectory } from '../../src/source/manifest';
-import { generateBlobFiles } from '../../src/source/sample-images';
+import { scanDirectory } from '../../src/source/scan';
+import { generateBlobFiles } from '../../src/devtools/samples/sample-images';
 import { startDatabaseMeasure, startStack, type Stack } from '../../bench/stack';
 import { pgUrlFor } from './helpers';
 

@@ -4,13 +4,8 @@
  * configuration written from image-sync's template.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  parsePostgresUrl,
-  pickServerPorts,
-  PERSISTENCE_SCHEMA,
-  serverConfigYaml,
-  VISIBILITY_SCHEMA,
-} from '../../src/temporal/postgres-server';
+import { parsePostgresUrl, PERSISTENCE_SCHEMA, VISIBILITY_SCHEMA } from '../../src/temporal/postgres-database';
+import { pickServerPorts, serverConfigYaml } from '../../src/temporal/server-config';
 import YAML from 'yaml';
 
 describe('temporal-server configuration', () => {

@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { RecordingSystemError } from '../../src/recording-system/port';
-import { mulberry32, pickFault } from '../../src/recording-system/simulator-faults';
+import { mulberry32, pickFault } from '../../src/devtools/simulator/faults';
 import { putRequest, startRig, writeSource, type Rig } from './helpers';
 
 const PUTS = 400;

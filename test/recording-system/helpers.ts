@@ -9,7 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { HttpRecordingSystem } from '../../src/recording-system/http-adapter';
 import type { PutRequest } from '../../src/recording-system/port';
-import { startSimulator, type RunningSimulator, type SimulatorOptions } from '../../src/recording-system/simulator';
+import type { SimulatorOptions } from '../../src/devtools/simulator/options';
+import { startSimulator, type RunningSimulator } from '../../src/devtools/simulator/simulator';
 
 export const TOKEN = 'test-token-5b1f0c7e';
 

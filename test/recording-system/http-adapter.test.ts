@@ -8,7 +8,8 @@ import type { AddressInfo } from 'node:net';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { HttpRecordingSystem, kindForStatus } from '../../src/recording-system/http-adapter';
+import { HttpRecordingSystem } from '../../src/recording-system/http-adapter';
+import { kindForStatus } from '../../src/recording-system/http-answers';
 import { isRetryableKind, RecordingSystemError } from '../../src/recording-system/port';
 import { putRequest, rejectionOf, removeDir, startRig, tempDir, TOKEN, writeSource, type Rig } from './helpers';
 

@@ -6,7 +6,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpRecordingSystem } from '../../src/recording-system/http-adapter';
-import { simulatorOptionsSchema, startSimulator } from '../../src/recording-system/simulator';
+import { simulatorOptionsSchema } from '../../src/devtools/simulator/options';
+import { startSimulator } from '../../src/devtools/simulator/simulator';
 import {
   bearer,
   putRequest,

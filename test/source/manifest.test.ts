@@ -2,13 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  detectManifestFormat,
-  formatManifestErrors,
-  parseManifestText,
-  readManifest,
-  SourceInputError,
-} from '../../src/source/manifest';
+import { formatManifestErrors, SourceInputError } from '../../src/source/input-errors';
+import { detectManifestFormat, parseManifestText, readManifest } from '../../src/source/manifest';
 import type { ManifestError } from '../../src/source/port';
 
 const BASE = path.resolve('/data/manifests');

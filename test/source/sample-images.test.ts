@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { crc32 as zlibCrc32, inflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scanDirectory } from '../../src/source/manifest';
-import { crc32, generateBlobFiles, generateSampleBatch } from '../../src/source/sample-images';
+import { scanDirectory } from '../../src/source/scan';
+import { generateBlobFiles, generateSampleBatch } from '../../src/devtools/samples/sample-images';
 
 interface Chunk {
   type: string;
@@ -56,16 +56,6 @@ async function filesUnder(root: string): Promise<string[]> {
   );
   return nested.flat();
 }
-
-describe('crc32', () => {
-  it('matches the standard check value and node:zlib', () => {
-    expect(crc32(Buffer.from('123456789'))).toBe(0xcbf43926);
-    expect(crc32(Buffer.alloc(0))).toBe(0);
-    const bytes = Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 7919) & 0xff));
-    expect(crc32(bytes)).toBe(zlibCrc32(bytes));
-    expect(crc32(bytes.subarray(1234), crc32(bytes.subarray(0, 1234)))).toBe(zlibCrc32(bytes));
-  });
-});
 
 describe('generateSampleBatch', () => {
   let dir: string;
@@ -153,6 +143,47 @@ describe('generateSampleBatch', () => {
       const content = await readFile(path.join(exact, file));
       expect(content.length).toBe(300);
       expect(readPng(content).chunks.every((chunk) => chunk.crcValid)).toBe(true);
+    }
+  });
+
+  it('writes the same bytes as ever for a seed (pinned digests)', async () => {
+    // Digests of files written by earlier versions; a change here changes every sample batch.
+    const pinned = [
+      {
+        seed: 1,
+        minBytes: 4096,
+        maxBytes: 65536,
+        file: 'ORD-000001/page-001.png',
+        size: 50_054,
+        sha256: '304d48cd705d5a0fbb3c1ba5310b3064a038be13e41c8e6989ed0bf48a3eb16b',
+      },
+      {
+        seed: 42,
+        minBytes: 300,
+        maxBytes: 300,
+        file: 'ORD-000001/page-001.png',
+        size: 300,
+        sha256: 'a19cc4d8ea21fd4214cd87b9f1d66ed30aa90b4d8543ee910f44450cc3fd1a13',
+      },
+      // Larger than one stored deflate block (65,535 bytes).
+      {
+        seed: 3,
+        minBytes: 70_000,
+        maxBytes: 200_000,
+        file: 'ORD-000002/page-003.png',
+        size: 158_883,
+        sha256: 'b30d961320539f0d3bf5de0938e4e9370fd83ce934a0bceb5338474e735f4da6',
+      },
+    ];
+    for (const { seed, minBytes, maxBytes, file, size, sha256 } of pinned) {
+      const root = path.join(dir, `pinned-${seed}`);
+      await generateSampleBatch(root, { orders: 2, filesPerOrder: 3, seed, minBytes, maxBytes });
+      const content = await readFile(path.join(root, file));
+      expect(content.length).toBe(size);
+      expect(createHash('sha256').update(content).digest('hex')).toBe(sha256);
+      const png = readPng(content);
+      expect(png.chunks.every((chunk) => chunk.crcValid)).toBe(true);
+      expect(png.pixels.length).toBe(png.height * (1 + png.width * 3));
     }
   });
 

@@ -2,7 +2,10 @@ import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { checkSourceFiles, parseManifestText, scanDirectory, SourceInputError } from '../../src/source/manifest';
+import { checkSourceFiles } from '../../src/source/files';
+import { SourceInputError } from '../../src/source/input-errors';
+import { parseManifestText } from '../../src/source/manifest';
+import { scanDirectory } from '../../src/source/scan';
 
 let root: string;
 

@@ -15,8 +15,8 @@ import { fixedTargets } from '../../src/config/targets';
 import { checkBatchConsistency } from '../../src/consistency/invariant';
 import { openLedger, type Ledger } from '../../src/ledger';
 import { HttpRecordingSystem } from '../../src/recording-system/http-adapter';
-import { scanDirectory } from '../../src/source/manifest';
-import { generateBlobFiles } from '../../src/source/sample-images';
+import { scanDirectory } from '../../src/source/scan';
+import { generateBlobFiles } from '../../src/devtools/samples/sample-images';
 import { cliEnv, spawnCli, stopAllClis, tempDir, type CliProcess } from '../cli/helpers';
 import {
   createPrivateCluster,

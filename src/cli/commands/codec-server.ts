@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { EncryptionCodec } from '../../codec/encryption';
 import { parseProductionEnv } from '../../config/production-env';
 import { startCodecServer } from '../../codec/server';
-import { action, CliError, parseIntOption, untilStopped } from '../common';
+import { action, CliError, listenOptions, untilStopped } from '../common';
 
 export const DEFAULT_CODEC_SERVER_PORT = 8888;
 
@@ -13,16 +13,12 @@ interface Flags {
 }
 
 export function registerCodecServer(program: Command): void {
-  program
+  const command = program
     .command('codec-server')
-    .description("serve /encode and /decode with IMAGE_SYNC_ENCRYPTION_KEYS, for the Web UI's and CLI's codec endpoint")
-    .option(
-      '--port <port>',
-      'port to listen on (0 picks one)',
-      parseIntOption('--port', 0, 65535),
-      DEFAULT_CODEC_SERVER_PORT,
-    )
-    .option('--host <host>', 'address to bind', '127.0.0.1')
+    .description(
+      "serve /encode and /decode with IMAGE_SYNC_ENCRYPTION_KEYS, for the Web UI's and CLI's codec endpoint",
+    );
+  listenOptions(command, DEFAULT_CODEC_SERVER_PORT)
     .option(
       '--cors-origin <url>',
       'an origin allowed to call from a browser, e.g. the Web UI http://localhost:8233 (repeatable)',

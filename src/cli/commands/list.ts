@@ -1,7 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { ledgerUrlFromEnv, openLedger, type BatchRow } from '../../ledger';
+import type { BatchRow } from '../../ledger';
 import { BATCH_STATES, type BatchState } from '../../shared';
-import { action, parseIntOption, printJson } from '../common';
+import { action, parseIntOption, printJson, withLedger } from '../common';
 
 export interface ListedBatch {
   batchId: string;
@@ -60,14 +60,11 @@ export function registerList(program: Command): void {
     .option('--json', 'print one JSON document')
     .action(
       action(async (flags: { state?: BatchState; limit?: number; json?: boolean }) => {
-        const ledger = await openLedger(ledgerUrlFromEnv());
-        try {
+        await withLedger(async (ledger) => {
           const batches = (await ledger.listBatches({ state: flags.state, limit: flags.limit ?? 100 })).map(toListed);
           if (flags.json) printJson({ batches });
           else process.stdout.write(formatBatches(batches));
-        } finally {
-          await ledger.close();
-        }
+        });
       }),
     );
 }

@@ -1,17 +1,18 @@
 import type { Command } from 'commander';
 import { createTargets, loadTargetsConfig } from '../../config/targets';
 import { batchContextFromTemporal, type BatchContext } from '../../consistency/batch-context';
+import type { Drift } from '../../consistency/drift';
 import {
   checkBatchConsistency,
   type CheckOptions,
   type ConsistencyReport,
-  type Drift,
   type ReconcileProgress,
 } from '../../consistency/invariant';
-import { repairBatch, type RepairOutcome } from '../../consistency/repair';
-import { ledgerUrlFromEnv, openLedger } from '../../ledger';
+import { repairBatch } from '../../consistency/repair';
+import type { RepairOutcome } from '../../consistency/repair-outcome';
+import { errorText } from '../../errors';
 import { connectClient } from '../../temporal/connection';
-import { action, CliError, parseIntOption, printJson } from '../common';
+import { action, CliError, parseIntOption, printJson, withLedger } from '../common';
 
 interface ReconcileFlags {
   repair?: boolean;
@@ -96,7 +97,7 @@ async function batchContext(batchId: string, flags: ReconcileFlags): Promise<Bat
         await connection.close();
       }
     } catch (err) {
-      context.problems.push((err as Error).message.split('\n')[0]!);
+      context.problems.push(errorText(err).split('\n')[0]!);
     }
   }
   if (flags.maxResends !== undefined) context.maxResends = flags.maxResends;
@@ -130,8 +131,7 @@ export function registerReconcile(program: Command): void {
     .action(
       action(async (batchId: string, flags: ReconcileFlags) => {
         if (flags.removeForeign && !flags.repair) throw new CliError('--remove-foreign only goes with --repair', 2);
-        const ledger = await openLedger(ledgerUrlFromEnv());
-        try {
+        await withLedger(async (ledger) => {
           if (!(await ledger.getBatch(batchId))) throw new CliError(`the ledger has no batch ${batchId}`, 3);
           const targets = createTargets(loadTargetsConfig());
           const context = await batchContext(batchId, flags);
@@ -174,9 +174,7 @@ export function registerReconcile(program: Command): void {
           }
           // 0 only when every repair succeeded and nothing is left to repair.
           if (result.after.drifts.length > 0 || result.repairs.some((r) => !r.ok)) process.exitCode = 4;
-        } finally {
-          await ledger.close();
-        }
+        });
       }),
     );
 }

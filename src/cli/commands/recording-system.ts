@@ -1,8 +1,9 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { startSimulator, simulatorOptionsSchema } from '../../recording-system/simulator';
+import { simulatorOptionsSchema } from '../../devtools/simulator/options';
+import { startSimulator } from '../../devtools/simulator/simulator';
 import { appEnv } from '../../config/env';
-import { action, CliError, parseIntOption, parseRateOption, untilStopped } from '../common';
+import { action, CliError, listenOptions, parseIntOption, parseRateOption, untilStopped } from '../common';
 
 export const DEFAULT_SIMULATOR_PORT = 8787;
 
@@ -21,16 +22,10 @@ interface Flags {
 }
 
 export function registerRecordingSystem(program: Command): void {
-  program
+  const command = program
     .command('recording-system')
-    .description('run the recording-system simulator: the recording-system HTTP API, with fault injection')
-    .option(
-      '--port <port>',
-      'port to listen on (0 picks one)',
-      parseIntOption('--port', 0, 65535),
-      DEFAULT_SIMULATOR_PORT,
-    )
-    .option('--host <host>', 'address to bind', '127.0.0.1')
+    .description('run the recording-system simulator: the recording-system HTTP API, with fault injection');
+  listenOptions(command, DEFAULT_SIMULATOR_PORT)
     .option(
       '--data-dir <dir>',
       'where files and receipts are kept across restarts',

@@ -9,8 +9,8 @@ import {
   type Receipts,
 } from '../../batch/report';
 import { createTargets, loadTargetsConfig } from '../../config/targets';
-import { ledgerUrlFromEnv, openLedger } from '../../ledger';
-import { action, CliError, printJson } from '../common';
+import { errorText } from '../../errors';
+import { action, CliError, printJson, withLedger } from '../common';
 
 interface ReportFlags {
   json?: boolean;
@@ -32,8 +32,7 @@ export function registerReport(program: Command): void {
     .action(
       action(async (batchId: string, flags: ReportFlags) => {
         if (flags.failedOnly && !flags.export) throw new CliError('--failed-only needs --export DIR', 2);
-        const ledger = await openLedger(ledgerUrlFromEnv());
-        try {
+        await withLedger(async (ledger) => {
           const report = await buildReport(ledger, batchId);
           if (!report) throw new CliError(`the ledger has no batch ${batchId}`, 3);
           const exported: string[] = [];
@@ -43,7 +42,7 @@ export function registerReport(program: Command): void {
             try {
               receipts = { read: true, sha256: await readReceipts(report, createTargets(loadTargetsConfig())) };
             } catch (err) {
-              receipts = { read: false, reason: (err as Error).message };
+              receipts = { read: false, reason: errorText(err) };
               process.stderr.write(`image-sync: receipts not read, sha256Receipt left empty: ${receipts.reason}\n`);
             }
             const trails = await ledger.interactionTrails(batchId);
@@ -59,9 +58,7 @@ export function registerReport(program: Command): void {
             process.stdout.write(formatReport(report));
             for (const f of exported) process.stdout.write(`  wrote ${f}\n`);
           }
-        } finally {
-          await ledger.close();
-        }
+        });
       }),
     );
 }

@@ -1,7 +1,13 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
+import {
+  ScheduleAlreadyRunning,
+  ScheduleNotFoundError,
+  ScheduleOverlapPolicy,
+  type Client,
+  type ScheduleHandle,
+} from '@temporalio/client';
 import { DEFAULT_STATE_DIR, InputError, validatePolicy } from '../../batch/start';
 import { SCHEDULED_WORKFLOW_TYPE, type ScheduledSyncInput } from '../../shared';
 import { temporalSettings } from '../../temporal/connection';
@@ -92,9 +98,7 @@ export function registerSchedule(program: Command): void {
         if (flags.reconcile !== undefined) return createReconcileSchedule(flags.reconcile, flags);
         const every = parseInterval(flags.every);
         const dir = path.resolve(flags.dir!);
-        const id = flags.id ?? `image-sync-${path.basename(dir)}`.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 60);
-        if (!SCHEDULE_ID.test(id))
-          throw new CliError(`schedule id "${id}" must be 1-60 letters, digits, '.', '_' or '-'`, 2);
+        const id = scheduleId(flags.id, `image-sync-${path.basename(dir)}`);
         let policy;
         try {
           policy = validatePolicy({ maxConcurrency: flags.maxConcurrency, maxResends: flags.maxResends });
@@ -111,27 +115,14 @@ export function registerSchedule(program: Command): void {
         if (flags.maxBytesPerSecond) input.limits = { maxBytesPerSecond: flags.maxBytesPerSecond };
         const notify = notifyOptions(flags.notify);
         if (notify) input.notify = notify;
-        const settings = temporalSettings();
         await withClient(async (client) => {
-          try {
-            await client.schedule.create({
-              scheduleId: id,
-              spec: { intervals: [{ every: every as `${number}${'s' | 'm' | 'h' | 'd'}` }] },
-              action: {
-                type: 'startWorkflow',
-                workflowType: SCHEDULED_WORKFLOW_TYPE,
-                workflowId: `sync-schedule/${id}`,
-                taskQueue: settings.taskQueue,
-                args: [input] as Parameters<typeof scheduledSync>,
-                staticSummary: `image-sync schedule ${id}: new files of ${dir}`,
-              },
-              policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' },
-              memo: { dir },
-            });
-          } catch (err) {
-            if (err instanceof ScheduleAlreadyRunning) throw new CliError(`schedule ${id} already exists`, 3);
-            throw err;
-          }
+          await createSchedule(client, id, every, {
+            workflowType: SCHEDULED_WORKFLOW_TYPE,
+            workflowId: `sync-schedule/${id}`,
+            args: [input] as Parameters<typeof scheduledSync>,
+            staticSummary: `image-sync schedule ${id}: new files of ${dir}`,
+            memo: { dir },
+          });
           if (flags.json) printJson({ scheduleId: id, every, dir });
           else process.stdout.write(`Created schedule ${id}: every ${every}, new files of ${dir}\n`);
         });
@@ -178,16 +169,8 @@ export function registerSchedule(program: Command): void {
     .description('run a schedule now, once')
     .argument('<id>', 'schedule id')
     .action(
-      action(async (id: string) =>
-        withClient(async (client) => {
-          try {
-            await client.schedule.getHandle(id).trigger(ScheduleOverlapPolicy.SKIP);
-          } catch (err) {
-            if (err instanceof ScheduleNotFoundError) throw new CliError(`no schedule ${id}`, 3);
-            throw err;
-          }
-          process.stdout.write(`Triggered schedule ${id}\n`);
-        }),
+      action((id: string) =>
+        onSchedule(id, (handle) => handle.trigger(ScheduleOverlapPolicy.SKIP), `Triggered schedule ${id}`),
       ),
     );
 
@@ -195,19 +178,7 @@ export function registerSchedule(program: Command): void {
     .command('delete')
     .description('delete a schedule (batches it started go on)')
     .argument('<id>', 'schedule id')
-    .action(
-      action(async (id: string) =>
-        withClient(async (client) => {
-          try {
-            await client.schedule.getHandle(id).delete();
-          } catch (err) {
-            if (err instanceof ScheduleNotFoundError) throw new CliError(`no schedule ${id}`, 3);
-            throw err;
-          }
-          process.stdout.write(`Deleted schedule ${id}\n`);
-        }),
-      ),
-    );
+    .action(action((id: string) => onSchedule(id, (handle) => handle.delete(), `Deleted schedule ${id}`)));
 }
 
 /**
@@ -219,8 +190,7 @@ async function createReconcileSchedule(target: string, flags: CreateFlags): Prom
   const every = parseInterval(flags.every);
   const isDir = statSync(target, { throwIfNoEntry: false })?.isDirectory() ?? false;
   const name = isDir ? path.basename(path.resolve(target)) : target;
-  const id = flags.id ?? `image-sync-reconcile-${name}`.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 60);
-  if (!SCHEDULE_ID.test(id)) throw new CliError(`schedule id "${id}" must be 1-60 letters, digits, '.', '_' or '-'`, 2);
+  const id = scheduleId(flags.id, `image-sync-reconcile-${name}`);
   if (!isDir && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(target))
     throw new CliError(`--reconcile: "${target}" is neither a folder nor a batch id`, 2);
   const notify = notifyOptions(flags.notify);
@@ -229,29 +199,64 @@ async function createReconcileSchedule(target: string, flags: CreateFlags): Prom
     ...(notify ? { notify } : {}),
   };
   const what = isDir ? `the batches of ${path.resolve(target)}` : `batch ${target}`;
-  const settings = temporalSettings();
   await withClient(async (client) => {
-    try {
-      await client.schedule.create({
-        scheduleId: id,
-        spec: { intervals: [{ every: every as `${number}${'s' | 'm' | 'h' | 'd'}` }] },
-        action: {
-          type: 'startWorkflow',
-          workflowType: SCHEDULED_RECONCILE_WORKFLOW_TYPE,
-          workflowId: reconcileScheduleWorkflowId(id),
-          taskQueue: settings.taskQueue,
-          args: [input] as Parameters<typeof scheduledReconcile>,
-          staticSummary: `image-sync reconcile schedule ${id}: ${what}`,
-        },
-        policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' },
-        memo: { reconcile: isDir ? path.resolve(target) : target },
-      });
-    } catch (err) {
-      if (err instanceof ScheduleAlreadyRunning) throw new CliError(`schedule ${id} already exists`, 3);
-      throw err;
-    }
+    await createSchedule(client, id, every, {
+      workflowType: SCHEDULED_RECONCILE_WORKFLOW_TYPE,
+      workflowId: reconcileScheduleWorkflowId(id),
+      args: [input] as Parameters<typeof scheduledReconcile>,
+      staticSummary: `image-sync reconcile schedule ${id}: ${what}`,
+      memo: { reconcile: isDir ? path.resolve(target) : target },
+    });
     if (flags.json)
       printJson({ scheduleId: id, every, reconcile: 'batchId' in input ? { batchId: target } : { dir: input.dir } });
     else process.stdout.write(`Created schedule ${id}: every ${every}, reconcile ${what}\n`);
+  });
+}
+
+/** The schedule id given, or one made from `fallback`; exit code 2 when it breaks the id rules. */
+function scheduleId(given: string | undefined, fallback: string): string {
+  const id = given ?? fallback.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 60);
+  if (!SCHEDULE_ID.test(id)) throw new CliError(`schedule id "${id}" must be 1-60 letters, digits, '.', '_' or '-'`, 2);
+  return id;
+}
+
+/** Creates a schedule that starts one workflow every interval, skipping a run while the last goes on. */
+async function createSchedule(
+  client: Client,
+  id: string,
+  every: string,
+  run: {
+    workflowType: string;
+    workflowId: string;
+    args: unknown[];
+    staticSummary: string;
+    memo: Record<string, unknown>;
+  },
+): Promise<void> {
+  const { memo, ...workflow } = run;
+  try {
+    await client.schedule.create({
+      scheduleId: id,
+      spec: { intervals: [{ every: every as `${number}${'s' | 'm' | 'h' | 'd'}` }] },
+      action: { type: 'startWorkflow', taskQueue: temporalSettings().taskQueue, ...workflow },
+      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' },
+      memo,
+    });
+  } catch (err) {
+    if (err instanceof ScheduleAlreadyRunning) throw new CliError(`schedule ${id} already exists`, 3);
+    throw err;
+  }
+}
+
+/** Runs an operation on an existing schedule and says it is done; exit code 3 when there is none. */
+async function onSchedule(id: string, op: (handle: ScheduleHandle) => Promise<unknown>, done: string): Promise<void> {
+  await withClient(async (client) => {
+    try {
+      await op(client.schedule.getHandle(id));
+    } catch (err) {
+      if (err instanceof ScheduleNotFoundError) throw new CliError(`no schedule ${id}`, 3);
+      throw err;
+    }
+    process.stdout.write(`${done}\n`);
   });
 }

@@ -70,33 +70,31 @@ export function registerSignals(program: Command): void {
       ),
     );
 
-  program
-    .command('pause')
-    .description('pause a batch: no new file starts; files in flight finish')
-    .argument('<batch>', 'batch id')
-    .option('--json', 'print the result as one JSON document')
-    .action(
-      action(async (batchId: string, flags: { json?: boolean }) =>
-        withClient(async (client) => {
-          const r = await confirm(client, batchId, pauseUpdate);
-          show(flags.json, r, `Batch ${batchId} is ${r.state}: no new file starts until resume`);
-        }),
-      ),
-    );
-
-  program
-    .command('resume')
-    .description('resume a paused batch')
-    .argument('<batch>', 'batch id')
-    .option('--json', 'print the result as one JSON document')
-    .action(
-      action(async (batchId: string, flags: { json?: boolean }) =>
-        withClient(async (client) => {
-          const r = await confirm(client, batchId, resumeUpdate);
-          show(flags.json, r, `Batch ${batchId} is ${r.state}`);
-        }),
-      ),
-    );
+  // Pause and resume: the batch id only, and the state the batch is in after.
+  const stateChanges = [
+    {
+      name: 'pause',
+      description: 'pause a batch: no new file starts; files in flight finish',
+      update: pauseUpdate,
+      after: ': no new file starts until resume',
+    },
+    { name: 'resume', description: 'resume a paused batch', update: resumeUpdate, after: '' },
+  ];
+  for (const { name, description, update, after } of stateChanges) {
+    program
+      .command(name)
+      .description(description)
+      .argument('<batch>', 'batch id')
+      .option('--json', 'print the result as one JSON document')
+      .action(
+        action(async (batchId: string, flags: { json?: boolean }) =>
+          withClient(async (client) => {
+            const r = await confirm(client, batchId, update);
+            show(flags.json, r, `Batch ${batchId} is ${r.state}${after}`);
+          }),
+        ),
+      );
+  }
 
   program
     .command('set-concurrency')

@@ -7,17 +7,9 @@ import { DEFAULT_TARGET } from '../../config/targets';
 import { ledgerUrlFromEnv } from '../../ledger';
 import { batchWorkflowId, type BatchResult } from '../../shared';
 import { connectClient, temporalSettings } from '../../temporal/connection';
-import { formatManifestErrors } from '../../source/manifest';
-import {
-  action,
-  CliError,
-  collectUrl,
-  notifyOptions,
-  parseIntOption,
-  parseLimitOption,
-  policyOption,
-  printJson,
-} from '../common';
+import { formatManifestErrors } from '../../source/input-errors';
+import { action, CliError, collectUrl, notifyOptions, parseLimitOption, policyOption, printJson } from '../common';
+import { progressIntervalOption } from '../progress';
 import { watchBatch } from './status';
 
 interface StartFlags {
@@ -84,11 +76,7 @@ export function registerStart(program: Command): void {
       'validate the input and print the files and bytes per target, and how many the ledger already holds RECORDED with the same sha256; start nothing, write nothing',
     )
     .option('--wait', 'wait for the batch to end, showing progress (exit 4 when it ends other than COMPLETED)')
-    .option(
-      '--progress-interval <s>',
-      'with --wait and no terminal: seconds between progress lines (default 30)',
-      parseIntOption('--progress-interval', 1, 86_400),
-    )
+    .option(...progressIntervalOption('--wait'))
     .option('--json', 'print one JSON document')
     .action(
       action(async (flags: StartFlags) => {

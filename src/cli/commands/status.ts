@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
+import { errorText } from '../../errors';
 import {
   batchWorkflowId,
   failuresQuery,
@@ -12,8 +13,8 @@ import {
   type Progress,
 } from '../../shared';
 import { connectClient } from '../../temporal/connection';
-import { action, CliError, parseIntOption, printJson } from '../common';
-import { doneOf, plainProgressLine, progressDisplay } from '../progress';
+import { action, CliError, printJson } from '../common';
+import { doneOf, plainProgressLine, progressDisplay, progressIntervalOption } from '../progress';
 import { describeBatch } from './batch-handle';
 
 export { doneOf };
@@ -104,11 +105,7 @@ export function registerStatus(program: Command): void {
     .description('show how far a batch is: done / total, failures, resends, state')
     .argument('<batch>', 'batch id')
     .option('--watch', 'follow the batch until it ends (exit 4 when it ends other than COMPLETED)')
-    .option(
-      '--progress-interval <s>',
-      'with --watch and no terminal: seconds between progress lines (default 30)',
-      parseIntOption('--progress-interval', 1, 86_400),
-    )
+    .option(...progressIntervalOption('--watch'))
     .option('--json', 'print one JSON document')
     .action(
       action(async (batchId: string, flags: { watch?: boolean; json?: boolean; progressInterval?: number }) => {
@@ -134,7 +131,7 @@ export function registerStatus(program: Command): void {
             failures = await handle.query(failuresQuery);
           } catch (err) {
             if (desc.status.name === 'RUNNING')
-              throw new CliError(`batch ${batchId} did not answer its progress query: ${(err as Error).message}`);
+              throw new CliError(`batch ${batchId} did not answer its progress query: ${errorText(err)}`);
           }
           const sa = {
             state: desc.typedSearchAttributes.get(SA_STATE),

@@ -1,6 +1,8 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { parsePostgresUrl, startPostgresServer } from '../../temporal/postgres-server';
+import { errorText } from '../../errors';
+import { parsePostgresUrl } from '../../temporal/postgres-database';
+import { startPostgresServer } from '../../temporal/postgres-server';
 import { loadSearchAttributes } from '../../temporal/search-attributes';
 import { TEMPORAL_SERVER_VERSION, TEMPORAL_UI_SERVER_VERSION } from '../../temporal/server-binary';
 import { action, CliError, parseIntOption, untilStopped } from '../common';
@@ -47,7 +49,7 @@ export function registerTemporalServer(program: Command): void {
         try {
           parsePostgresUrl(opts.postgres);
         } catch (err) {
-          throw new CliError((err as Error).message, 2);
+          throw new CliError(errorText(err), 2);
         }
         const stateDir = path.resolve(opts.stateDir);
         const server = await startPostgresServer({

@@ -3,6 +3,7 @@ import type { LogLevel } from '@temporalio/common';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { appEnv } from '../../config/env';
 import { createTargets, loadTargetsConfig } from '../../config/targets';
+import { errorText } from '../../errors';
 import { ledgerUrlFromEnv, openLedger } from '../../ledger';
 import { setUpWorkerObservability, type WorkerObservability } from '../../observability';
 import { temporalSettings } from '../../temporal/connection';
@@ -115,7 +116,7 @@ async function runWorkerUntil(flags: WorkerFlags, until: Promise<unknown>, grace
   } catch (err) {
     await ledger.close();
     await observability.close();
-    throw new Error(`cannot reach Temporal at ${settings.connectionOptions.address}: ${(err as Error).message}`);
+    throw new Error(`cannot reach Temporal at ${settings.connectionOptions.address}: ${errorText(err)}`);
   }
   try {
     const worker = await createSyncWorker({

@@ -7,28 +7,8 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { deflateSync } from 'node:zlib';
-import { mapWithConcurrency } from './concurrency';
-
-// ---------------------------------------------------------------------------------------------
-// CRC-32 (ISO-HDLC, as PNG uses it: reflected polynomial 0xEDB88320, initial and final xor ~0)
-
-const CRC_TABLE: Uint32Array = (() => {
-  const table = new Uint32Array(256);
-  for (let byte = 0; byte < 256; byte++) {
-    let value = byte;
-    for (let bit = 0; bit < 8; bit++) value = value & 1 ? 0xedb88320 ^ (value >>> 1) : value >>> 1;
-    table[byte] = value >>> 0;
-  }
-  return table;
-})();
-
-/** CRC-32 of the bytes, continuing from `previous` when the input comes in parts. */
-export function crc32(bytes: Uint8Array, previous = 0): number {
-  let crc = ~previous >>> 0;
-  for (let i = 0; i < bytes.length; i++) crc = CRC_TABLE[(crc ^ bytes[i]!) & 0xff]! ^ (crc >>> 8);
-  return ~crc >>> 0;
-}
+import { crc32, deflateSync } from 'node:zlib';
+import { mapWithConcurrency } from '../../source/concurrency';
 
 // ---------------------------------------------------------------------------------------------
 // A small seeded generator: a 32-bit counter stepped by the golden-ratio constant, then mixed.
@@ -64,6 +44,7 @@ const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0
 const CHUNK_OVERHEAD = 12;
 const COMMENT_KEYWORD = 'Comment';
 
+/** One chunk: length, type, data, and the CRC-32 of type and data (the CRC PNG and zlib share). */
 function pngChunk(type: string, data: Buffer): Buffer {
   const chunk = Buffer.alloc(CHUNK_OVERHEAD + data.length);
   chunk.writeUInt32BE(data.length, 0);

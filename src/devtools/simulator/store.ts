@@ -17,7 +17,7 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { Receipt } from './port';
+import type { Receipt } from '../../recording-system/port';
 
 export interface ListSlice {
   files: Receipt[];
