@@ -7,6 +7,7 @@
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { BatchLimits, LimitsChange, LimitsResult, NotifyOptions, RateLimit } from './limits/types';
 
 export const DEFAULT_TASK_QUEUE = 'image-sync';
 export const BATCH_WORKFLOW_TYPE = 'syncBatch';
@@ -307,60 +308,6 @@ export const setConcurrencyUpdate = defineUpdate<ConcurrencyResult, [maxConcurre
 export const setLimitsUpdate = defineUpdate<LimitsResult, [change: LimitsChange]>('setLimits');
 
 // ---------------------------------------------------------------------------------------------
-// Limits and notifications
+// Limits and notifications (their types live in limits/types.ts)
 
-/** Rate limits of one scope; an absent or 0 value means no limit. */
-export interface RateLimit {
-  maxBytesPerSecond?: number;
-  maxRequestsPerSecond?: number;
-}
-
-/** The limits a batch holds its sends and verifications to, on every worker. */
-export interface BatchLimits {
-  batch: RateLimit;
-  /** By target name: every configured target is listed, with or without limits. */
-  targets: Record<string, RateLimit>;
-}
-
-/** What `image-sync set-limits` asks: a value of 0 lifts that limit; an absent one keeps it. */
-export interface LimitsChange extends RateLimit {
-  /** The target whose limits change; the batch's own when absent. */
-  target?: string;
-}
-
-export interface LimitsResult {
-  batchId: string;
-  limits: BatchLimits;
-}
-
-export const NOTIFY_EVENTS = [
-  'batch.finished',
-  'batch.paused',
-  'batch.resumed',
-  'batch.threshold_exceeded',
-  'reconcile.drift',
-] as const;
-export type NotifyEventName = (typeof NOTIFY_EVENTS)[number];
-
-export interface NotifyOptions {
-  urls: string[];
-  /** How long one event may take to deliver to one URL, retries included, in milliseconds. */
-  timeoutMs: number;
-}
-
-/** The JSON document POSTed for one event. */
-export interface NotifyBody {
-  /** Unique per event: a receiver that sees it twice (a retry after a lost answer) can drop the copy. */
-  id: string;
-  event: NotifyEventName;
-  batchId: string;
-  state: BatchState;
-  total: number;
-  recorded: number;
-  rolledBack: number;
-  rollbackFailed: number;
-  cancelled: number;
-  at: string;
-  /** Why, for paused, resumed and threshold_exceeded; the drift counts for reconcile.drift. */
-  detail?: Record<string, unknown>;
-}
+export * from './limits/types';

@@ -16,6 +16,7 @@ import {
   type FailureInfo,
   type FileResult,
   type Progress,
+  type SyncItem,
 } from '../shared';
 
 /** Failures kept for the `failures` query and the details. */
@@ -266,6 +267,18 @@ export function runningState(c: BatchCarry): BatchState {
 
 export function progressOf(c: BatchCarry, f: BatchFrame, state: BatchState): Progress {
   return { ...c.counts, total: f.total, inFlight: inFlightCount(c, f), paused: c.paused, state };
+}
+
+/** The result counted for a file workflow that ended without one (failed, terminated, timed out). */
+export function abnormalEnd(item: Pick<SyncItem, 'orderId' | 'fileName'>, reason: string): FileResult {
+  return {
+    orderId: item.orderId,
+    fileName: item.fileName,
+    state: 'ROLLBACK_FAILED',
+    interactionId: null,
+    resends: 0,
+    reason: `file workflow ended abnormally: ${reason}`,
+  };
 }
 
 /** The counts every notification of the batch carries. */

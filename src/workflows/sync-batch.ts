@@ -24,7 +24,6 @@ import {
   proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
-  setHandler,
   sleep,
   startChild,
   upsertSearchAttributes,
@@ -32,7 +31,6 @@ import {
 } from '@temporalio/workflow';
 import type { Activities, EndedFile } from '../activities';
 import { FailureType } from '../failures';
-import { countOutagePause } from '../observability/workflow-metrics';
 import {
   SA_BATCH_ID,
   SA_FILES_FAILED,
@@ -40,32 +38,19 @@ import {
   SA_ORDER_ID,
   SA_STATE,
   SA_TARGET,
-  batchRetrySignal,
   cancelSignal,
-  cancelUpdate,
-  failuresQuery,
   fileKey,
   fileWorkflowId,
-  pauseSignal,
-  pauseUpdate,
-  progressQuery,
-  resumeSignal,
-  resumeUpdate,
-  retryUpdate,
-  setConcurrencySignal,
-  setConcurrencyUpdate,
-  setLimitsUpdate,
-  transportFaultSignal,
   type BatchResult,
   type BatchState,
   type FileResult,
-  type LimitsChange,
   type NotifyEventName,
   type SyncBatchInput,
   type SyncItem,
 } from '../shared';
-import { changeLimits, isPaced, whyNotSetLimits } from './batch-limits';
+import { isPaced } from './batch-limits';
 import * as batch from './batch-state';
+import { setBatchHandlers } from './batch-handlers';
 import { createNotifier } from './notifier';
 import { ledgerPatiently } from './ledger-patience';
 import { ACTIVITY_OPTIONS, AWAIT_FILES_OPTIONS, LEDGER_ACTIVITY_OPTIONS } from './options';
@@ -74,7 +59,7 @@ import { syncFile } from './sync-file';
 const { loadItems, rollbackRecordedFiles } = proxyActivities<Activities>(ACTIVITY_OPTIONS.batch);
 const { awaitFileResults } = proxyActivities<Activities>(AWAIT_FILES_OPTIONS);
 const { probeRecordingSystem } = proxyActivities<Activities>(ACTIVITY_OPTIONS.probe);
-const { openBatch, finishBatch, applyLimits } = proxyLocalActivities<Activities>(LEDGER_ACTIVITY_OPTIONS);
+const { openBatch, finishBatch } = proxyLocalActivities<Activities>(LEDGER_ACTIVITY_OPTIONS);
 
 /** Items read from the manifest per activity call: small enough to stay far below payload limits. */
 export const PAGE_SIZE = 200;
@@ -129,100 +114,7 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
       });
     }
   };
-  const paused = (by: string, more: Record<string, unknown> = {}) => {
-    show();
-    emit('batch.paused', { by, ...more });
-  };
-  const resumed = (by: string, more: Record<string, unknown> = {}) => {
-    show();
-    emit('batch.resumed', { by, ...more });
-  };
-
-  // --- handlers ---------------------------------------------------------------------------------
-  setHandler(cancelSignal, (reason?: string) => {
-    batch.requestCancel(c, reason);
-  });
-  setHandler(pauseSignal, () => {
-    if (batch.pause(c)) paused('operator');
-  });
-  setHandler(resumeSignal, () => {
-    if (batch.resume(c)) resumed('operator');
-  });
-  setHandler(transportFaultSignal, (fault) => {
-    if (batch.noteTransportFault(c, policy, fault, new Date().toISOString())) {
-      countOutagePause(fault.target);
-      log.warn('recording system looks down: batch paused', { target: fault.target, error: fault.error });
-      paused('outage', { target: fault.target, error: fault.error });
-    }
-  });
-  setHandler(setConcurrencySignal, (n: number) => {
-    batch.setMaxConcurrency(c, n);
-  });
-  setHandler(batchRetrySignal, (args?: { files?: string[] }) => {
-    batch.requeueFailed(c, frame, args?.files);
-    show();
-  });
-  // The same actions as updates: refused before they enter history when they cannot apply.
-  const refuse = (why: string | undefined) => {
-    if (why) throw ApplicationFailure.nonRetryable(why, FailureType.Refused);
-  };
-  setHandler(
-    cancelUpdate,
-    (reason?: string) => {
-      batch.requestCancel(c, reason);
-      return { batchId, state: batch.endState(c) };
-    },
-    { validator: (_reason?: string) => refuse(batch.whyNotCancel(c)) },
-  );
-  setHandler(
-    pauseUpdate,
-    () => {
-      batch.pause(c);
-      paused('operator');
-      return { batchId, state: stateNow() };
-    },
-    { validator: () => refuse(batch.whyNotPause(c)) },
-  );
-  setHandler(
-    resumeUpdate,
-    () => {
-      batch.resume(c);
-      resumed('operator');
-      return { batchId, state: stateNow() };
-    },
-    { validator: () => refuse(batch.whyNotResume(c)) },
-  );
-  setHandler(
-    retryUpdate,
-    (args?: { files?: string[] }) => {
-      const requeued = batch.requeueFailed(c, frame, args?.files);
-      show();
-      return { batchId, requeued };
-    },
-    { validator: (args?: { files?: string[] }) => refuse(batch.whyNotRetry(c, args?.files)) },
-  );
-  setHandler(
-    setConcurrencyUpdate,
-    (n: number) => {
-      batch.setMaxConcurrency(c, n);
-      describe();
-      return { batchId, maxConcurrency: c.maxConcurrency };
-    },
-    { validator: (n: number) => refuse(batch.whyNotSetConcurrency(c, n)) },
-  );
-  setHandler(
-    setLimitsUpdate,
-    async (change: LimitsChange) => {
-      const limits = changeLimits(c, change);
-      // Confirmed once every worker's next reservation sees the new limits.
-      await ledgerPatiently(() => applyLimits({ batchId, limits }), tell);
-      describe();
-      return { batchId, limits };
-    },
-    { validator: (change: LimitsChange) => refuse(whyNotSetLimits(c, change)) },
-  );
-  setHandler(progressQuery, () => batch.progressOf(c, frame, stateNow()));
-  setHandler(failuresQuery, () => batch.failuresOf(c));
+  setBatchHandlers({ c, frame, stateNow, show, describe, tell, emit });
 
   // --- starting files ---------------------------------------------------------------------------
   async function itemAt(index: number): Promise<SyncItem> {
@@ -238,15 +130,6 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
     }
     return page.items[index - page.start]!;
   }
-
-  const abnormalEnd = (item: SyncItem, reason: string): FileResult => ({
-    orderId: item.orderId,
-    fileName: item.fileName,
-    state: 'ROLLBACK_FAILED',
-    interactionId: null,
-    resends: 0,
-    reason: `file workflow ended abnormally: ${reason}`,
-  });
 
   function startOne(index: number, item: SyncItem): Promise<void> {
     const key = fileKey(item.orderId, item.fileName);
@@ -284,7 +167,7 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
     }).then(
       (child) => {
         slot.runId = child.firstExecutionRunId;
-        void child.result().then(onFileDone, (err: unknown) => onFileDone(abnormalEnd(item, String(err))));
+        void child.result().then(onFileDone, (err: unknown) => onFileDone(batch.abnormalEnd(item, String(err))));
       },
       (err: unknown) => {
         // Already running (left by an earlier run of this batch): learn how it ends by activity.
@@ -338,7 +221,7 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
     const slot = c.inFlight[key];
     if (!slot) return;
     const [orderId, ...rest] = key.split('/');
-    onFileDone(abnormalEnd({ orderId: orderId!, fileName: rest.join('/'), sourcePath: '' }, r.abnormal));
+    onFileDone(batch.abnormalEnd({ orderId: orderId!, fileName: rest.join('/') }, r.abnormal));
   }
 
   function cancelChildren(): void {
@@ -386,7 +269,8 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
       );
       if (up && batch.endOutage(c, outage)) {
         log.info('recording system answers again: batch resumed', { target: outage.target });
-        resumed('outage over', { target: outage.target });
+        show();
+        emit('batch.resumed', { by: 'outage over', target: outage.target });
       }
     }
   })().catch((err: unknown) => {
