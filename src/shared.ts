@@ -249,7 +249,8 @@ export interface LedgerTotals {
   failed: number;
 }
 
-export interface BatchResult {
+/** Where a batch stands: its state and how its files ended so far. */
+export interface BatchTally {
   batchId: string;
   state: BatchState;
   total: number;
@@ -257,6 +258,9 @@ export interface BatchResult {
   rolledBack: number;
   rollbackFailed: number;
   cancelled: number;
+}
+
+export interface BatchResult extends BatchTally {
   resends: number;
   failures: FailureInfo[];
   /** What the ledger holds for the batch once it ended. */

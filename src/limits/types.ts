@@ -2,7 +2,7 @@
  * The types of rate limits and notifications, shared by the CLI, the activities and the workflows
  * (re-exported by shared.ts). No imports but types: the workflow bundle includes this module.
  */
-import type { BatchState } from '../shared';
+import type { BatchTally } from '../shared';
 
 /** Rate limits of one scope; an absent or 0 value means no limit. */
 export interface RateLimit {
@@ -44,17 +44,10 @@ export interface NotifyOptions {
 }
 
 /** The JSON document POSTed for one event. */
-export interface NotifyBody {
+export interface NotifyBody extends BatchTally {
   /** Unique per event: a receiver that sees it twice (a retry after a lost answer) can drop the copy. */
   id: string;
   event: NotifyEventName;
-  batchId: string;
-  state: BatchState;
-  total: number;
-  recorded: number;
-  rolledBack: number;
-  rollbackFailed: number;
-  cancelled: number;
   at: string;
   /** Why, for paused, resumed and threshold_exceeded; the drift counts for reconcile.drift. */
   detail?: Record<string, unknown>;

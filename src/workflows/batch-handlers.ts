@@ -3,8 +3,7 @@
  * a running batch. Each changes the carry through batch-state.ts and tells the batch to show it;
  * the updates' validators refuse, before anything enters history, what cannot apply.
  */
-import { ApplicationFailure, log, proxyLocalActivities, setHandler } from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import { ApplicationFailure, log, setHandler } from '@temporalio/workflow';
 import { FailureType } from '../failures';
 import { countOutagePause } from '../observability/workflow-metrics';
 import {
@@ -30,9 +29,7 @@ import {
 import { changeLimits, whyNotSetLimits } from './batch-limits';
 import * as batch from './batch-state';
 import { ledgerPatiently } from './ledger-patience';
-import { LEDGER_ACTIVITY_OPTIONS } from './options';
-
-const { applyLimits } = proxyLocalActivities<Activities>(LEDGER_ACTIVITY_OPTIONS);
+import { applyLimits } from './batch-activities';
 
 /** What the handlers need of the running batch. */
 export interface BatchHandlerContext {

@@ -21,15 +21,13 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   log,
-  proxyActivities,
-  proxyLocalActivities,
   setCurrentDetails,
   sleep,
   startChild,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities, EndedFile } from '../activities';
+import type { EndedFile } from '../activities';
 import { FailureType } from '../failures';
 import {
   SA_BATCH_ID,
@@ -48,18 +46,20 @@ import {
   type SyncBatchInput,
   type SyncItem,
 } from '../shared';
+import {
+  awaitFileResults,
+  finishBatch,
+  loadItems,
+  openBatch,
+  probeRecordingSystem,
+  rollbackRecordedFiles,
+} from './batch-activities';
 import { isPaced } from './batch-limits';
 import * as batch from './batch-state';
 import { setBatchHandlers } from './batch-handlers';
 import { createNotifier } from './notifier';
 import { ledgerPatiently } from './ledger-patience';
-import { ACTIVITY_OPTIONS, AWAIT_FILES_OPTIONS, LEDGER_ACTIVITY_OPTIONS } from './options';
 import { syncFile } from './sync-file';
-
-const { loadItems, rollbackRecordedFiles } = proxyActivities<Activities>(ACTIVITY_OPTIONS.batch);
-const { awaitFileResults } = proxyActivities<Activities>(AWAIT_FILES_OPTIONS);
-const { probeRecordingSystem } = proxyActivities<Activities>(ACTIVITY_OPTIONS.probe);
-const { openBatch, finishBatch } = proxyLocalActivities<Activities>(LEDGER_ACTIVITY_OPTIONS);
 
 /** Items read from the manifest per activity call: small enough to stay far below payload limits. */
 export const PAGE_SIZE = 200;
