@@ -37,6 +37,8 @@ export const FailureType = {
   Refused: 'Refused',
   /** The ledger's database cannot be reached or written (down, restarting, disk full, locked). */
   LedgerUnavailable: 'LedgerUnavailable',
+  /** A notification receiver did not take the event (no answer, or a status other than 2xx). */
+  NotifyFailed: 'NotifyFailed',
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];
 

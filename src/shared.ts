@@ -7,6 +7,7 @@
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { BatchLimits, LimitsChange, LimitsResult, NotifyOptions, RateLimit } from './limits/types';
 
 export const DEFAULT_TASK_QUEUE = 'image-sync';
 export const BATCH_WORKFLOW_TYPE = 'syncBatch';
@@ -129,6 +130,10 @@ export interface SyncBatchInput {
   redrive?: boolean;
   /** Continue as new once a run's history holds this many events (default 4,000). */
   continueAsNewAfterEvents?: number;
+  /** Limits of the whole batch (`start --max-bytes-per-second`); the targets' own come from the targets file. */
+  limits?: RateLimit;
+  /** Where the batch's events are POSTed (`start --notify`, IMAGE_SYNC_NOTIFY_URLS). */
+  notify?: NotifyOptions;
 }
 
 export interface SyncFileInput {
@@ -139,6 +144,8 @@ export interface SyncFileInput {
   parentWorkflowId?: string;
   /** Redrive count: 0 for the first run of this file in the batch. */
   attempt: number;
+  /** The batch has rate limits: the file is sent by the regular activity, paced by them. */
+  paced?: boolean;
 }
 
 /** What each run of a schedule (`image-sync schedule create`) is started with. */
@@ -151,6 +158,10 @@ export interface ScheduledSyncInput {
   policy: BatchPolicy;
   /** Files modified more recently than this are left for the next run: they may still be written. */
   settleMs: number;
+  /** Limits of each run's batch. */
+  limits?: RateLimit;
+  /** Where each run's batch POSTs its events. */
+  notify?: NotifyOptions;
 }
 
 export interface ScheduledSyncResult {
@@ -223,6 +234,10 @@ export interface BatchCarry {
   cancelRequested: boolean;
   cancelReason?: string;
   maxConcurrency: number;
+  /** The limits in force: the batch's own and each target's (set by openBatch, changed by setLimits). */
+  limits?: BatchLimits;
+  /** Notifications that could not be delivered. */
+  notifyFailures?: { count: number; last: string };
   /** No new file starts: the tolerated failure percentage was passed. */
   stopStarting: boolean;
   failedBatch: boolean;
@@ -234,7 +249,8 @@ export interface LedgerTotals {
   failed: number;
 }
 
-export interface BatchResult {
+/** Where a batch stands: its state and how its files ended so far. */
+export interface BatchTally {
   batchId: string;
   state: BatchState;
   total: number;
@@ -242,6 +258,9 @@ export interface BatchResult {
   rolledBack: number;
   rollbackFailed: number;
   cancelled: number;
+}
+
+export interface BatchResult extends BatchTally {
   resends: number;
   failures: FailureInfo[];
   /** What the ledger holds for the batch once it ended. */
@@ -289,3 +308,10 @@ export const pauseUpdate = defineUpdate<BatchStateResult, []>('pause');
 export const resumeUpdate = defineUpdate<BatchStateResult, []>('resume');
 export const retryUpdate = defineUpdate<RetryResult, [args?: { files?: string[] }]>('retry');
 export const setConcurrencyUpdate = defineUpdate<ConcurrencyResult, [maxConcurrency: number]>('setMaxConcurrency');
+/** Changes the batch's limits, or a target's limits within the batch, while it runs. */
+export const setLimitsUpdate = defineUpdate<LimitsResult, [change: LimitsChange]>('setLimits');
+
+// ---------------------------------------------------------------------------------------------
+// Limits and notifications (their types live in limits/types.ts)
+
+export * from './limits/types';

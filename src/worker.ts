@@ -58,6 +58,8 @@ export interface SyncWorkerOptions {
   activityInterceptors?: ActivityInterceptorsFactory[];
   /** Times the send and verify phases of deliveries (the worker's latency metrics). */
   observeTransfer?: TransferObserver;
+  /** Signs the batches' notifications (IMAGE_SYNC_NOTIFY_SECRET). */
+  notifySecret?: string;
 }
 
 export async function createSyncWorker(opts: SyncWorkerOptions): Promise<Worker> {
@@ -77,6 +79,7 @@ export async function createSyncWorker(opts: SyncWorkerOptions): Promise<Worker>
       targets: opts.targets,
       heartbeatEveryMs: opts.heartbeatEveryMs,
       observeTransfer: opts.observeTransfer,
+      notifySecret: opts.notifySecret,
     }),
     maxConcurrentActivityTaskExecutions: 100,
     maxConcurrentLocalActivityExecutions: 100,

@@ -8,6 +8,7 @@ import { UnknownTargetError, type Targets } from '../config/targets';
 import { FailureType, VERIFY_PHASE } from '../failures';
 import type { Ledger } from '../ledger/port';
 import { RecordingSystemError, type Receipt, type RecordingSystem } from '../recording-system/port';
+import type { Pacer } from '../limits/pacer';
 import type { SyncItem } from '../shared';
 
 /** Told how long a send or a verification took, and how it ended (for the latency metrics). */
@@ -25,6 +26,10 @@ export interface ActivityDeps {
   heartbeatEveryMs?: number;
   /** Times the send and the verification inside deliverFile, which does both. */
   observeTransfer?: TransferObserver;
+  /** Holds paced sends and verifications to the batch's limits; by default through the ledger. */
+  pacer?: Pacer;
+  /** Signs notifications (IMAGE_SYNC_NOTIFY_SECRET); unsigned when absent. */
+  notifySecret?: string;
 }
 
 /** Runs one phase of a transfer and tells the observer how long it took and how it ended. */

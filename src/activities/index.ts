@@ -6,7 +6,8 @@
  * - rollback.ts: compensation of one file, and the rollback of an atomic batch;
  * - ledger.ts: the batch's ledger row and resend notes;
  * - batch.ts: manifest pages, schedules, outage probes, files started by an earlier run;
- * - reconcile.ts: the scheduled reconcile's checks (reads only).
+ * - reconcile.ts: the scheduled reconcile's checks (reads only);
+ * - notify.ts: batch events POSTed to receivers.
  *
  * Every ledger write is idempotent (keyed by interaction id and an event key), so Temporal's
  * retries of an activity write each row once. Image bytes stream from disk to the recording
@@ -15,6 +16,7 @@
 import { createBatchActivities } from './batch';
 import type { ActivityDeps } from './context';
 import { createLedgerActivities } from './ledger';
+import { createNotifyActivities } from './notify';
 import { createReconcileActivities } from './reconcile';
 import { createRollbackActivities } from './rollback';
 import { createTransferActivities } from './transfer';
@@ -22,6 +24,7 @@ import { createTransferActivities } from './transfer';
 export type { ActivityDeps, TransferObserver } from './context';
 export { toFailure } from './context';
 export { FOREIGN_COPY } from './rollback';
+export { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, signBody } from './notify';
 export { judge, type Delivery, type Verdict, type VerifyRule } from './transfer';
 export type { AwaitedFile, EndedFile } from './batch';
 
@@ -32,6 +35,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createLedgerActivities(deps),
     ...createBatchActivities(deps),
     ...createReconcileActivities(deps),
+    ...createNotifyActivities(deps),
   };
 }
 

@@ -2,7 +2,8 @@
  * Ledger activities: the batch's row, and the steps of a file that write to the ledger alone.
  * Short and local to the worker: the workflows run them as local activities.
  */
-import type { BatchState, LedgerTotals } from '../shared';
+import { scopeLimits } from '../limits/pacer';
+import type { BatchLimits, BatchState, LedgerTotals, RateLimit } from '../shared';
 import { mapped, type ActivityDeps } from './context';
 
 export function createLedgerActivities(deps: ActivityDeps) {
@@ -15,12 +16,30 @@ export function createLedgerActivities(deps: ActivityDeps) {
   }
 
   return {
-    async openBatch(args: { batchId: string; workflowId: string; total: number }): Promise<void> {
+    /**
+     * Opens the batch's row and puts its limits in force: the batch's own and each target's
+     * from the targets file. Returns the limits, which the batch then carries.
+     */
+    async openBatch(args: {
+      batchId: string;
+      workflowId: string;
+      total: number;
+      limits?: RateLimit;
+    }): Promise<BatchLimits> {
       // A redrive run of an ended batch reopens its row; the batch's total stays the first run's.
-      await mapped(async () => {
-        await ledger.ensureBatch({ ...args, state: 'RUNNING' });
+      return mapped(async () => {
+        const { limits, ...row } = args;
+        await ledger.ensureBatch({ ...row, state: 'RUNNING' });
         await ledger.updateBatch(args.batchId, { state: 'RUNNING', finished: false });
+        const inForce: BatchLimits = { batch: { ...limits }, targets: deps.targets.limits() };
+        await ledger.setRateLimits(args.batchId, scopeLimits(args.batchId, inForce));
+        return inForce;
       });
+    },
+
+    /** Puts changed limits in force for every worker of the batch (set-limits). */
+    async applyLimits(args: { batchId: string; limits: BatchLimits }): Promise<void> {
+      await mapped(() => ledger.setRateLimits(args.batchId, scopeLimits(args.batchId, args.limits)));
     },
 
     /** Records the batch's end state; the counts come from the ledger's own rows. */
@@ -28,6 +47,7 @@ export function createLedgerActivities(deps: ActivityDeps) {
       return mapped(async () => {
         const totals = await countTotals(args.batchId);
         await ledger.updateBatch(args.batchId, { state: args.state, ...totals, finished: true });
+        await ledger.clearRateLimits(args.batchId);
         return totals;
       });
     },

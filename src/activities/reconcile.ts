@@ -42,7 +42,20 @@ export function createReconcileActivities(deps: { ledger: Ledger; targets: Targe
       });
       report.unchecked.push(...context.problems);
       await ledger.recordReconcileFindings({ runId, batchId: args.batchId, findings: findingsOf(report) });
-      return summarize(report);
+      const summary = summarize(report);
+      const row = await ledger.getBatch(args.batchId);
+      if (row) {
+        const { files } = await ledger.batchCounts(args.batchId);
+        summary.ledger = {
+          state: row.state,
+          total: row.total,
+          recorded: files.RECORDED ?? 0,
+          rolledBack: files.ROLLED_BACK ?? 0,
+          rollbackFailed: files.ROLLBACK_FAILED ?? 0,
+          cancelled: files.CANCELLED ?? 0,
+        };
+      }
+      return summary;
     },
   };
 }

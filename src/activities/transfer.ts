@@ -11,6 +11,7 @@ import { stat } from 'node:fs/promises';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { errorText } from '../errors';
 import { FailureType } from '../failures';
+import { ledgerPacer } from '../limits/pacer';
 import { RecordingSystemError, type Receipt, type RecordingSystem } from '../recording-system/port';
 import { contentTypeFor, sha256File } from '../source/files';
 import {
@@ -56,6 +57,12 @@ export type Delivery = { kind: 'large'; size: number } | ({ kind: 'sent'; verdic
 export function createTransferActivities(deps: ActivityDeps) {
   const { ledger, targets } = deps;
   const heartbeatEveryMs = deps.heartbeatEveryMs ?? 2_000;
+  const pacer = deps.pacer ?? ledgerPacer(ledger);
+
+  /** Waits for a request's share of the batch's limits, when the file is paced. */
+  async function paceRequest(ref: FileRef & { paced?: boolean }, signal: AbortSignal): Promise<void> {
+    if (ref.paced) await pacer.request(ref.batchId, targets.resolveName(ref.item.target), signal);
+  }
 
   /** The source file's digest, checked against the manifest's sha256 when one was given. */
   async function readSource(ref: FileRef, signal: AbortSignal): Promise<Digest> {
@@ -82,14 +89,17 @@ export function createTransferActivities(deps: ActivityDeps) {
    */
   async function put(
     system: RecordingSystem,
-    ref: FileRef & { resend: number },
+    ref: FileRef & { resend: number; paced?: boolean },
     digest: Digest,
     signal: AbortSignal,
   ): Promise<number> {
     const { item, interactionId } = ref;
     const attempt = Context.current().info.attempt;
-    const once = () =>
-      system.put({
+    const target = targets.resolveName(item.target);
+    const once = async () => {
+      await paceRequest(ref, signal);
+      const pace = ref.paced ? await pacer.upload(ref.batchId, target, digest.size, signal) : undefined;
+      return system.put({
         orderId: item.orderId,
         fileName: item.fileName,
         sourcePath: item.sourcePath,
@@ -98,7 +108,9 @@ export function createTransferActivities(deps: ActivityDeps) {
         contentType: item.contentType ?? contentTypeFor(item.fileName),
         idempotencyKey: interactionId,
         signal,
+        pace,
       });
+    };
     try {
       let result;
       try {
@@ -137,11 +149,12 @@ export function createTransferActivities(deps: ActivityDeps) {
   /** Reads the receipt, applies the preset rules and records the verdict (RECORDED when all pass). */
   async function verify(
     system: RecordingSystem,
-    ref: FileRef & { resend: number },
+    ref: FileRef & { resend: number; paced?: boolean },
     digest: Digest,
     signal: AbortSignal,
   ): Promise<Verdict> {
     const { item, interactionId, resend } = ref;
+    await paceRequest(ref, signal);
     const receipt = await system.stat(item.orderId, item.fileName, { signal });
     let verdict = judge(receipt, { ...digest, interactionId });
     let heldBy: string | undefined;
@@ -216,7 +229,7 @@ export function createTransferActivities(deps: ActivityDeps) {
     },
 
     /** Streams a large file to its recording system, heartbeating; records the send. */
-    async sendFile(args: FileRef & { resend: number }): Promise<Digest> {
+    async sendFile(args: FileRef & { resend: number; paced?: boolean }): Promise<Digest> {
       return withHeartbeat(heartbeatEveryMs, (signal) =>
         mapped(async () => {
           const system = systemFor(targets, args.item.target);
@@ -234,7 +247,7 @@ export function createTransferActivities(deps: ActivityDeps) {
     },
 
     /** Applies the preset rules to the recording system's receipt; records RECORDED when all pass. */
-    async verifyFile(args: FileRef & Digest & { resend: number }): Promise<Verdict> {
+    async verifyFile(args: FileRef & Digest & { resend: number; paced?: boolean }): Promise<Verdict> {
       const signal = Context.current().cancellationSignal;
       return mapped(() => verify(systemFor(targets, args.item.target), args, args, signal));
     },

@@ -23,6 +23,8 @@ import {
   type BatchPolicy,
   type SyncBatchInput,
   type SyncItem,
+  type NotifyOptions,
+  type RateLimit,
 } from '../shared';
 import type { ManifestError, ParsedManifest } from '../source/port';
 import { checkSourceFiles } from '../source/files';
@@ -113,6 +115,10 @@ export interface StartBatchOptions {
   stateDir?: string;
   /** Continue as new after this many events per run (default: the workflow's own). */
   continueAsNewAfterEvents?: number;
+  /** Limits of the whole batch, on top of each target's. */
+  limits?: RateLimit;
+  /** Where the batch POSTs its events. */
+  notify?: NotifyOptions;
 }
 
 export function validatePolicy(partial: Partial<BatchPolicy> = {}): BatchPolicy {
@@ -179,6 +185,8 @@ export async function startBatch(
   await writeNormalizedManifest(items, manifestPath);
   const input: SyncBatchInput = { batchId, manifestPath, total: items.length, policy };
   if (opts.continueAsNewAfterEvents !== undefined) input.continueAsNewAfterEvents = opts.continueAsNewAfterEvents;
+  if (opts.limits && Object.values(opts.limits).some((v) => v !== undefined)) input.limits = opts.limits;
+  if (opts.notify && opts.notify.urls.length > 0) input.notify = opts.notify;
   let handle: WorkflowHandleWithFirstExecutionRunId<typeof syncBatch>;
   try {
     handle = await client.workflow.start<typeof syncBatch>(BATCH_WORKFLOW_TYPE, {

@@ -8,6 +8,8 @@ import { connectClient } from '../temporal/connection';
 import { InvalidArgumentError } from 'commander';
 import { POLICY_BOUNDS, policyBoundsText, policyHelp, withinPolicyBounds } from '../config/policy-bounds';
 import type { BoundedPolicyField } from '../config/policy-bounds';
+import { appEnv } from '../config/env';
+import type { NotifyOptions } from '../shared';
 
 /** An error the user can act on: printed as one line, exit code 1 (or `exitCode`). */
 export class CliError extends Error {
@@ -31,6 +33,43 @@ export function parseIntOption(name: string, min: number, max: number) {
       throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}`);
     return n;
   };
+}
+
+/** A rate limit: a positive number (with `allowZero`, 0 lifts the limit). */
+export function parseLimitOption(name: string, allowZero = false) {
+  return (raw: string): number => {
+    const n = /^\s*\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) : NaN;
+    if (!Number.isFinite(n) || n < 0 || (n === 0 && !allowZero))
+      throw new InvalidArgumentError(
+        `${name} must be a ${allowZero ? 'number of 0 (no limit) or more' : 'positive number'}`,
+      );
+    return n;
+  };
+}
+
+/** Collects a repeatable URL option; only http:// and https:// URLs are taken. */
+export function collectUrl(name: string) {
+  return (raw: string, previous: string[] = []): string[] => {
+    let url: URL | undefined;
+    try {
+      url = new URL(raw);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:'))
+      throw new InvalidArgumentError(`${name} must be an http:// or https:// URL`);
+    return [...previous, raw];
+  };
+}
+
+/**
+ * Where a batch POSTs its events: the command's `--notify` URLs and IMAGE_SYNC_NOTIFY_URLS, with
+ * IMAGE_SYNC_NOTIFY_TIMEOUT_MS; undefined when there is none.
+ */
+export function notifyOptions(urls: string[] = []): NotifyOptions | undefined {
+  const env = appEnv();
+  const all = [...new Set([...urls, ...env.IMAGE_SYNC_NOTIFY_URLS])];
+  return all.length > 0 ? { urls: all, timeoutMs: env.IMAGE_SYNC_NOTIFY_TIMEOUT_MS } : undefined;
 }
 
 /** Parses a policy value against its bounds (src/config/policy-bounds.ts); `name` is the flag or argument. */

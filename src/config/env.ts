@@ -188,6 +188,33 @@ export const productionEnv = {
   ),
 };
 
+export const NOTIFY_TIMEOUT_MS_DEFAULT = 30_000;
+export const NOTIFY_TIMEOUT_MS_MAX = 600_000;
+
+/** A comma-separated list of http:// or https:// URLs. */
+const urlList = z
+  .string()
+  .optional()
+  .transform((v) =>
+    (v ?? '')
+      .split(',')
+      .map((u) => u.trim())
+      .filter((u) => u.length > 0),
+  )
+  .pipe(z.array(z.url({ protocol: /^https?$/ })));
+
+/** Where batches POST their events, how long one delivery may take, and the key that signs them. */
+export const notifyEnv = {
+  IMAGE_SYNC_NOTIFY_URLS: envVar(urlList, 'comma-separated http:// or https:// URLs', { redact: true }),
+  IMAGE_SYNC_NOTIFY_TIMEOUT_MS: envVar(
+    intInRange(1_000, NOTIFY_TIMEOUT_MS_MAX, NOTIFY_TIMEOUT_MS_DEFAULT),
+    `milliseconds, a whole number from 1000 to ${NOTIFY_TIMEOUT_MS_MAX}`,
+  ),
+  IMAGE_SYNC_NOTIFY_SECRET: envVar(z.string().min(16).optional(), 'a secret of at least 16 characters', {
+    secret: true,
+  }),
+};
+
 /** Every variable, by concern. One more concern is one more line here. */
 export const ENV_SHAPES = {
   ...temporalEnv,
@@ -197,6 +224,7 @@ export const ENV_SHAPES = {
   ...workerEnv,
   ...toolsEnv,
   ...productionEnv,
+  ...notifyEnv,
 };
 
 type Shapes = typeof ENV_SHAPES;

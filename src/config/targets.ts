@@ -4,7 +4,8 @@
  *
  * Without IMAGE_SYNC_TARGETS_FILE there is one target, `default`, from RECORDING_SYSTEM_URL
  * and RECORDING_SYSTEM_TOKEN. With it, a JSON file:
- *   { "defaultTarget": "east", "targets": { "east": { "url": "https://...", "tokenEnv": "EAST_TOKEN", "maxConcurrency": 16 } } }
+ *   { "defaultTarget": "east", "targets": { "east": { "url": "https://...", "tokenEnv": "EAST_TOKEN", "maxConcurrency": 16,
+ *     "maxBytesPerSecond": 5000000, "maxRequestsPerSecond": 50 } } }
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
@@ -12,6 +13,7 @@ import { errorText } from '../errors';
 import { envFrom } from './env';
 import { HttpRecordingSystem } from '../recording-system/http-adapter';
 import type { PutRequest, RecordingSystem, RequestOptions } from '../recording-system/port';
+import type { RateLimit } from '../shared';
 
 export const DEFAULT_TARGET = 'default';
 export const DEFAULT_RECORDING_SYSTEM_URL = 'http://127.0.0.1:8787';
@@ -21,6 +23,10 @@ const targetSchema = z.object({
   tokenEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must name an environment variable'),
   maxConcurrency: z.number().int().min(1).max(1000).default(32),
   requestTimeoutMs: z.number().int().min(100).default(30_000),
+  /** Bytes per second of uploads to this target, per batch, across all workers. */
+  maxBytesPerSecond: z.number().positive().optional(),
+  /** Requests (sends and verifications) per second to this target, per batch, across all workers. */
+  maxRequestsPerSecond: z.number().positive().optional(),
 });
 
 const targetsFileSchema = z.object({
@@ -34,6 +40,8 @@ export interface TargetConfig {
   token: string;
   maxConcurrency: number;
   requestTimeoutMs: number;
+  maxBytesPerSecond?: number;
+  maxRequestsPerSecond?: number;
 }
 
 export interface TargetsConfig {
@@ -81,6 +89,8 @@ export function loadTargetsConfig(env: NodeJS.ProcessEnv = process.env): Targets
       token,
       maxConcurrency: t.maxConcurrency,
       requestTimeoutMs: t.requestTimeoutMs,
+      ...(t.maxBytesPerSecond ? { maxBytesPerSecond: t.maxBytesPerSecond } : {}),
+      ...(t.maxRequestsPerSecond ? { maxRequestsPerSecond: t.maxRequestsPerSecond } : {}),
     });
   }
   if (!targets.has(parsed.data.defaultTarget)) {
@@ -138,6 +148,8 @@ export interface Targets {
   resolveName(target: string | undefined): string;
   get(target: string | undefined): RecordingSystem;
   has(target: string | undefined): boolean;
+  /** Every target's rate limits from the targets file, by name (empty ones too). */
+  limits(): Record<string, RateLimit>;
 }
 
 export function createTargets(config: TargetsConfig): Targets {
@@ -146,14 +158,26 @@ export function createTargets(config: TargetsConfig): Targets {
     const http = new HttpRecordingSystem({ baseUrl: t.url, token: t.token, requestTimeoutMs: t.requestTimeoutMs });
     systems.set(t.name, new LimitedRecordingSystem(http, t.maxConcurrency));
   }
-  return fixedTargets(systems, config.defaultTarget);
+  const limits: Record<string, RateLimit> = {};
+  for (const t of config.targets.values()) {
+    limits[t.name] = {
+      ...(t.maxBytesPerSecond ? { maxBytesPerSecond: t.maxBytesPerSecond } : {}),
+      ...(t.maxRequestsPerSecond ? { maxRequestsPerSecond: t.maxRequestsPerSecond } : {}),
+    };
+  }
+  return fixedTargets(systems, config.defaultTarget, limits);
 }
 
 /** Targets over recording systems made elsewhere (tests, benchmarks). */
-export function fixedTargets(systems: Map<string, RecordingSystem>, defaultTarget = DEFAULT_TARGET): Targets {
+export function fixedTargets(
+  systems: Map<string, RecordingSystem>,
+  defaultTarget = DEFAULT_TARGET,
+  limits: Record<string, RateLimit> = {},
+): Targets {
   const resolveName = (target: string | undefined) => target ?? defaultTarget;
   return {
     resolveName,
+    limits: () => Object.fromEntries([...systems.keys()].map((name) => [name, { ...limits[name] }])),
     has: (target) => systems.has(resolveName(target)),
     get(target) {
       const name = resolveName(target);

@@ -11,7 +11,11 @@ export function reconcileScheduleWorkflowId(scheduleId: string): string {
 }
 
 /** What each run of a reconcile schedule checks: one batch, or every batch whose sources lie under a folder. */
-export type ScheduledReconcileInput = { scheduleId: string } & ({ batchId: string } | { dir: string });
+export type ScheduledReconcileInput = {
+  scheduleId: string;
+  /** Where a run that finds drift POSTs a reconcile.drift event. */
+  notify?: { urls: string[]; timeoutMs: number };
+} & ({ batchId: string } | { dir: string });
 
 /** What one batch's reconcile found, small enough for workflow history. */
 export interface ReconcileSummary {
@@ -25,6 +29,15 @@ export interface ReconcileSummary {
   unchecked: string[];
   /** The first few drifts, one line each. */
   sample: string[];
+  /** The batch as the ledger holds it: what a reconcile.drift notification carries. */
+  ledger?: {
+    state: string;
+    total: number;
+    recorded: number;
+    rolledBack: number;
+    rollbackFailed: number;
+    cancelled: number;
+  };
 }
 
 export interface ScheduledReconcileResult {

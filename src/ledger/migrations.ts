@@ -135,7 +135,41 @@ export function ledgerMigrations(dialect: LedgerDialect): Record<string, Migrati
     },
   };
 
-  return { '0001_initial': initial, '0002_reconcile_findings': reconcileFindings };
+  const limitsAndNotifications: Migration = {
+    async up(db) {
+      await db.schema
+        .createTable('rate_limits')
+        .addColumn('scope', 'text', (c) => c.primaryKey())
+        .addColumn('batch_id', 'text', (c) => c.notNull())
+        .addColumn('per_second', 'double precision', (c) => c.notNull())
+        .addColumn('next_at_ms', 'double precision', (c) => c.notNull().defaultTo(0))
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('rate_limits_batch_id_idx').on('rate_limits').column('batch_id').execute();
+      await withSerialKey(db, 'notifications', 'id')
+        .addColumn('event_id', 'text', (c) => c.notNull())
+        .addColumn('batch_id', 'text', (c) => c.notNull())
+        .addColumn('event', 'text', (c) => c.notNull())
+        .addColumn('url', 'text', (c) => c.notNull())
+        .addColumn('outcome', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull())
+        .addColumn('error', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addUniqueConstraint('notifications_event_url_key', ['event_id', 'url'])
+        .execute();
+      await db.schema.createIndex('notifications_batch_id_idx').on('notifications').column('batch_id').execute();
+    },
+    async down(db) {
+      await db.schema.dropTable('notifications').ifExists().execute();
+      await db.schema.dropTable('rate_limits').ifExists().execute();
+    },
+  };
+
+  return {
+    '0001_initial': initial,
+    '0002_reconcile_findings': reconcileFindings,
+    '0003_limits_and_notifications': limitsAndNotifications,
+  };
 }
 
 export interface MigrateLedgerOptions {

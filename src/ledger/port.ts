@@ -10,6 +10,7 @@ import type {
   InteractionEventsTable,
   InteractionsTable,
   LedgerDialect,
+  NotificationsTable,
   ReconcileFindingsTable,
   RollbacksTable,
   RollbackStatus,
@@ -25,6 +26,31 @@ export type InteractionRow = Selectable<InteractionsTable>;
 export type InteractionEventRow = Omit<Selectable<InteractionEventsTable>, 'event_key'>;
 
 export type RollbackRow = Selectable<RollbacksTable>;
+
+/** How one batch event's delivery to one URL went, as kept in `notifications`. */
+export type NotificationRow = Selectable<NotificationsTable>;
+
+/** The limit of one scope: units (bytes or requests) per second; 0 lifts it. */
+export interface ScopeLimit {
+  scope: string;
+  perSecond: number;
+}
+
+/** When a reservation may start, and the slowest rate among its scopes. */
+export interface Reservation {
+  startAtMs: number;
+  slowestPerSecond: number;
+}
+
+export interface NotificationOutcome {
+  eventId: string;
+  batchId: string;
+  event: string;
+  url: string;
+  outcome: 'DELIVERED' | 'FAILED';
+  attempts: number;
+  error?: string;
+}
 
 /** One drift or warning a reconcile run found, as kept in `reconcile_findings`. */
 export type ReconcileFindingRow = Selectable<ReconcileFindingsTable>;
@@ -217,6 +243,22 @@ export interface Ledger {
   }): Promise<void>;
   /** The findings of every reconcile run of a batch, oldest first. */
   listReconcileFindings(batchId: string): Promise<ReconcileFindingRow[]>;
+
+  // Rate limits (queries/rate-limits.ts)
+
+  /** Sets, changes or (with 0) lifts the rate limits of a batch's scopes. */
+  setRateLimits(batchId: string, limits: readonly ScopeLimit[]): Promise<void>;
+  /** Reserves `amount` units in each limited scope; undefined when none of them is limited. */
+  reserveRate(scopes: readonly string[], amount: number): Promise<Reservation | undefined>;
+  /** Drops the rate limits of an ended batch. */
+  clearRateLimits(batchId: string): Promise<void>;
+
+  // Notifications (queries/notifications.ts)
+
+  /** Records how one event's delivery to one URL went (each attempt replaces the last; `ifNew`: only a first record). */
+  recordNotification(n: NotificationOutcome, ifNew?: boolean): Promise<void>;
+  /** What was sent for a batch, oldest first. */
+  listNotifications(batchId: string): Promise<NotificationRow[]>;
 }
 
 /** The ledger's queries: everything but opening, migrating and closing. */

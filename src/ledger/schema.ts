@@ -85,12 +85,41 @@ export interface ReconcileFindingsTable {
   found_at: string;
 }
 
+/**
+ * The rate limits of running batches, shared by every worker: one row per scope (the batch's
+ * bytes or requests, or a target's within the batch). `next_at_ms` is when the scope's next unit
+ * of work may start (a cell-rate schedule: each reservation moves it on by amount / rate).
+ */
+export interface RateLimitsTable {
+  scope: string;
+  batch_id: string;
+  per_second: number;
+  next_at_ms: number;
+  updated_at: string;
+}
+
+/** Each batch event sent to each notification URL: delivered, or why not. */
+export interface NotificationsTable {
+  id: Generated<number>;
+  event_id: string;
+  batch_id: string;
+  event: string;
+  /** The URL without its query string or credentials. */
+  url: string;
+  outcome: 'DELIVERED' | 'FAILED';
+  attempts: number;
+  error: string | null;
+  created_at: string;
+}
+
 export interface LedgerDatabase {
   sync_batches: SyncBatchesTable;
   interactions: InteractionsTable;
   interaction_events: InteractionEventsTable;
   rollbacks: RollbacksTable;
   reconcile_findings: ReconcileFindingsTable;
+  rate_limits: RateLimitsTable;
+  notifications: NotificationsTable;
 }
 
 /** The ledger's tables, in the order they are created. */
@@ -100,6 +129,8 @@ export const LEDGER_TABLES = [
   'interaction_events',
   'rollbacks',
   'reconcile_findings',
+  'rate_limits',
+  'notifications',
 ] as const;
 
 /** The query layer over the ledger's tables; only the ledger's own modules hold one. */

@@ -10,6 +10,7 @@
  * - an event is inserted once per (interaction id, event key);
  * - a rollback is one row per interaction id, updated in place by later calls;
  * - a reconcile finding is inserted once per (run, kind, target, order, file);
+ * - a notification is one row per (event, URL), updated in place by later attempts;
  * - updates set absolute values, never increments.
  */
 import { DEFAULT_LEDGER_RETRY, withLedgerRetry, type LedgerRetryPolicy } from './availability';
@@ -18,6 +19,8 @@ import type { Ledger, LedgerQueries } from './port';
 import { batchQueries } from './queries/batches';
 import { eventQueries } from './queries/events';
 import { interactionQueries } from './queries/interactions';
+import { notificationQueries } from './queries/notifications';
+import { rateLimitQueries } from './queries/rate-limits';
 import { reconcileFindingQueries } from './queries/reconcile-findings';
 import { rollbackQueries } from './queries/rollbacks';
 import type { LedgerDb, LedgerDialect } from './schema';
@@ -41,6 +44,8 @@ function allQueries(db: LedgerDb): LedgerQueries {
     ...eventQueries(db),
     ...rollbackQueries(db),
     ...reconcileFindingQueries(db),
+    ...rateLimitQueries(db),
+    ...notificationQueries(db),
   };
 }
 

@@ -90,7 +90,7 @@ export class HttpRecordingSystem implements RecordingSystem {
           method: 'PUT',
           path,
           headers,
-          body: Readable.toWeb(source) as ReadableStream<Uint8Array>,
+          body: Readable.toWeb(req.pace ? req.pace(source) : source) as ReadableStream<Uint8Array>,
           signal: req.signal,
         },
         async (res) => {

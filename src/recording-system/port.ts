@@ -5,6 +5,8 @@
  * (simulator.ts) serves the same HTTP contract for local runs and tests.
  */
 
+import type { Readable } from 'node:stream';
+
 /** What the recording system says it holds for one file. */
 export interface Receipt {
   orderId: string;
@@ -28,6 +30,8 @@ export interface PutRequest {
   /** The interaction sequence number. */
   idempotencyKey: string;
   signal?: AbortSignal;
+  /** Paces the file's stream on its way out (the batch's byte limits); the stream as read when absent. */
+  pace?: (source: Readable) => Readable;
 }
 
 export interface PutResult {

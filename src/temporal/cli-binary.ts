@@ -19,7 +19,8 @@ export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 export type TemporalCliLocation =
   { kind: 'path'; path: string; source: 'env' | 'PATH' | 'project' | 'go-install' } | { kind: 'download' };
 
-function isExecutable(file: string): boolean {
+/** Whether `file` exists and may be run. */
+export function isExecutable(file: string): boolean {
   try {
     accessSync(file, constants.X_OK);
     return true;
@@ -86,21 +87,7 @@ export async function ensureTemporalCli(opts: InstallOptions = {}): Promise<Temp
   log(
     `Installing the Temporal CLI ${TEMPORAL_CLI_VERSION} into ${binDir} (go install; a few minutes the first time)...`,
   );
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn(go, ['install', `${TEMPORAL_CLI_MODULE}@${TEMPORAL_CLI_VERSION}`], {
-      env: { ...env, GOBIN: binDir },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const forward = (chunk: Buffer) => {
-      for (const line of chunk.toString().split('\n')) if (line.trim()) log(line);
-    };
-    child.stdout.on('data', forward);
-    child.stderr.on('data', forward);
-    child.on('error', reject);
-    child.on('exit', (code) =>
-      code === 0 ? resolve() : reject(new Error(`go install of the Temporal CLI failed with exit code ${code}`)),
-    );
-  });
+  await goInstall(go, `${TEMPORAL_CLI_MODULE}@${TEMPORAL_CLI_VERSION}`, { env, gobin: binDir, log, what: 'CLI' });
   const installed = projectCliPath(root);
   if (!isExecutable(installed)) throw new Error(`go install finished but ${installed} is missing`);
   return { kind: 'path', path: installed, source: 'go-install' };
@@ -111,4 +98,29 @@ export function temporalCliVersion(cliPath: string): string {
   const out = spawnSync(cliPath, ['--version'], { encoding: 'utf8' });
   if (out.status !== 0) throw new Error(`${cliPath} --version failed: ${out.stderr}`);
   return out.stdout.trim();
+}
+
+/** Runs `go install module@version` into `gobin`, passing its output on line by line to `log`. */
+export async function goInstall(
+  go: string,
+  moduleAtVersion: string,
+  opts: { env: NodeJS.ProcessEnv; gobin: string; log: (line: string) => void; what: string },
+): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(go, ['install', moduleAtVersion], {
+      env: { ...opts.env, GOBIN: opts.gobin },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const forward = (chunk: Buffer) => {
+      for (const line of chunk.toString().split('\n')) if (line.trim()) opts.log(line);
+    };
+    child.stdout.on('data', forward);
+    child.stderr.on('data', forward);
+    child.on('error', reject);
+    child.on('exit', (code) =>
+      code === 0
+        ? resolve()
+        : reject(new Error(`go install of the Temporal ${opts.what} failed with exit code ${code}`)),
+    );
+  });
 }

@@ -8,10 +8,9 @@
  * same CLI embeds. Each is found, in order: its environment variable; the project's
  * `.temporal/bin/<name>`; else `go install` of the pinned version into `.temporal/bin`.
  */
-import { spawn } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { PROJECT_ROOT } from './cli-binary';
+import { goInstall, isExecutable, PROJECT_ROOT } from './cli-binary';
 
 export const TEMPORAL_SERVER_VERSION = 'v1.29.1';
 export const TEMPORAL_UI_SERVER_VERSION = 'v2.42.1';
@@ -55,15 +54,6 @@ export const SERVER_PARTS: Record<ServerPart, ServerPartSpec> = {
 
 export function projectServerPartPath(part: ServerPart, root = PROJECT_ROOT): string {
   return path.join(root, '.temporal', 'bin', SERVER_PARTS[part].fileName);
-}
-
-function isExecutable(file: string): boolean {
-  try {
-    accessSync(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export function findGo(env: NodeJS.ProcessEnv = process.env): string | undefined {
@@ -117,21 +107,7 @@ export async function ensureServerPart(part: ServerPart, opts: ServerInstallOpti
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   log(`Installing the Temporal ${part} ${spec.version} into ${binDir} (go install; minutes the first time)...`);
   try {
-    await new Promise<void>((resolve, reject) => {
-      const child = spawn(go, ['install', `${spec.module}@${spec.version}`], {
-        env: { ...env, GOBIN: gobin },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      const forward = (chunk: Buffer) => {
-        for (const line of chunk.toString().split('\n')) if (line.trim()) log(line);
-      };
-      child.stdout.on('data', forward);
-      child.stderr.on('data', forward);
-      child.on('error', reject);
-      child.on('exit', (code) =>
-        code === 0 ? resolve() : reject(new Error(`go install of the Temporal ${part} failed with exit code ${code}`)),
-      );
-    });
+    await goInstall(go, `${spec.module}@${spec.version}`, { env, gobin, log, what: part });
     const built = path.join(gobin, path.basename(spec.module));
     if (!isExecutable(built)) throw new Error(`go install finished but ${built} is missing`);
     renameSync(built, target);

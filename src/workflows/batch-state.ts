@@ -7,6 +7,7 @@
  * Functions that change the state change the carry they are given, and say what changed.
  */
 import { POLICY_BOUNDS } from '../config/policy-bounds';
+import { describeLimits } from './batch-limits';
 import {
   fileKey,
   type BatchCarry,
@@ -15,6 +16,7 @@ import {
   type FailureInfo,
   type FileResult,
   type Progress,
+  type SyncItem,
 } from '../shared';
 
 /** Failures kept for the `failures` query and the details. */
@@ -267,6 +269,29 @@ export function progressOf(c: BatchCarry, f: BatchFrame, state: BatchState): Pro
   return { ...c.counts, total: f.total, inFlight: inFlightCount(c, f), paused: c.paused, state };
 }
 
+/** The result counted for a file workflow that ended without one (failed, terminated, timed out). */
+export function abnormalEnd(item: Pick<SyncItem, 'orderId' | 'fileName'>, reason: string): FileResult {
+  return {
+    orderId: item.orderId,
+    fileName: item.fileName,
+    state: 'ROLLBACK_FAILED',
+    interactionId: null,
+    resends: 0,
+    reason: `file workflow ended abnormally: ${reason}`,
+  };
+}
+
+/** The counts every notification of the batch carries. */
+export function notifyFields(c: BatchCarry, f: BatchFrame, state: BatchState) {
+  const { recorded, rolledBack, rollbackFailed, cancelled } = c.counts;
+  return { batchId: f.batchId, state, total: f.total, recorded, rolledBack, rollbackFailed, cancelled };
+}
+
+/** Counts a notification that could not be delivered, for the details. */
+export function noteNotifyFailure(c: BatchCarry, text: string): void {
+  c.notifyFailures = { count: (c.notifyFailures?.count ?? 0) + 1, last: text };
+}
+
 export function failuresOf(c: BatchCarry): FailureInfo[] {
   return c.failures.slice(0, MAX_FAILURES_KEPT);
 }
@@ -285,6 +310,11 @@ export function describeBatch(c: BatchCarry, f: BatchFrame, state: BatchState): 
       `paused automatically: recording system "${c.outage.target}" looks down since ${c.outage.since} (${c.outage.lastError}); probing every ${Math.round(f.policy.probeIntervalMs / 1000)} s, resumes by itself`,
     );
   } else if (c.paused) lines.push('paused by an operator: no new file starts until resume');
+  const limits = describeLimits(c.limits);
+  if (limits) lines.push(limits);
+  if (c.notifyFailures) {
+    lines.push(`notifications not delivered: ${c.notifyFailures.count} (last: ${c.notifyFailures.last})`);
+  }
   if (c.cancelRequested) lines.push(`cancel requested: ${c.cancelReason ?? ''}`);
   if (c.failures.length > 0) {
     lines.push('failed files (latest first):');

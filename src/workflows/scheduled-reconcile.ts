@@ -5,6 +5,8 @@
  * details, so a person in the Web UI sees the drift without decoding payloads.
  */
 import { proxyActivities, setCurrentDetails } from '@temporalio/workflow';
+import type { BatchState } from '../shared';
+import { createNotifier } from './notifier';
 import type { ReconcileActivities } from '../activities/reconcile';
 import type {
   ReconcileSummary,
@@ -47,10 +49,42 @@ function details(input: ScheduledReconcileInput, done: ReconcileSummary[], of: n
 export async function scheduledReconcile(input: ScheduledReconcileInput): Promise<ScheduledReconcileResult> {
   const batchIds = 'batchId' in input ? [input.batchId] : await findBatchesToReconcile({ dir: input.dir });
   const done: ReconcileSummary[] = [];
-  setCurrentDetails(details(input, done, batchIds.length));
+  const undelivered: string[] = [];
+  const show = () =>
+    setCurrentDetails(
+      details(input, done, batchIds.length) +
+        (undelivered.length
+          ? `\n\nnotifications not delivered: ${undelivered.length} (last: ${undelivered.at(-1)})`
+          : ''),
+    );
+  const notifier = createNotifier(input.notify, (text) => {
+    undelivered.push(text);
+    show();
+  });
+  show();
   for (const batchId of batchIds) {
-    done.push(await reconcileBatch({ batchId }));
-    setCurrentDetails(details(input, done, batchIds.length));
+    const summary = await reconcileBatch({ batchId });
+    done.push(summary);
+    show();
+    if (summary.drifts > 0) {
+      const l = summary.ledger;
+      notifier.emit('reconcile.drift', {
+        batchId,
+        state: (l?.state ?? 'COMPLETED') as BatchState,
+        total: l?.total ?? summary.files,
+        recorded: l?.recorded ?? 0,
+        rolledBack: l?.rolledBack ?? 0,
+        rollbackFailed: l?.rollbackFailed ?? 0,
+        cancelled: l?.cancelled ?? 0,
+        detail: {
+          drifts: summary.drifts,
+          byKind: summary.byKind,
+          sample: summary.sample,
+          scheduleId: input.scheduleId,
+        },
+      });
+    }
   }
+  await notifier.settle();
   return { batches: done, drifts: done.reduce((n, s) => n + s.drifts, 0) };
 }

@@ -44,7 +44,16 @@ export async function scheduledSync(input: ScheduledSyncInput): Promise<Schedule
   if (prepared.total === 0) return { batchId: null, files: 0, skippedInvalid: prepared.skippedInvalid };
   const result = await executeChild(syncBatch, {
     workflowId: batchWorkflowId(batchId),
-    args: [{ batchId, manifestPath: prepared.manifestPath, total: prepared.total, policy: input.policy }],
+    args: [
+      {
+        batchId,
+        manifestPath: prepared.manifestPath,
+        total: prepared.total,
+        policy: input.policy,
+        ...(input.limits ? { limits: input.limits } : {}),
+        ...(input.notify ? { notify: input.notify } : {}),
+      },
+    ],
     parentClosePolicy: ParentClosePolicy.ABANDON,
     staticSummary: `image-sync batch ${batchId}: ${prepared.total} new files of ${input.dir} (schedule ${input.scheduleId})`,
     typedSearchAttributes: [

@@ -21,18 +21,14 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   log,
-  proxyActivities,
-  proxyLocalActivities,
   setCurrentDetails,
-  setHandler,
   sleep,
   startChild,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities, EndedFile } from '../activities';
+import type { EndedFile } from '../activities';
 import { FailureType } from '../failures';
-import { countOutagePause } from '../observability/workflow-metrics';
 import {
   SA_BATCH_ID,
   SA_FILES_FAILED,
@@ -40,36 +36,30 @@ import {
   SA_ORDER_ID,
   SA_STATE,
   SA_TARGET,
-  batchRetrySignal,
   cancelSignal,
-  cancelUpdate,
-  failuresQuery,
   fileKey,
   fileWorkflowId,
-  pauseSignal,
-  pauseUpdate,
-  progressQuery,
-  resumeSignal,
-  resumeUpdate,
-  retryUpdate,
-  setConcurrencySignal,
-  setConcurrencyUpdate,
-  transportFaultSignal,
   type BatchResult,
   type BatchState,
   type FileResult,
+  type NotifyEventName,
   type SyncBatchInput,
   type SyncItem,
 } from '../shared';
+import {
+  awaitFileResults,
+  finishBatch,
+  loadItems,
+  openBatch,
+  probeRecordingSystem,
+  rollbackRecordedFiles,
+} from './batch-activities';
+import { isPaced } from './batch-limits';
 import * as batch from './batch-state';
+import { setBatchHandlers } from './batch-handlers';
+import { createNotifier } from './notifier';
 import { ledgerPatiently } from './ledger-patience';
-import { ACTIVITY_OPTIONS, AWAIT_FILES_OPTIONS, LEDGER_ACTIVITY_OPTIONS } from './options';
 import { syncFile } from './sync-file';
-
-const { loadItems, rollbackRecordedFiles } = proxyActivities<Activities>(ACTIVITY_OPTIONS.batch);
-const { awaitFileResults } = proxyActivities<Activities>(AWAIT_FILES_OPTIONS);
-const { probeRecordingSystem } = proxyActivities<Activities>(ACTIVITY_OPTIONS.probe);
-const { openBatch, finishBatch } = proxyLocalActivities<Activities>(LEDGER_ACTIVITY_OPTIONS);
 
 /** Items read from the manifest per activity call: small enough to stay far below payload limits. */
 export const PAGE_SIZE = 200;
@@ -106,86 +96,25 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
     ]);
     describe(state);
   };
+  const notifier = createNotifier(input.notify, (text) => {
+    batch.noteNotifyFailure(c, text);
+    describe();
+  });
+  const emit = (event: NotifyEventName, detail?: Record<string, unknown>) =>
+    notifier.emit(event, { ...batch.notifyFields(c, frame, stateNow()), ...(detail ? { detail } : {}) });
   const onFileDone = (result: FileResult) => {
+    const wasFailing = c.failedBatch;
     const outcome = batch.applyFileResult(c, result, frame);
     if (outcome === 'failed') show();
     else if (outcome === 'done') describe();
-  };
-
-  // --- handlers ---------------------------------------------------------------------------------
-  setHandler(cancelSignal, (reason?: string) => {
-    batch.requestCancel(c, reason);
-  });
-  setHandler(pauseSignal, () => {
-    if (batch.pause(c)) show();
-  });
-  setHandler(resumeSignal, () => {
-    if (batch.resume(c)) show();
-  });
-  setHandler(transportFaultSignal, (fault) => {
-    if (batch.noteTransportFault(c, policy, fault, new Date().toISOString())) {
-      countOutagePause(fault.target);
-      log.warn('recording system looks down: batch paused', { target: fault.target, error: fault.error });
-      show();
+    if (c.failedBatch && !wasFailing) {
+      emit('batch.threshold_exceeded', {
+        failed: batch.failedCount(c),
+        toleratedFailurePercent: policy.toleratedFailurePercent,
+      });
     }
-  });
-  setHandler(setConcurrencySignal, (n: number) => {
-    batch.setMaxConcurrency(c, n);
-  });
-  setHandler(batchRetrySignal, (args?: { files?: string[] }) => {
-    batch.requeueFailed(c, frame, args?.files);
-    show();
-  });
-  // The same actions as updates: refused before they enter history when they cannot apply.
-  const refuse = (why: string | undefined) => {
-    if (why) throw ApplicationFailure.nonRetryable(why, FailureType.Refused);
   };
-  setHandler(
-    cancelUpdate,
-    (reason?: string) => {
-      batch.requestCancel(c, reason);
-      return { batchId, state: batch.endState(c) };
-    },
-    { validator: (_reason?: string) => refuse(batch.whyNotCancel(c)) },
-  );
-  setHandler(
-    pauseUpdate,
-    () => {
-      batch.pause(c);
-      show();
-      return { batchId, state: stateNow() };
-    },
-    { validator: () => refuse(batch.whyNotPause(c)) },
-  );
-  setHandler(
-    resumeUpdate,
-    () => {
-      batch.resume(c);
-      show();
-      return { batchId, state: stateNow() };
-    },
-    { validator: () => refuse(batch.whyNotResume(c)) },
-  );
-  setHandler(
-    retryUpdate,
-    (args?: { files?: string[] }) => {
-      const requeued = batch.requeueFailed(c, frame, args?.files);
-      show();
-      return { batchId, requeued };
-    },
-    { validator: (args?: { files?: string[] }) => refuse(batch.whyNotRetry(c, args?.files)) },
-  );
-  setHandler(
-    setConcurrencyUpdate,
-    (n: number) => {
-      batch.setMaxConcurrency(c, n);
-      describe();
-      return { batchId, maxConcurrency: c.maxConcurrency };
-    },
-    { validator: (n: number) => refuse(batch.whyNotSetConcurrency(c, n)) },
-  );
-  setHandler(progressQuery, () => batch.progressOf(c, frame, stateNow()));
-  setHandler(failuresQuery, () => batch.failuresOf(c));
+  setBatchHandlers({ c, frame, stateNow, show, describe, tell, emit });
 
   // --- starting files ---------------------------------------------------------------------------
   async function itemAt(index: number): Promise<SyncItem> {
@@ -201,15 +130,6 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
     }
     return page.items[index - page.start]!;
   }
-
-  const abnormalEnd = (item: SyncItem, reason: string): FileResult => ({
-    orderId: item.orderId,
-    fileName: item.fileName,
-    state: 'ROLLBACK_FAILED',
-    interactionId: null,
-    resends: 0,
-    reason: `file workflow ended abnormally: ${reason}`,
-  });
 
   function startOne(index: number, item: SyncItem): Promise<void> {
     const key = fileKey(item.orderId, item.fileName);
@@ -227,6 +147,7 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
           item,
           attempt,
           parentWorkflowId: info.workflowId,
+          ...(isPaced(c.limits) ? { paced: true } : {}),
           policy: {
             maxResends: policy.maxResends,
             resendBackoffMs: policy.resendBackoffMs,
@@ -246,7 +167,7 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
     }).then(
       (child) => {
         slot.runId = child.firstExecutionRunId;
-        void child.result().then(onFileDone, (err: unknown) => onFileDone(abnormalEnd(item, String(err))));
+        void child.result().then(onFileDone, (err: unknown) => onFileDone(batch.abnormalEnd(item, String(err))));
       },
       (err: unknown) => {
         // Already running (left by an earlier run of this batch): learn how it ends by activity.
@@ -300,7 +221,7 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
     const slot = c.inFlight[key];
     if (!slot) return;
     const [orderId, ...rest] = key.split('/');
-    onFileDone(abnormalEnd({ orderId: orderId!, fileName: rest.join('/'), sourcePath: '' }, r.abnormal));
+    onFileDone(batch.abnormalEnd({ orderId: orderId!, fileName: rest.join('/') }, r.abnormal));
   }
 
   function cancelChildren(): void {
@@ -322,7 +243,10 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
 
   // --- main loop --------------------------------------------------------------------------------
   if (!input.carry) {
-    await ledgerPatiently(() => openBatch({ batchId, workflowId: info.workflowId, total }), tell);
+    c.limits = await ledgerPatiently(
+      () => openBatch({ batchId, workflowId: info.workflowId, total, limits: input.limits }),
+      tell,
+    );
     upsertSearchAttributes([
       { key: SA_BATCH_ID, value: batchId },
       { key: SA_FILES_TOTAL, value: total },
@@ -346,6 +270,7 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
       if (up && batch.endOutage(c, outage)) {
         log.info('recording system answers again: batch resumed', { target: outage.target });
         show();
+        emit('batch.resumed', { by: 'outage over', target: outage.target });
       }
     }
   })().catch((err: unknown) => {
@@ -357,6 +282,7 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
       if (c.cancelRequested || batch.allDone(c, frame)) break;
       if (shouldContinueAsNew() && frame.pendingStarts === 0 && startsUnderWay === 0) {
         await condition(allHandlersFinished);
+        await notifier.settle();
         await continueAsNew<typeof syncBatch>({ ...input, carry: c });
       }
       if (batch.canStart(c, frame)) {
@@ -394,6 +320,9 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
     finalState = state;
     ended = true;
     await Promise.all([prober, watcher]);
+    emit('batch.finished', { resends: c.counts.resends });
+    // The end waits for the event, at most the notification's own timeout.
+    await notifier.settle();
     show(state);
     const result: BatchResult = {
       batchId,

@@ -160,7 +160,8 @@ export async function syncFile(input: SyncFileInput): Promise<FileResult> {
               attempt: input.attempt,
               resend: resends,
               open: !opened,
-              localSendMaxBytes: policy.localSendMaxBytes,
+              // A paced file waits for its share of the limits: only a heartbeating activity may wait long.
+              localSendMaxBytes: input.paced ? 0 : policy.localSendMaxBytes,
             }),
           tell,
         );
@@ -179,12 +180,15 @@ export async function syncFile(input: SyncFileInput): Promise<FileResult> {
     }
     let sent;
     try {
-      sent = await sendFile({ ...ref, resend: resends });
+      sent = await sendFile({ ...ref, resend: resends, paced: input.paced });
     } catch (err) {
       return miss(err);
     }
     try {
-      const verdict = await ledgerPatiently(() => verifyFile({ ...ref, ...sent, resend: resends }), tell);
+      const verdict = await ledgerPatiently(
+        () => verifyFile({ ...ref, ...sent, resend: resends, paced: input.paced }),
+        tell,
+      );
       if (verdict.ok) return undefined;
       return { reason: `verification failed (${verdict.rule}): ${verdict.detail}`, resendable: true, transport: false };
     } catch (err) {

@@ -51,6 +51,12 @@ const BAD: Record<string, { values: string[]; accepts: RegExp; secret?: boolean 
   TEMPORAL_UI_SERVER_PATH: { values: [notExecutable], accepts: /executable file/ },
   IMAGE_SYNC_LOG_FORMAT: { values: ['yaml', 'JSON lines'], accepts: /json or text/ },
   IMAGE_SYNC_METRICS_PORT: { values: ['http', '70000', '-1', '9464.5'], accepts: /port number from 0 to 65535/ },
+  IMAGE_SYNC_NOTIFY_URLS: {
+    values: ['ftp://files.example/x', 'http://ok.example/a,not a url', 'hooks.example/a'],
+    accepts: /comma-separated http/,
+  },
+  IMAGE_SYNC_NOTIFY_TIMEOUT_MS: { values: ['999', '600001', 'soon', '2.5'], accepts: /1000 to 600000/ },
+  IMAGE_SYNC_NOTIFY_SECRET: { values: ['short'], accepts: /at least 16 characters/, secret: true },
   IMAGE_SYNC_ENCRYPTION_KEYS: {
     // A key of 16 bytes, a missing id, bad base64: the value is a secret and never shown.
     values: ['k1:' + Buffer.alloc(16, 1).toString('base64'), Buffer.alloc(32, 2).toString('base64'), 'k1:not*base64'],

@@ -67,6 +67,35 @@ describe('targets configuration', () => {
     expect(() => loadTargetsConfig({ IMAGE_SYNC_TARGETS_FILE: file, A: 'a' })).toThrow(message);
   });
 
+  it("reads each target's rate limits, and refuses ones that are not positive numbers", async () => {
+    const file = await targetsFile({
+      defaultTarget: 'east',
+      targets: {
+        east: {
+          url: 'https://east.example',
+          tokenEnv: 'EAST_TOKEN',
+          maxBytesPerSecond: 5e6,
+          maxRequestsPerSecond: 2.5,
+        },
+        west: { url: 'https://west.example', tokenEnv: 'WEST_TOKEN' },
+      },
+    });
+    const env = { IMAGE_SYNC_TARGETS_FILE: file, EAST_TOKEN: 'e', WEST_TOKEN: 'w' };
+    expect(createTargets(loadTargetsConfig(env)).limits()).toEqual({
+      east: { maxBytesPerSecond: 5e6, maxRequestsPerSecond: 2.5 },
+      west: {},
+    });
+    for (const bad of [0, -1, '100']) {
+      const badFile = await targetsFile({
+        defaultTarget: 'east',
+        targets: { east: { url: 'https://east.example', tokenEnv: 'EAST_TOKEN', maxBytesPerSecond: bad } },
+      });
+      expect(() => loadTargetsConfig({ ...env, IMAGE_SYNC_TARGETS_FILE: badFile })).toThrow(
+        /targets\.east\.maxBytesPerSecond/,
+      );
+    }
+  });
+
   it('the per-target semaphore holds requests to its limit', async () => {
     const gate = new Semaphore(3);
     let active = 0;

@@ -17,8 +17,8 @@ import type { Ledger } from '../../src/ledger/port';
 import { HttpRecordingSystem } from '../../src/recording-system/http-adapter';
 import type { SimulatorOptions } from '../../src/devtools/simulator/options';
 import { startSimulator } from '../../src/devtools/simulator/simulator';
-import { startBatch } from '../../src/batch/start';
-import { DEFAULT_POLICY, type BatchPolicy, type SyncItem } from '../../src/shared';
+import { startBatch, type StartBatchOptions } from '../../src/batch/start';
+import { DEFAULT_POLICY, type BatchPolicy, type RateLimit, type SyncItem } from '../../src/shared';
 import { scanDirectory } from '../../src/source/scan';
 import { generateBlobFiles } from '../../src/devtools/samples/sample-images';
 import { createSyncWorker } from '../../src/worker';
@@ -59,7 +59,12 @@ export interface Harness {
   stopWorker(): Promise<void>;
   /** Writes `count` files of `size` bytes under workDir/src and returns their items. */
   makeFiles(count: number, size?: number, ordersOf?: number): Promise<SyncItem[]>;
-  start(items: SyncItem[], policy?: Partial<BatchPolicy>, batchId?: string): ReturnType<typeof startBatch>;
+  start(
+    items: SyncItem[],
+    policy?: Partial<BatchPolicy>,
+    batchId?: string,
+    more?: Pick<StartBatchOptions, 'limits' | 'notify'>,
+  ): ReturnType<typeof startBatch>;
   consistency(batchId: string, maxResends?: number): Promise<ConsistencyReport>;
   close(): Promise<void>;
 }
@@ -74,6 +79,12 @@ export async function startHarness(
     workerToken?: string;
     /** Policy every batch of this harness starts with, under what start() is given. */
     policy?: Partial<BatchPolicy>;
+    /** Where the worker sends the default target's requests (a proxy in front of the simulator). */
+    workerUrl?: string;
+    /** Rate limits of the targets, as a targets file gives them. */
+    targetLimits?: Record<string, RateLimit>;
+    /** The key the workers sign notifications with. */
+    notifySecret?: string;
   } = {},
 ): Promise<Harness> {
   quietRuntime();
@@ -99,18 +110,22 @@ export async function startHarness(
       await startSimulator({ dataDir: path.join(workDir, `recording-system-${name}`), token: TEST_TOKEN, port: 0 }),
     );
   }
-  const targetsWith = (token: string) => {
+  const targetsWith = (token: string, defaultUrl = simulator.url) => {
     const client = (url: string) => new HttpRecordingSystem({ baseUrl: url, token, requestTimeoutMs: 2_000 });
     return fixedTargets(
       new Map([
-        ['default', client(simulator.url)],
+        ['default', client(defaultUrl)],
         ...[...extraSimulators].map(([n, sim]) => [n, client(sim.url)] as const),
       ]),
+      'default',
+      opts.targetLimits,
     );
   };
   // The tests look at the recording systems with the right token, whatever the worker sends.
   const targets = targetsWith(TEST_TOKEN);
-  const workerTargets = opts.workerToken ? targetsWith(opts.workerToken) : targets;
+  const workerTargets =
+    opts.workerToken || opts.workerUrl ? targetsWith(opts.workerToken ?? TEST_TOKEN, opts.workerUrl) : targets;
+
   const workflowBundle = { code: await readFile(inject('workflowBundlePath'), 'utf8') };
   let worker!: Worker;
   let running: Promise<void> | undefined;
@@ -135,6 +150,7 @@ export async function startHarness(
         workflowBundle,
         dataConverter,
         heartbeatEveryMs: 500,
+        notifySecret: opts.notifySecret,
       });
       running = worker.run();
     },
@@ -151,8 +167,9 @@ export async function startHarness(
       if (parsed.errors.length) throw new Error(JSON.stringify(parsed.errors));
       return parsed.items;
     },
-    start(items, policy, batchId) {
+    start(items, policy, batchId, more) {
       return startBatch(client, items, {
+        ...more,
         taskQueue,
         batchId: batchId ?? `t-${randomUUID().slice(0, 12)}`,
         stateDir: workDir,

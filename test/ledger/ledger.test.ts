@@ -83,7 +83,11 @@ for (const backend of BACKENDS) {
         const applied = await ledgerSql(ledger).query<{
           name: string;
         }>`select name from ledger_migration order by name`;
-        expect(applied.map((r) => r.name)).toEqual(['0001_initial', '0002_reconcile_findings']);
+        expect(applied.map((r) => r.name)).toEqual([
+          '0001_initial',
+          '0002_reconcile_findings',
+          '0003_limits_and_notifications',
+        ]);
       });
 
       it('several ledgers opening a fresh database at once all migrate it once', async () => {
@@ -94,7 +98,11 @@ for (const backend of BACKENDS) {
           const seqs = await Promise.all(ledgers.map((l, n) => l.openInteraction(interaction(batchId, ix(n)))));
           expect(new Set(seqs.map((s) => s.seq)).size).toBe(4);
           const applied = await ledgerSql(ledgers[0]!).query<{ name: string }>`select name from ledger_migration`;
-          expect(applied.map((r) => r.name)).toEqual(['0001_initial', '0002_reconcile_findings']);
+          expect(applied.map((r) => r.name)).toEqual([
+            '0001_initial',
+            '0002_reconcile_findings',
+            '0003_limits_and_notifications',
+          ]);
         } finally {
           await Promise.all(ledgers.map((l) => l.close()));
         }

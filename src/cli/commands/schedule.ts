@@ -12,7 +12,17 @@ import { DEFAULT_STATE_DIR, InputError, validatePolicy } from '../../batch/start
 import { SCHEDULED_WORKFLOW_TYPE, type ScheduledSyncInput } from '../../shared';
 import { temporalSettings } from '../../temporal/connection';
 import type { scheduledSync } from '../../workflows/scheduled-sync';
-import { action, CliError, parseIntOption, policyOption, printJson, withClient } from '../common';
+import {
+  action,
+  CliError,
+  collectUrl,
+  notifyOptions,
+  parseIntOption,
+  parseLimitOption,
+  policyOption,
+  printJson,
+  withClient,
+} from '../common';
 import {
   reconcileScheduleWorkflowId,
   SCHEDULED_RECONCILE_WORKFLOW_TYPE,
@@ -40,6 +50,8 @@ interface CreateFlags {
   maxResends?: number;
   settleMs: number;
   json?: boolean;
+  maxBytesPerSecond?: number;
+  notify?: string[];
 }
 
 export function registerSchedule(program: Command): void {
@@ -68,6 +80,16 @@ export function registerSchedule(program: Command): void {
       parseIntOption('--settle-ms', 0, 86_400_000),
       10_000,
     )
+    .option(
+      '--max-bytes-per-second <n>',
+      'upload bytes per second of each run, across all workers',
+      parseLimitOption('--max-bytes-per-second'),
+    )
+    .option(
+      '--notify <url>',
+      "POST each run's events (batch.*, or reconcile.drift) to this URL; repeatable, adds to IMAGE_SYNC_NOTIFY_URLS",
+      collectUrl('--notify'),
+    )
     .option('--json', 'print one JSON document')
     .action(
       action(async (flags: CreateFlags) => {
@@ -90,6 +112,9 @@ export function registerSchedule(program: Command): void {
           policy,
           settleMs: flags.settleMs,
         };
+        if (flags.maxBytesPerSecond) input.limits = { maxBytesPerSecond: flags.maxBytesPerSecond };
+        const notify = notifyOptions(flags.notify);
+        if (notify) input.notify = notify;
         await withClient(async (client) => {
           await createSchedule(client, id, every, {
             workflowType: SCHEDULED_WORKFLOW_TYPE,
@@ -168,9 +193,11 @@ async function createReconcileSchedule(target: string, flags: CreateFlags): Prom
   const id = scheduleId(flags.id, `image-sync-reconcile-${name}`);
   if (!isDir && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(target))
     throw new CliError(`--reconcile: "${target}" is neither a folder nor a batch id`, 2);
-  const input: ScheduledReconcileInput = isDir
-    ? { scheduleId: id, dir: path.resolve(target) }
-    : { scheduleId: id, batchId: target };
+  const notify = notifyOptions(flags.notify);
+  const input: ScheduledReconcileInput = {
+    ...(isDir ? { scheduleId: id, dir: path.resolve(target) } : { scheduleId: id, batchId: target }),
+    ...(notify ? { notify } : {}),
+  };
   const what = isDir ? `the batches of ${path.resolve(target)}` : `batch ${target}`;
   await withClient(async (client) => {
     await createSchedule(client, id, every, {

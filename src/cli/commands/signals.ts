@@ -14,9 +14,12 @@ import {
   resumeUpdate,
   retryUpdate,
   setConcurrencyUpdate,
+  setLimitsUpdate,
+  type LimitsChange,
 } from '../../shared';
+import { describeLimits } from '../../workflows/batch-limits';
 import { POLICY_BOUNDS } from '../../config/policy-bounds';
-import { action, CliError, parsePolicyValue, printJson, withClient } from '../common';
+import { action, CliError, parseLimitOption, parsePolicyValue, printJson, withClient } from '../common';
 import { describeBatch, runningBatch } from './batch-handle';
 import { redriveEndedBatch } from './redrive';
 
@@ -136,6 +139,39 @@ export function registerSignals(program: Command): void {
             `Batch ${batchId} had ended; started a redrive run for ${redriven.files.length} files`,
           );
         }),
+      ),
+    );
+
+  program
+    .command('set-limits')
+    .description("change a running batch's rate limits, or a target's within it, on every worker (0 lifts a limit)")
+    .argument('<batch>', 'batch id')
+    .option('--target <name>', "change this target's limits within the batch; the batch's own when omitted")
+    .option('--max-bytes-per-second <n>', 'upload bytes per second', parseLimitOption('--max-bytes-per-second', true))
+    .option(
+      '--max-requests-per-second <n>',
+      'sends and verifications per second',
+      parseLimitOption('--max-requests-per-second', true),
+    )
+    .option('--json', 'print the result as one JSON document')
+    .action(
+      action(
+        async (
+          batchId: string,
+          flags: { target?: string; maxBytesPerSecond?: number; maxRequestsPerSecond?: number; json?: boolean },
+        ) => {
+          if (flags.maxBytesPerSecond === undefined && flags.maxRequestsPerSecond === undefined)
+            throw new CliError('give --max-bytes-per-second N or --max-requests-per-second N (0 lifts a limit)', 2);
+          const change: LimitsChange = {
+            ...(flags.target !== undefined ? { target: flags.target } : {}),
+            ...(flags.maxBytesPerSecond !== undefined ? { maxBytesPerSecond: flags.maxBytesPerSecond } : {}),
+            ...(flags.maxRequestsPerSecond !== undefined ? { maxRequestsPerSecond: flags.maxRequestsPerSecond } : {}),
+          };
+          return withClient(async (client) => {
+            const r = await confirm(client, batchId, setLimitsUpdate, change);
+            show(flags.json, r, `Batch ${batchId}: ${describeLimits(r.limits) ?? 'no limits'}`);
+          });
+        },
       ),
     );
 }

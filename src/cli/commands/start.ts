@@ -8,7 +8,7 @@ import { ledgerUrlFromEnv } from '../../ledger';
 import { batchWorkflowId, type BatchResult } from '../../shared';
 import { connectClient, temporalSettings } from '../../temporal/connection';
 import { formatManifestErrors } from '../../source/input-errors';
-import { action, CliError, policyOption, printJson } from '../common';
+import { action, CliError, collectUrl, notifyOptions, parseLimitOption, policyOption, printJson } from '../common';
 import { progressIntervalOption } from '../progress';
 import { watchBatch } from './status';
 
@@ -29,6 +29,9 @@ interface StartFlags {
   wait?: boolean;
   progressInterval?: number;
   json?: boolean;
+  maxBytesPerSecond?: number;
+  maxRequestsPerSecond?: number;
+  notify?: string[];
 }
 
 export function registerStart(program: Command): void {
@@ -51,6 +54,21 @@ export function registerStart(program: Command): void {
         'n',
         'files up to this size are sent inside the file workflow task; larger ones by a heartbeating activity',
       ),
+    )
+    .option(
+      '--max-bytes-per-second <n>',
+      'upload bytes per second of the whole batch, across all workers (each target may have its own limit too)',
+      parseLimitOption('--max-bytes-per-second'),
+    )
+    .option(
+      '--max-requests-per-second <n>',
+      'sends and verifications per second of the whole batch, across all workers',
+      parseLimitOption('--max-requests-per-second'),
+    )
+    .option(
+      '--notify <url>',
+      'POST the batch events (finished, paused, resumed, threshold_exceeded) to this URL; repeatable, adds to IMAGE_SYNC_NOTIFY_URLS',
+      collectUrl('--notify'),
     )
     .option('--skip-invalid', 'skip invalid manifest lines (and report them) instead of starting nothing')
     .option(
@@ -114,6 +132,8 @@ export function registerStart(program: Command): void {
               batchId: flags.batchId,
               taskQueue: settings.taskQueue,
               policy,
+              limits: { maxBytesPerSecond: flags.maxBytesPerSecond, maxRequestsPerSecond: flags.maxRequestsPerSecond },
+              notify: notifyOptions(flags.notify),
             });
           } catch (err) {
             if (err instanceof WorkflowExecutionAlreadyStartedError) {

@@ -129,6 +129,7 @@ async function runWorkerUntil(flags: WorkerFlags, until: Promise<unknown>, grace
       dataConverter: settings.dataConverter,
       activityInterceptors: observability.interceptors((target) => targets.resolveName(target)),
       observeTransfer: observability.transferObserver(),
+      notifySecret: appEnv().IMAGE_SYNC_NOTIFY_SECRET,
       tuning: {
         ...(flags.maxActivities ? { maxConcurrentActivityTaskExecutions: flags.maxActivities } : {}),
         ...(flags.maxWorkflowTasks ? { maxConcurrentWorkflowTaskExecutions: flags.maxWorkflowTasks } : {}),

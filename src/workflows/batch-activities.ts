@@ -1,0 +1,9 @@
+/** The activities syncBatch calls, with their timeouts and retry policies (options.ts). */
+import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { ACTIVITY_OPTIONS, AWAIT_FILES_OPTIONS, LEDGER_ACTIVITY_OPTIONS } from './options';
+
+export const { loadItems, rollbackRecordedFiles } = proxyActivities<Activities>(ACTIVITY_OPTIONS.batch);
+export const { awaitFileResults } = proxyActivities<Activities>(AWAIT_FILES_OPTIONS);
+export const { probeRecordingSystem } = proxyActivities<Activities>(ACTIVITY_OPTIONS.probe);
+export const { openBatch, finishBatch, applyLimits } = proxyLocalActivities<Activities>(LEDGER_ACTIVITY_OPTIONS);

@@ -1,0 +1,144 @@
+/**
+ * The batch's signals, updates and queries: what operators (and Temporal's own tools) can ask of
+ * a running batch. Each changes the carry through batch-state.ts and tells the batch to show it;
+ * the updates' validators refuse, before anything enters history, what cannot apply.
+ */
+import { ApplicationFailure, log, setHandler } from '@temporalio/workflow';
+import { FailureType } from '../failures';
+import { countOutagePause } from '../observability/workflow-metrics';
+import {
+  batchRetrySignal,
+  cancelSignal,
+  cancelUpdate,
+  failuresQuery,
+  pauseSignal,
+  pauseUpdate,
+  progressQuery,
+  resumeSignal,
+  resumeUpdate,
+  retryUpdate,
+  setConcurrencySignal,
+  setConcurrencyUpdate,
+  setLimitsUpdate,
+  transportFaultSignal,
+  type BatchCarry,
+  type BatchState,
+  type LimitsChange,
+  type NotifyEventName,
+} from '../shared';
+import { changeLimits, whyNotSetLimits } from './batch-limits';
+import * as batch from './batch-state';
+import { ledgerPatiently } from './ledger-patience';
+import { applyLimits } from './batch-activities';
+
+/** What the handlers need of the running batch. */
+export interface BatchHandlerContext {
+  c: BatchCarry;
+  frame: batch.BatchFrame;
+  stateNow(): BatchState;
+  /** Shows a state change in the search attributes and the details. */
+  show(): void;
+  /** Refreshes the details only. */
+  describe(): void;
+  /** Shows a passing condition (waiting for the ledger) above the details. */
+  tell(detail: string): void;
+  emit(event: NotifyEventName, detail?: Record<string, unknown>): void;
+}
+
+export function setBatchHandlers(ctx: BatchHandlerContext): void {
+  const { c, frame, stateNow, show, describe, tell, emit } = ctx;
+  const { batchId, policy } = frame;
+  const paused = (by: string, more: Record<string, unknown> = {}) => {
+    show();
+    emit('batch.paused', { by, ...more });
+  };
+  const resumed = (by: string, more: Record<string, unknown> = {}) => {
+    show();
+    emit('batch.resumed', { by, ...more });
+  };
+
+  setHandler(cancelSignal, (reason?: string) => {
+    batch.requestCancel(c, reason);
+  });
+  setHandler(pauseSignal, () => {
+    if (batch.pause(c)) paused('operator');
+  });
+  setHandler(resumeSignal, () => {
+    if (batch.resume(c)) resumed('operator');
+  });
+  setHandler(transportFaultSignal, (fault) => {
+    if (batch.noteTransportFault(c, policy, fault, new Date().toISOString())) {
+      countOutagePause(fault.target);
+      log.warn('recording system looks down: batch paused', { target: fault.target, error: fault.error });
+      paused('outage', { target: fault.target, error: fault.error });
+    }
+  });
+  setHandler(setConcurrencySignal, (n: number) => {
+    batch.setMaxConcurrency(c, n);
+  });
+  setHandler(batchRetrySignal, (args?: { files?: string[] }) => {
+    batch.requeueFailed(c, frame, args?.files);
+    show();
+  });
+  // The same actions as updates: refused before they enter history when they cannot apply.
+  const refuse = (why: string | undefined) => {
+    if (why) throw ApplicationFailure.nonRetryable(why, FailureType.Refused);
+  };
+  setHandler(
+    cancelUpdate,
+    (reason?: string) => {
+      batch.requestCancel(c, reason);
+      return { batchId, state: batch.endState(c) };
+    },
+    { validator: (_reason?: string) => refuse(batch.whyNotCancel(c)) },
+  );
+  setHandler(
+    pauseUpdate,
+    () => {
+      batch.pause(c);
+      paused('operator');
+      return { batchId, state: stateNow() };
+    },
+    { validator: () => refuse(batch.whyNotPause(c)) },
+  );
+  setHandler(
+    resumeUpdate,
+    () => {
+      batch.resume(c);
+      resumed('operator');
+      return { batchId, state: stateNow() };
+    },
+    { validator: () => refuse(batch.whyNotResume(c)) },
+  );
+  setHandler(
+    retryUpdate,
+    (args?: { files?: string[] }) => {
+      const requeued = batch.requeueFailed(c, frame, args?.files);
+      show();
+      return { batchId, requeued };
+    },
+    { validator: (args?: { files?: string[] }) => refuse(batch.whyNotRetry(c, args?.files)) },
+  );
+  setHandler(
+    setConcurrencyUpdate,
+    (n: number) => {
+      batch.setMaxConcurrency(c, n);
+      describe();
+      return { batchId, maxConcurrency: c.maxConcurrency };
+    },
+    { validator: (n: number) => refuse(batch.whyNotSetConcurrency(c, n)) },
+  );
+  setHandler(
+    setLimitsUpdate,
+    async (change: LimitsChange) => {
+      const limits = changeLimits(c, change);
+      // Confirmed once every worker's next reservation sees the new limits.
+      await ledgerPatiently(() => applyLimits({ batchId, limits }), tell);
+      describe();
+      return { batchId, limits };
+    },
+    { validator: (change: LimitsChange) => refuse(whyNotSetLimits(c, change)) },
+  );
+  setHandler(progressQuery, () => batch.progressOf(c, frame, stateNow()));
+  setHandler(failuresQuery, () => batch.failuresOf(c));
+}
