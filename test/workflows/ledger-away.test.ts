@@ -3,22 +3,21 @@
  * in their current details, and the batch ends consistent once the lock is gone.
  */
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startHarness, type Harness } from '../helpers/harness';
+import { afterEach, describe, expect } from 'vitest';
+import { it } from '../helpers/fixture';
 import { waitFor } from '../helpers/wait';
 
 describe('the ledger away', () => {
-  let h: Harness | undefined;
   let lock: Database.Database | undefined;
   afterEach(async () => {
     if (lock?.inTransaction) lock.exec('ROLLBACK');
     lock?.close();
-    await h?.close();
-    h = undefined;
   });
 
-  it('a locked SQLite ledger is waited for, shown in the details, and the batch ends consistent', async () => {
-    h = await startHarness();
+  it('a locked SQLite ledger is waited for, shown in the details, and the batch ends consistent', async ({
+    harness,
+  }) => {
+    const h = await harness();
     const items = await h.makeFiles(3, 512, 3);
     const file = h.ledgerUrl.replace(/^sqlite:/, '');
     lock = new Database(file);
