@@ -30,7 +30,7 @@ import {
   historyEvents,
   processCpuSeconds,
   startDatabaseMeasure,
-  startStack,
+  startBenchStack,
   type StackServerKind,
 } from './stack';
 
@@ -129,7 +129,7 @@ async function temporalRun(
   where: { server: StackServerKind; workerProcesses: number },
   untuned: boolean,
 ): Promise<ModeResult> {
-  const stack = await startStack({ simulator: { latencyMs }, ...where, untuned });
+  const stack = await startBenchStack({ simulator: { latencyMs }, ...where, untuned });
   try {
     let peakRss = process.memoryUsage().rss;
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 200);

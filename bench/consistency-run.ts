@@ -10,7 +10,7 @@ import { checkBatchConsistency } from '../src/consistency/invariant';
 import { scanDirectory } from '../src/source/scan';
 import { generateBlobFiles } from '../src/devtools/samples/sample-images';
 import path from 'node:path';
-import { startStack } from './stack';
+import { startBenchStack } from './stack';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -29,7 +29,7 @@ async function main(): Promise<void> {
   });
   const files = Number(values.files);
   const maxResends = Number(values['max-resends']);
-  const stack = await startStack({
+  const stack = await startBenchStack({
     ledgerUrl: values.ledger,
     simulator: {
       failRate: Number(values['fail-rate']),

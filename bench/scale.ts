@@ -13,7 +13,7 @@ import { startBatch } from '../src/batch/start';
 import { progressQuery } from '../src/shared';
 import { scanDirectory } from '../src/source/scan';
 import { generateBlobFiles } from '../src/devtools/samples/sample-images';
-import { startStack } from './stack';
+import { startBenchStack } from './stack';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   });
   const files = Number(values.files);
   const concurrency = Number(values.concurrency);
-  const stack = await startStack({ workerProcesses: 1 });
+  const stack = await startBenchStack({ workerProcesses: 1 });
   const workerPid = stack.workerPids[0]!;
   /** Resident memory of the worker process, from /proc (Linux), in MB. */
   const workerRssMb = async () => {

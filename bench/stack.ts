@@ -1,30 +1,18 @@
 /**
- * A whole image-sync stack for benchmarks and measured runs: a Temporal server (the pinned dev
- * server, or the pinned Temporal server on a PostgreSQL database of its own), the simulator, a
- * ledger and the workers (inside this process, or as separate `image-sync worker` processes).
- * Every process whose CPU a file costs is listed by role, so CPU per file can be summed from
- * /proc. Not used by the tests (they share one server).
+ * The image-sync stack of src/devtools/stack.ts for benchmarks and measured runs, on the pinned
+ * dev server or the pinned Temporal server on a PostgreSQL database of its own, with the workers
+ * inside this process or as separate `image-sync worker` processes. Every process whose CPU a
+ * file costs is listed by role, so CPU per file can be summed from /proc.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
-import { fixedTargets, type Targets } from '../src/config/targets';
-import { openLedger } from '../src/ledger';
-import type { Ledger } from '../src/ledger/port';
-import { HttpRecordingSystem } from '../src/recording-system/http-adapter';
+import { startStack, type Stack, type StackServer } from '../src/devtools/stack';
 import type { SimulatorOptions } from '../src/devtools/simulator/options';
-import { startSimulator, type RunningSimulator } from '../src/devtools/simulator/simulator';
-import { PROJECT_ROOT } from '../src/temporal/cli-binary';
-import { startDevServer } from '../src/temporal/dev-server';
-import { installWorkerLogging } from '../src/temporal/logging';
 import { startPostgresServer } from '../src/temporal/postgres-server';
-import { createSyncWorker, type SyncWorkerOptions } from '../src/worker';
+import type { SyncWorkerOptions } from '../src/worker';
 
 export const BENCH_TOKEN = 'bench-token';
 
@@ -34,13 +22,11 @@ export type StackServerKind = 'dev' | 'postgres';
 export const BENCH_PG_URL =
   process.env.IMAGE_SYNC_BENCH_PG_URL?.trim() || 'postgres://postgres@127.0.0.1:5432/postgres';
 
-export interface StackServer {
+export interface BenchServer extends StackServer {
   kind: StackServerKind;
-  address: string;
   pid: number;
   /** The database holding Temporal's persistence and visibility (postgres only). */
   database: string | null;
-  stop(): Promise<void>;
 }
 
 /** CPU seconds used so far, by role. */
@@ -68,25 +54,13 @@ export interface DatabaseCounters {
   tableWrites: Record<string, number>;
 }
 
-export interface Stack {
-  server: StackServer;
-  client: Client;
-  simulator: RunningSimulator;
-  ledger: Ledger;
-  ledgerUrl: string;
-  targets: Targets;
-  taskQueue: string;
-  workDir: string;
-  /** The worker in this process; null when the workers run as processes. */
-  worker: Worker | null;
-  /** PIDs of the worker processes (empty when the worker runs in this process). */
-  workerPids: number[];
+export interface BenchStack extends Stack {
+  server: BenchServer;
   /** Every PID whose CPU counts, by role; the database's backends are listed at call time. */
   pids(): Promise<{ server: number[]; workers: number[]; bench: number[]; database: number[] }>;
   cpu(): Promise<StackCpu>;
   /** null on the dev server. */
   databaseCounters(): Promise<DatabaseCounters | null>;
-  close(): Promise<void>;
 }
 
 /** CPU seconds a process has used, from /proc (Linux); 0 when it is gone. */
@@ -121,15 +95,8 @@ async function withPg<T>(database: string, fn: (pg: PgClient) => Promise<T>): Pr
   }
 }
 
-async function startServer(
-  kind: StackServerKind,
-  workDir: string,
-  opts: { untuned?: boolean } = {},
-): Promise<StackServer> {
-  if (kind === 'dev') {
-    const dev = await startDevServer({ dbFile: null, port: 0, uiPort: null, logLevel: 'error', tuned: !opts.untuned });
-    return { kind, address: dev.address, pid: dev.pid, database: null, stop: () => dev.stop() };
-  }
+/** The pinned Temporal server on a PostgreSQL database made for it, dropped when it stops. */
+async function startPostgresStackServer(workDir: string): Promise<StackServer & { database: string }> {
   const database = `image_sync_bench_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
   const admin = new URL(BENCH_PG_URL).pathname.slice(1) || 'postgres';
   await withPg(admin, (pg) => pg.query(`CREATE DATABASE ${database}`));
@@ -143,8 +110,8 @@ async function startServer(
       logLevel: 'error',
     });
     return {
-      kind,
       address: server.address,
+      uiUrl: null,
       pid: server.pid,
       database,
       async stop() {
@@ -158,35 +125,7 @@ async function startServer(
   }
 }
 
-/** Starts `image-sync worker` configured by environment only, and waits until it polls. */
-async function spawnWorkerProcess(
-  env: Record<string, string>,
-  tuning: SyncWorkerOptions['tuning'],
-): Promise<ChildProcess> {
-  const args = [path.join(PROJECT_ROOT, 'bin', 'image-sync.js'), 'worker'];
-  if (tuning?.maxConcurrentActivityTaskExecutions)
-    args.push('--max-activities', String(tuning.maxConcurrentActivityTaskExecutions));
-  if (tuning?.maxConcurrentWorkflowTaskExecutions)
-    args.push('--max-workflow-tasks', String(tuning.maxConcurrentWorkflowTaskExecutions));
-  const child = spawn(process.execPath, args, {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, IMAGE_SYNC_LOG_LEVEL: 'ERROR', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let err = '';
-  child.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('Worker polling')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`worker process exited (${code}) before polling: ${err}`)));
-  });
-  child.stdout?.resume();
-  return child;
-}
-
-export async function startStack(opts: {
+export interface BenchStackOptions {
   simulator?: Partial<SimulatorOptions>;
   ledgerUrl?: string;
   tuning?: SyncWorkerOptions['tuning'];
@@ -197,82 +136,54 @@ export async function startStack(opts: {
   server?: StackServerKind;
   /** 0 (default): the worker runs in this process; N: N separate `image-sync worker` processes. */
   workerProcesses?: number;
-}): Promise<Stack> {
-  installWorkerLogging('ERROR');
+}
+
+/** The stack of src/devtools/stack.ts, with the bench's server choice and its CPU and database readings. */
+export async function startBenchStack(opts: BenchStackOptions = {}): Promise<BenchStack> {
+  const kind = opts.server ?? 'dev';
+  let database: string | null = null;
   const workerProcesses = opts.workerProcesses ?? 0;
-  const workDir = await mkdtemp(path.join(os.tmpdir(), 'image-sync-bench-'));
-  const server = await startServer(opts.server ?? 'dev', workDir, { untuned: opts.untuned });
-  const connection = await Connection.connect({ address: server.address });
-  const client = new Client({ connection });
-  const simulator = await startSimulator({
-    dataDir: path.join(workDir, 'rs'),
+  const stack = await startStack({
+    temporal:
+      kind === 'dev'
+        ? { devServer: { tuned: !opts.untuned } }
+        : {
+            start: async (workDir) => {
+              const server = await startPostgresStackServer(workDir);
+              database = server.database;
+              return server;
+            },
+          },
+    tempDirPrefix: 'image-sync-bench-',
+    taskQueue: `bench-${randomUUID().slice(0, 8)}`,
     token: BENCH_TOKEN,
-    port: 0,
-    ...opts.simulator,
+    ledgerUrl: opts.ledgerUrl,
+    simulator: opts.simulator,
+    requestTimeoutMs: opts.requestTimeoutMs ?? 5_000,
+    worker:
+      workerProcesses === 0
+        ? { kind: 'in-process', tuning: opts.tuning }
+        : { kind: 'processes', count: workerProcesses, tuning: opts.tuning },
   });
-  const ledgerUrl = opts.ledgerUrl ?? `sqlite:${path.join(workDir, 'ledger.db')}`;
-  const ledger = await openLedger(ledgerUrl);
-  const requestTimeoutMs = opts.requestTimeoutMs ?? 5_000;
-  const targets = fixedTargets(
-    new Map([['default', new HttpRecordingSystem({ baseUrl: simulator.url, token: BENCH_TOKEN, requestTimeoutMs })]]),
-  );
-  const taskQueue = `bench-${randomUUID().slice(0, 8)}`;
-  let native: NativeConnection | null = null;
-  let worker: Worker | null = null;
-  let running: Promise<void> | null = null;
-  const children: ChildProcess[] = [];
-  if (workerProcesses === 0) {
-    native = await NativeConnection.connect({ address: server.address });
-    worker = await createSyncWorker({
-      connection: native,
-      namespace: 'default',
-      taskQueue,
-      ledger,
-      targets,
-      tuning: opts.tuning,
-    });
-    running = worker.run();
-  } else {
-    const env = {
-      TEMPORAL_ADDRESS: server.address,
-      IMAGE_SYNC_TASK_QUEUE: taskQueue,
-      IMAGE_SYNC_LEDGER_URL: ledgerUrl,
-      RECORDING_SYSTEM_URL: simulator.url,
-      RECORDING_SYSTEM_TOKEN: BENCH_TOKEN,
-    };
-    children.push(
-      ...(await Promise.all(Array.from({ length: workerProcesses }, () => spawnWorkerProcess(env, opts.tuning)))),
-    );
-  }
-  const workerPids = children.map((c) => c.pid ?? -1);
   const databasePids = async (): Promise<number[]> =>
-    server.database
-      ? withPg(server.database, async (pg) =>
+    database
+      ? withPg(database, async (pg) =>
           (
             await pg.query<{ pid: number }>(
               'SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
-              [server.database],
+              [database],
             )
           ).rows.map((r) => r.pid),
         )
       : [];
   const pids = async () => ({
-    server: [server.pid],
-    workers: workerPids.length ? workerPids : [process.pid],
+    server: [stack.server.pid ?? -1],
+    workers: stack.workerPids.length ? stack.workerPids : [process.pid],
     bench: [process.pid],
     database: await databasePids(),
   });
-  return {
-    server,
-    client,
-    simulator,
-    ledger,
-    ledgerUrl,
-    targets,
-    taskQueue,
-    workDir,
-    worker,
-    workerPids,
+  return Object.assign(stack, {
+    server: { ...stack.server, pid: stack.server.pid ?? -1, kind, database },
     pids,
     async cpu() {
       const p = await pids();
@@ -280,61 +191,40 @@ export async function startStack(opts: {
       const bench = (own.user + own.system) / 1e6;
       return {
         server: await sumCpu(p.server),
-        workers: workerPids.length ? await sumCpu(p.workers) : bench,
+        workers: stack.workerPids.length ? await sumCpu(p.workers) : bench,
         bench,
         database: await sumCpu(p.database),
       };
     },
-    async databaseCounters() {
-      if (!server.database) return null;
-      return withPg(server.database, async (pg) => {
-        const db = (
-          await pg.query<Record<string, string>>(
-            `SELECT xact_commit + xact_rollback AS transactions, tup_inserted, tup_updated, tup_deleted,
-                    tup_returned, tup_fetched, blks_read, blks_hit
-               FROM pg_stat_database WHERE datname = current_database()`,
-          )
-        ).rows[0]!;
-        const tables = await pg.query<{ name: string; writes: string }>(
-          `SELECT schemaname || '.' || relname AS name, n_tup_ins + n_tup_upd + n_tup_del AS writes
-             FROM pg_stat_user_tables`,
-        );
-        return {
-          transactions: Number(db.transactions),
-          rowsInserted: Number(db.tup_inserted),
-          rowsUpdated: Number(db.tup_updated),
-          rowsDeleted: Number(db.tup_deleted),
-          rowsReturned: Number(db.tup_returned),
-          rowsFetched: Number(db.tup_fetched),
-          blocksRead: Number(db.blks_read),
-          blocksHit: Number(db.blks_hit),
-          tableWrites: Object.fromEntries(tables.rows.map((r) => [r.name, Number(r.writes)])),
-        };
-      });
-    },
-    async close() {
-      if (worker && running) {
-        worker.shutdown();
-        await running;
-      }
-      await Promise.all(
-        children.map(
-          (c) =>
-            new Promise<void>((resolve) => {
-              if (c.exitCode !== null || c.signalCode !== null) return resolve();
-              c.once('exit', () => resolve());
-              c.kill('SIGTERM');
-            }),
-        ),
-      );
-      await native?.close();
-      await connection.close();
-      await simulator.close();
-      await ledger.close();
-      await server.stop();
-      await rm(workDir, { recursive: true, force: true });
-    },
-  };
+    databaseCounters: () => (database ? readDatabaseCounters(database) : Promise.resolve(null)),
+  });
+}
+
+async function readDatabaseCounters(database: string): Promise<DatabaseCounters> {
+  return withPg(database, async (pg) => {
+    const db = (
+      await pg.query<Record<string, string>>(
+        `SELECT xact_commit + xact_rollback AS transactions, tup_inserted, tup_updated, tup_deleted,
+                tup_returned, tup_fetched, blks_read, blks_hit
+           FROM pg_stat_database WHERE datname = current_database()`,
+      )
+    ).rows[0]!;
+    const tables = await pg.query<{ name: string; writes: string }>(
+      `SELECT schemaname || '.' || relname AS name, n_tup_ins + n_tup_upd + n_tup_del AS writes
+         FROM pg_stat_user_tables`,
+    );
+    return {
+      transactions: Number(db.transactions),
+      rowsInserted: Number(db.tup_inserted),
+      rowsUpdated: Number(db.tup_updated),
+      rowsDeleted: Number(db.tup_deleted),
+      rowsReturned: Number(db.tup_returned),
+      rowsFetched: Number(db.tup_fetched),
+      blocksRead: Number(db.blks_read),
+      blocksHit: Number(db.blks_hit),
+      tableWrites: Object.fromEntries(tables.rows.map((r) => [r.name, Number(r.writes)])),
+    };
+  });
 }
 
 /** The difference of two counter readings (after - before). */
@@ -404,7 +294,7 @@ function totalsOf(c: DatabaseCounters): Record<string, number> {
  * for the backends to flush their statistics (they do when idle, within about ten seconds).
  */
 export async function startDatabaseMeasure(
-  stack: Stack,
+  stack: BenchStack,
   idleMs = 10_000,
 ): Promise<{ finish(files: number): Promise<DatabaseMeasure> } | null> {
   const idle0 = await stack.databaseCounters();

@@ -1,5 +1,5 @@
 /**
- * The benchmark's stack on the production topology: startStack({ server: 'postgres',
+ * The benchmark's stack on the production topology: startBenchStack({ server: 'postgres',
  * workerProcesses: 2 }) runs the Temporal server on a database of its own and two worker
  * processes, names every process by role, and its CPU and database readings move when a batch
  * runs. It asserts no timing.
@@ -11,17 +11,17 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startBatch } from '../../src/batch/start';
 import { scanDirectory } from '../../src/source/scan';
 import { generateBlobFiles } from '../../src/devtools/samples/sample-images';
-import { startDatabaseMeasure, startStack, type Stack } from '../../bench/stack';
+import { startDatabaseMeasure, startBenchStack, type BenchStack } from '../../bench/stack';
 import { pgUrlFor } from './helpers';
 
 describe('bench stack: Temporal server on PostgreSQL with worker processes', () => {
-  let stack: Stack | undefined;
+  let stack: BenchStack | undefined;
   afterAll(async () => {
     await stack?.close();
   });
 
   it('lists server, worker and database processes, and their CPU and the database counters grow with a batch', async () => {
-    stack = await startStack({ server: 'postgres', workerProcesses: 2 });
+    stack = await startBenchStack({ server: 'postgres', workerProcesses: 2 });
     expect(stack.server.kind).toBe('postgres');
     expect(stack.worker).toBeNull();
     const database = stack.server.database!;

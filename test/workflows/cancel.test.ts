@@ -3,21 +3,16 @@
  * no new file starts, files in flight are rolled back, and the ledger says so.
  */
 import { WorkflowFailedError } from '@temporalio/client';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { batchWorkflowId, cancelSignal, SA_STATE } from '../../src/shared';
 import type { syncFile } from '../../src/workflows/sync-file';
-import { TRANSFER_PATHS, startHarness, type Harness } from '../helpers/harness';
+import { TRANSFER_PATHS } from '../helpers/harness';
+import { it } from '../helpers/fixture';
 import { waitFor } from '../helpers/wait';
 
 describe.each(TRANSFER_PATHS)('cancellation mid-transfer ($path)', ({ localSendMaxBytes }) => {
-  let h: Harness | undefined;
-  afterEach(async () => {
-    await h?.close();
-    h = undefined;
-  });
-
-  it('the cancel signal stops new files and rolls back the files in flight', async () => {
-    h = await startHarness({ policy: { localSendMaxBytes }, simulator: { latencyMs: 1_500 } });
+  it('the cancel signal stops new files and rolls back the files in flight', async ({ harness }) => {
+    const h = await harness({ policy: { localSendMaxBytes }, simulator: { latencyMs: 1_500 } });
     const items = await h.makeFiles(8, 4096, 4);
     const { batchId, handle } = await h.start(items, { maxConcurrency: 4 });
     const sim = h.simulator;
@@ -39,8 +34,10 @@ describe.each(TRANSFER_PATHS)('cancellation mid-transfer ($path)', ({ localSendM
     expect((await h.consistency(batchId, 3)).drifts).toEqual([]);
   });
 
-  it('a native cancellation request behaves like the cancel signal and ends the workflow cancelled', async () => {
-    h = await startHarness({ policy: { localSendMaxBytes }, simulator: { latencyMs: 1_500 } });
+  it('a native cancellation request behaves like the cancel signal and ends the workflow cancelled', async ({
+    harness,
+  }) => {
+    const h = await harness({ policy: { localSendMaxBytes }, simulator: { latencyMs: 1_500 } });
     const items = await h.makeFiles(6, 4096, 3);
     const { batchId, handle } = await h.start(items, { maxConcurrency: 3 });
     const sim = h.simulator;
@@ -61,8 +58,8 @@ describe.each(TRANSFER_PATHS)('cancellation mid-transfer ($path)', ({ localSendM
     expect((await h.consistency(batchId, 3)).drifts).toEqual([]);
   });
 
-  it('a file cancelled before its first byte ends CANCELLED with no rollback', async () => {
-    h = await startHarness({ policy: { localSendMaxBytes }, simulator: { latencyMs: 0 } });
+  it('a file cancelled before its first byte ends CANCELLED with no rollback', async ({ harness }) => {
+    const h = await harness({ policy: { localSendMaxBytes }, simulator: { latencyMs: 0 } });
     const [item] = await h.makeFiles(1, 128, 1);
     await h.stopWorker(); // nothing runs until the cancel is in
     const handle = await h.client.workflow.start<typeof syncFile>('syncFile', {

@@ -3,20 +3,14 @@
  * arriving: nothing is lost, counted twice or left waiting.
  */
 import { randomUUID } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { startBatch } from '../../src/batch/start';
 import { progressQuery } from '../../src/shared';
-import { startHarness, type Harness } from '../helpers/harness';
+import { it } from '../helpers/fixture';
 
 describe('continue-as-new', () => {
-  let h: Harness | undefined;
-  afterEach(async () => {
-    await h?.close();
-    h = undefined;
-  });
-
-  it('carries the window, the counts and the reports of files in flight across runs', async () => {
-    h = await startHarness({ simulator: { dropRate: 0.1, rejectRate: 0.05, latencyMs: 20, seed: 9 } });
+  it('carries the window, the counts and the reports of files in flight across runs', async ({ harness }) => {
+    const h = await harness({ simulator: { dropRate: 0.1, rejectRate: 0.05, latencyMs: 20, seed: 9 } });
     const items = await h.makeFiles(80, 512, 10);
     const { batchId, handle } = await startBatch(h.client, items, {
       taskQueue: h.taskQueue,

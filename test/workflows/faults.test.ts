@@ -3,9 +3,10 @@
  * every batch: drops and corruption are caught by verification and resent, rejections are
  * rolled back without a resend, persistent 5xx ends rolled back after the resend threshold.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import type { Ledger } from '../../src/ledger/port';
-import { TRANSFER_PATHS, startHarness, type Harness } from '../helpers/harness';
+import { TRANSFER_PATHS } from '../helpers/harness';
+import { it } from '../helpers/fixture';
 import { waitFor } from '../helpers/wait';
 
 async function eventsOf(ledger: Ledger, batchId: string) {
@@ -19,14 +20,8 @@ async function eventsOf(ledger: Ledger, batchId: string) {
 }
 
 describe.each(TRANSFER_PATHS)('recording-system faults ($path)', ({ localSendMaxBytes }) => {
-  let h: Harness | undefined;
-  afterEach(async () => {
-    await h?.close();
-    h = undefined;
-  });
-
-  it('a silent drop is caught by the missing-file rule and resent until recorded', async () => {
-    h = await startHarness({ policy: { localSendMaxBytes }, simulator: { dropRate: 0.3, seed: 11 } });
+  it('a silent drop is caught by the missing-file rule and resent until recorded', async ({ harness }) => {
+    const h = await harness({ policy: { localSendMaxBytes }, simulator: { dropRate: 0.3, seed: 11 } });
     const items = await h.makeFiles(24, 1024, 6);
     const { batchId, handle } = await h.start(items, { maxConcurrency: 12, maxResends: 12 });
     const result = await handle.result();
@@ -40,8 +35,8 @@ describe.each(TRANSFER_PATHS)('recording-system faults ($path)', ({ localSendMax
     expect((await h.consistency(batchId, 12)).drifts).toEqual([]);
   });
 
-  it('corruption fails the checksum rule, the bad copy is replaced, and the file is recorded', async () => {
-    h = await startHarness({ policy: { localSendMaxBytes }, simulator: { corruptRate: 0.3, seed: 5 } });
+  it('corruption fails the checksum rule, the bad copy is replaced, and the file is recorded', async ({ harness }) => {
+    const h = await harness({ policy: { localSendMaxBytes }, simulator: { corruptRate: 0.3, seed: 5 } });
     const items = await h.makeFiles(24, 2048, 6);
     const { batchId, handle } = await h.start(items, { maxConcurrency: 12, maxResends: 12 });
     const result = await handle.result();
@@ -62,8 +57,8 @@ describe.each(TRANSFER_PATHS)('recording-system faults ($path)', ({ localSendMax
     expect((await h.consistency(batchId, 12)).drifts).toEqual([]);
   });
 
-  it('a rejection is rolled back with no resend', async () => {
-    h = await startHarness({ policy: { localSendMaxBytes }, simulator: { rejectRate: 1 } });
+  it('a rejection is rolled back with no resend', async ({ harness }) => {
+    const h = await harness({ policy: { localSendMaxBytes }, simulator: { rejectRate: 1 } });
     const items = await h.makeFiles(6, 512, 3);
     const { batchId, handle } = await h.start(items, { maxConcurrency: 6, maxResends: 3 });
     const result = await handle.result();
@@ -78,8 +73,8 @@ describe.each(TRANSFER_PATHS)('recording-system faults ($path)', ({ localSendMax
     expect((await h.consistency(batchId, 3)).drifts).toEqual([]);
   });
 
-  it('persistent 5xx ends ROLLED_BACK with resends equal to the threshold', async () => {
-    h = await startHarness({ policy: { localSendMaxBytes }, simulator: { failRate: 1, faultMethods: ['PUT'] } });
+  it('persistent 5xx ends ROLLED_BACK with resends equal to the threshold', async ({ harness }) => {
+    const h = await harness({ policy: { localSendMaxBytes }, simulator: { failRate: 1, faultMethods: ['PUT'] } });
     const items = await h.makeFiles(3, 512, 3);
     const { batchId, handle } = await h.start(items, { maxConcurrency: 3, maxResends: 2 });
     const result = await handle.result();
@@ -93,8 +88,8 @@ describe.each(TRANSFER_PATHS)('recording-system faults ($path)', ({ localSendMax
     expect((await h.consistency(batchId, 2)).drifts).toEqual([]);
   });
 
-  it('a receipt that cannot be read leaves the send unproven: it is resent, not failed', async () => {
-    h = await startHarness({ policy: { localSendMaxBytes }, simulator: { failRate: 1, faultMethods: ['GET'] } });
+  it('a receipt that cannot be read leaves the send unproven: it is resent, not failed', async ({ harness }) => {
+    const h = await harness({ policy: { localSendMaxBytes }, simulator: { failRate: 1, faultMethods: ['GET'] } });
     const items = await h.makeFiles(2, 512, 2);
     const { batchId, handle } = await h.start(items, { maxConcurrency: 2, maxResends: 10, outagePauseAfter: 0 });
     const ledger = h.ledger;
@@ -110,8 +105,8 @@ describe.each(TRANSFER_PATHS)('recording-system faults ($path)', ({ localSendMax
     expect((await h.consistency(batchId, 10)).drifts).toEqual([]);
   }, 180_000);
 
-  it('a rollback that cannot reach the recording system is recorded as FAILED and reported', async () => {
-    h = await startHarness({ policy: { localSendMaxBytes }, simulator: { rejectRate: 1, latencyMs: 300 } });
+  it('a rollback that cannot reach the recording system is recorded as FAILED and reported', async ({ harness }) => {
+    const h = await harness({ policy: { localSendMaxBytes }, simulator: { rejectRate: 1, latencyMs: 300 } });
     const items = await h.makeFiles(2, 512, 2);
     const { batchId, handle } = await h.start(items, { maxConcurrency: 2, maxResends: 0 });
     // Once the first rejection is seen, take the recording system down for rollbacks too.

@@ -4,8 +4,9 @@
  * once another worker takes over every file ends RECORDED with one PUT each, no resend and no
  * rollback. A second signal stops the worker at once.
  */
-import { afterEach, describe, expect, inject, it } from 'vitest';
-import { startHarness, TEST_TOKEN, type Harness, TEST_ENCRYPTION_KEYS_ENV } from '../helpers/harness';
+import { afterEach, describe, expect } from 'vitest';
+import type { Harness } from '../helpers/harness';
+import { it } from '../helpers/fixture';
 import { waitFor } from '../helpers/wait';
 import { cliEnv, spawnCli, stopAllClis, tempDir, type CliProcess } from '../cli/helpers';
 
@@ -15,13 +16,8 @@ async function spawnWorker(h: Harness, extra: Record<string, string> = {}): Prom
   const home = await tempDir('graceful-home');
   const worker = spawnCli(['worker'], {
     env: cliEnv(home, {
-      TEMPORAL_ADDRESS: inject('temporalAddress'),
-      IMAGE_SYNC_TASK_QUEUE: h.taskQueue,
-      RECORDING_SYSTEM_URL: h.simulator.url,
-      RECORDING_SYSTEM_TOKEN: TEST_TOKEN,
-      IMAGE_SYNC_LEDGER_URL: h.ledgerUrl,
+      ...h.env,
       IMAGE_SYNC_LOG_LEVEL: 'WARN',
-      IMAGE_SYNC_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS_ENV,
       ...extra,
     }),
   });
@@ -30,15 +26,14 @@ async function spawnWorker(h: Harness, extra: Record<string, string> = {}): Prom
 }
 
 describe('graceful stop', () => {
-  let h: Harness | undefined;
   afterEach(async () => {
     await stopAllClis();
-    await h?.close();
-    h = undefined;
   });
 
-  it('SIGTERM during uploads: they finish, exit 0, every file RECORDED once, no resend, no rollback', async () => {
-    h = await startHarness({ simulator: { latencyMs: LATENCY_MS } });
+  it('SIGTERM during uploads: they finish, exit 0, every file RECORDED once, no resend, no rollback', async ({
+    harness,
+  }) => {
+    const h = await harness({ simulator: { latencyMs: LATENCY_MS } });
     await h.stopWorker();
     const first = await spawnWorker(h, { IMAGE_SYNC_SHUTDOWN_GRACE_MS: '20000' });
     const files = 6;
@@ -86,8 +81,8 @@ describe('graceful stop', () => {
     expect((await second.exit(30_000)).code).toBe(0);
   }, 240_000);
 
-  it('a second signal stops the worker at once (exit 143 after SIGTERM)', async () => {
-    h = await startHarness({ simulator: { latencyMs: 20_000 } });
+  it('a second signal stops the worker at once (exit 143 after SIGTERM)', async ({ harness }) => {
+    const h = await harness({ simulator: { latencyMs: 20_000 } });
     await h.stopWorker();
     const worker = await spawnWorker(h, { IMAGE_SYNC_SHUTDOWN_GRACE_MS: '60000' });
     const items = await h.makeFiles(2, 1024, 2);
@@ -106,19 +101,12 @@ describe('graceful stop', () => {
     expect(Date.now() - t0).toBeLessThan(5_000);
   }, 120_000);
 
-  it('SIGTERM while the worker is still starting: it stops once started, exit 0', async () => {
-    h = await startHarness();
+  it('SIGTERM while the worker is still starting: it stops once started, exit 0', async ({ harness }) => {
+    const h = await harness();
     await h.stopWorker();
     const home = await tempDir('graceful-home');
     const worker = spawnCli(['worker'], {
-      env: cliEnv(home, {
-        TEMPORAL_ADDRESS: inject('temporalAddress'),
-        IMAGE_SYNC_TASK_QUEUE: h.taskQueue,
-        RECORDING_SYSTEM_URL: h.simulator.url,
-        RECORDING_SYSTEM_TOKEN: TEST_TOKEN,
-        IMAGE_SYNC_LEDGER_URL: h.ledgerUrl,
-        IMAGE_SYNC_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS_ENV,
-      }),
+      env: cliEnv(home, h.env),
     });
     // Once it handles stop signals, and before it polls (from the sources it bundles its
     // workflows for seconds first).

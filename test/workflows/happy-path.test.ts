@@ -1,20 +1,13 @@
 import { temporal } from '@temporalio/proto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { fileWorkflowId } from '../../src/shared';
-import { startHarness, type Harness } from '../helpers/harness';
+import { it } from '../helpers/fixture';
 
 const EventType = temporal.api.enums.v1.EventType;
 
 describe('syncBatch against the real dev server', () => {
-  let h: Harness;
-  beforeAll(async () => {
-    h = await startHarness();
-  });
-  afterAll(async () => {
-    await h?.close();
-  });
-
-  it('records every file, verified, with one interaction each', async () => {
+  it('records every file, verified, with one interaction each', async ({ harness }) => {
+    const h = await harness();
     const items = await h.makeFiles(30, 4096, 10);
     const { batchId, handle } = await h.start(items, { maxConcurrency: 8 });
     const result = await handle.result();
@@ -59,15 +52,10 @@ describe('syncBatch against the real dev server', () => {
 });
 
 describe('a file over the local-send limit', () => {
-  let h: Harness;
-  beforeAll(async () => {
-    h = await startHarness();
-  });
-  afterAll(async () => {
-    await h?.close();
-  });
-
-  it('sends a file over the local-send limit by a regular, heartbeating activity, verified the same way', async () => {
+  it('sends a file over the local-send limit by a regular, heartbeating activity, verified the same way', async ({
+    harness,
+  }) => {
+    const h = await harness();
     const items = await h.makeFiles(4, 64 * 1024, 2);
     const { batchId, handle } = await h.start(items, { maxConcurrency: 4, localSendMaxBytes: 1024 });
     const result = await handle.result();

@@ -2,24 +2,26 @@
  * A SQLite ledger locked by another process mid-batch: the workflows wait for it with the reason
  * in their current details, and the batch ends consistent once the lock is gone.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { lockSqliteLedger } from '../../src/ledger/testing';
-import { startHarness, type Harness } from '../helpers/harness';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect } from 'vitest';
+import { it } from '../helpers/fixture';
 import { waitFor } from '../helpers/wait';
 
 describe('the ledger away', () => {
-  let h: Harness | undefined;
-  let lock: { release(): void } | undefined;
+  let lock: Database.Database | undefined;
   afterEach(async () => {
-    lock?.release();
-    await h?.close();
-    h = undefined;
+    if (lock?.inTransaction) lock.exec('ROLLBACK');
+    lock?.close();
   });
 
-  it('a locked SQLite ledger is waited for, shown in the details, and the batch ends consistent', async () => {
-    h = await startHarness();
+  it('a locked SQLite ledger is waited for, shown in the details, and the batch ends consistent', async ({
+    harness,
+  }) => {
+    const h = await harness();
     const items = await h.makeFiles(3, 512, 3);
-    lock = lockSqliteLedger(h.ledgerUrl);
+    const file = h.ledgerUrl.replace(/^sqlite:/, '');
+    lock = new Database(file);
+    lock.exec('BEGIN EXCLUSIVE');
     const { batchId, handle } = await h.start(items, { maxConcurrency: 3 });
     const details = async () =>
       (await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata')).currentDetails ?? '';
@@ -32,7 +34,7 @@ describe('the ledger away', () => {
       150_000,
     );
     expect(shown).toContain('ledger database is locked');
-    lock.release();
+    lock.exec('COMMIT');
     const result = await handle.result();
     expect(result.state).toBe('COMPLETED');
     expect(result.recorded).toBe(3);

@@ -2,18 +2,14 @@
  * Batches that send files an earlier batch already recorded: the copy held is accepted when it
  * has the same bytes, and a later batch's rollback never removes the earlier batch's copy.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { startHarness, type Harness } from '../helpers/harness';
+import { describe, expect } from 'vitest';
+import { it } from '../helpers/fixture';
 
 describe('batches over files already recorded', () => {
-  let h: Harness | undefined;
-  afterEach(async () => {
-    await h?.close();
-    h = undefined;
-  });
-
-  it('a second batch of the same files verifies the held copies, and a failing third removes none', async () => {
-    h = await startHarness();
+  it('a second batch of the same files verifies the held copies, and a failing third removes none', async ({
+    harness,
+  }) => {
+    const h = await harness();
     const items = await h.makeFiles(4, 512, 4);
     const first = await h.start(items, { maxConcurrency: 4 });
     expect((await first.handle.result()).recorded).toBe(4);

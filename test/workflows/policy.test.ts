@@ -3,19 +3,13 @@
  * time, items routed to their target, atomic batches, and the tolerated failure percentage.
  */
 import { rm } from 'node:fs/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { fileKey } from '../../src/shared';
-import { startHarness, type Harness } from '../helpers/harness';
+import { it } from '../helpers/fixture';
 
 describe('batch policy and routing', () => {
-  let h: Harness | undefined;
-  afterEach(async () => {
-    await h?.close();
-    h = undefined;
-  });
-
-  it('a manifest sha256 that does not match the file is rolled back, never sent, never resent', async () => {
-    h = await startHarness();
+  it('a manifest sha256 that does not match the file is rolled back, never sent, never resent', async ({ harness }) => {
+    const h = await harness();
     const items = await h.makeFiles(3, 256, 3);
     items[1] = { ...items[1]!, sha256: 'f'.repeat(64) };
     const { batchId, handle } = await h.start(items, { maxConcurrency: 3, maxResends: 3 });
@@ -28,8 +22,8 @@ describe('batch policy and routing', () => {
     expect((await h.consistency(batchId, 3)).drifts).toEqual([]);
   });
 
-  it('a source file gone by send time is rolled back as SourceMissing', async () => {
-    h = await startHarness();
+  it('a source file gone by send time is rolled back as SourceMissing', async ({ harness }) => {
+    const h = await harness();
     const items = await h.makeFiles(2, 256, 2);
     await h.stopWorker();
     const { batchId, handle } = await h.start(items, { maxConcurrency: 2 });
@@ -42,8 +36,8 @@ describe('batch policy and routing', () => {
     expect((await h.consistency(batchId, 3)).drifts).toEqual([]);
   });
 
-  it("each item goes to its target's recording system; an unknown target is refused", async () => {
-    h = await startHarness({ extraTargets: ['east'] });
+  it("each item goes to its target's recording system; an unknown target is refused", async ({ harness }) => {
+    const h = await harness({ extraTargets: ['east'] });
     const items = await h.makeFiles(5, 256, 5);
     items[1] = { ...items[1]!, target: 'east' };
     items[2] = { ...items[2]!, target: 'east' };
@@ -64,8 +58,8 @@ describe('batch policy and routing', () => {
     expect((await h.consistency(batchId, 3)).drifts).toEqual([]);
   });
 
-  it('an atomic batch rolls back the files it had recorded when one file fails', async () => {
-    h = await startHarness();
+  it('an atomic batch rolls back the files it had recorded when one file fails', async ({ harness }) => {
+    const h = await harness();
     const items = await h.makeFiles(6, 256, 6);
     items[5] = { ...items[5]!, sha256: '0'.repeat(64) };
     const { batchId, handle } = await h.start(items, { maxConcurrency: 2, atomic: true });
@@ -83,8 +77,8 @@ describe('batch policy and routing', () => {
     expect((await h.consistency(batchId, 3)).drifts).toEqual([]);
   });
 
-  it('past the tolerated failure percentage the batch stops starting files and ends FAILED', async () => {
-    h = await startHarness({ simulator: { rejectRate: 1 } });
+  it('past the tolerated failure percentage the batch stops starting files and ends FAILED', async ({ harness }) => {
+    const h = await harness({ simulator: { rejectRate: 1 } });
     const items = await h.makeFiles(20, 128, 10);
     const { batchId, handle } = await h.start(items, { maxConcurrency: 2, maxResends: 0, toleratedFailurePercent: 10 });
     const result = await handle.result();

@@ -12,10 +12,11 @@ import path from 'node:path';
 import { Worker } from '@temporalio/worker';
 import type { temporal } from '@temporalio/proto';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject } from 'vitest';
 import { batchWorkflowId, fileWorkflowId } from '../../src/shared';
 import { imageSyncDataConverter } from '../../src/codec/encryption';
-import { startHarness, testEncryptionKeys } from '../helpers/harness';
+import { testEncryptionKeys } from '../helpers/harness';
+import { it } from '../helpers/fixture';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'histories');
 
@@ -28,44 +29,40 @@ function replayOptions() {
 }
 
 describe('replay of recorded histories', () => {
-  it('replays the histories of a batch just run, with resends and rollbacks', async () => {
-    const h = await startHarness({ simulator: { dropRate: 0.2, rejectRate: 0.2, seed: 3 } });
-    try {
-      const items = await h.makeFiles(10, 256, 5);
-      const { batchId, handle } = await h.start(items, { maxConcurrency: 5, maxResends: 4 });
-      await handle.result();
-      const histories: { workflowId: string; history: temporal.api.history.v1.IHistory }[] = [];
-      histories.push({ workflowId: batchWorkflowId(batchId), history: await handle.fetchHistory() });
-      for (const item of items) {
-        const id = fileWorkflowId(batchId, item.orderId, item.fileName);
-        histories.push({ workflowId: id, history: await h.client.workflow.getHandle(id).fetchHistory() });
-      }
-      if (process.env.RECORD_HISTORIES === '1') {
-        // Keeps these histories for future versions of the code to replay (see the second test).
-        for (const { workflowId } of histories) {
-          const shown = execFileSync(inject('temporalCliPath'), [
-            'workflow',
-            'show',
-            '--workflow-id',
-            workflowId,
-            '--output',
-            'json',
-            '--address',
-            inject('temporalAddress'),
-          ]);
-          writeFileSync(path.join(FIXTURES, `${workflowId.replace(/[^A-Za-z0-9._-]+/g, '_')}.json`), shown);
-        }
-      }
-      const results = Worker.runReplayHistories(replayOptions(), histories);
-      let replayed = 0;
-      for await (const r of results) {
-        expect(r.error, `${r.workflowId}: ${String(r.error)}`).toBeUndefined();
-        replayed += 1;
-      }
-      expect(replayed).toBe(11);
-    } finally {
-      await h.close();
+  it('replays the histories of a batch just run, with resends and rollbacks', async ({ harness }) => {
+    const h = await harness({ simulator: { dropRate: 0.2, rejectRate: 0.2, seed: 3 } });
+    const items = await h.makeFiles(10, 256, 5);
+    const { batchId, handle } = await h.start(items, { maxConcurrency: 5, maxResends: 4 });
+    await handle.result();
+    const histories: { workflowId: string; history: temporal.api.history.v1.IHistory }[] = [];
+    histories.push({ workflowId: batchWorkflowId(batchId), history: await handle.fetchHistory() });
+    for (const item of items) {
+      const id = fileWorkflowId(batchId, item.orderId, item.fileName);
+      histories.push({ workflowId: id, history: await h.client.workflow.getHandle(id).fetchHistory() });
     }
+    if (process.env.RECORD_HISTORIES === '1') {
+      // Keeps these histories for future versions of the code to replay (see the second test).
+      for (const { workflowId } of histories) {
+        const shown = execFileSync(inject('temporalCliPath'), [
+          'workflow',
+          'show',
+          '--workflow-id',
+          workflowId,
+          '--output',
+          'json',
+          '--address',
+          inject('temporalAddress'),
+        ]);
+        writeFileSync(path.join(FIXTURES, `${workflowId.replace(/[^A-Za-z0-9._-]+/g, '_')}.json`), shown);
+      }
+    }
+    const results = Worker.runReplayHistories(replayOptions(), histories);
+    let replayed = 0;
+    for await (const r of results) {
+      expect(r.error, `${r.workflowId}: ${String(r.error)}`).toBeUndefined();
+      replayed += 1;
+    }
+    expect(replayed).toBe(11);
   });
 
   it('replays the histories kept from earlier versions', async () => {

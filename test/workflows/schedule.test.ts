@@ -7,7 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject } from 'vitest';
 import {
   DEFAULT_POLICY,
   scheduleBatchPrefix,
@@ -15,7 +15,7 @@ import {
   type ScheduledSyncResult,
 } from '../../src/shared';
 import { PROJECT_ROOT } from '../../src/temporal/cli-binary';
-import { startHarness, type Harness } from '../helpers/harness';
+import { it } from '../helpers/fixture';
 
 async function writeOrderFile(dir: string, order: string, name: string, body: string): Promise<void> {
   await mkdir(path.join(dir, order), { recursive: true });
@@ -23,14 +23,8 @@ async function writeOrderFile(dir: string, order: string, name: string, body: st
 }
 
 describe('schedules', () => {
-  let h: Harness | undefined;
-  afterEach(async () => {
-    await h?.close();
-    h = undefined;
-  });
-
-  it('each run picks up only the files no earlier run recorded', async () => {
-    h = await startHarness();
+  it('each run picks up only the files no earlier run recorded', async ({ harness }) => {
+    const h = await harness();
     const dir = path.join(h.workDir, 'inbox');
     await writeOrderFile(dir, 'ORD-1', 'a.png', 'first a');
     await writeOrderFile(dir, 'ORD-1', 'b.png', 'first b');
@@ -57,7 +51,7 @@ describe('schedules', () => {
           const actions = (await schedule.describe()).info.recentActions;
           if (actions.length > previousRuns) {
             const started = actions[actions.length - 1]!.action;
-            return h!.client.workflow
+            return h.client.workflow
               .getHandle<() => Promise<ScheduledSyncResult>>(
                 started.workflow.workflowId,
                 started.workflow.firstExecutionRunId,

@@ -7,19 +7,18 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ScheduleHandle } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, describe, expect, inject } from 'vitest';
 import type { ScheduledReconcileResult } from '../../src/consistency/scheduled-types';
 import type { SyncItem } from '../../src/shared';
 import { cliEnv, runCli, stopAllClis } from '../cli/helpers';
-import { startHarness, TEST_TOKEN, type Harness } from '../helpers/harness';
+import { TEST_TOKEN, type Harness } from '../helpers/harness';
+import { it } from '../helpers/fixture';
 
-let h: Harness;
-let env: NodeJS.ProcessEnv;
-const schedules: string[] = [];
+const schedules: ScheduleHandle[] = [];
 
-beforeAll(async () => {
-  h = await startHarness();
-  env = cliEnv(h.workDir, {
+/** The command line's environment for the file's shared stack. */
+function cliEnvOf(h: Harness): NodeJS.ProcessEnv {
+  return cliEnv(h.workDir, {
     TEMPORAL_ADDRESS: inject('temporalAddress'),
     TEMPORAL_NAMESPACE: 'default',
     IMAGE_SYNC_TASK_QUEUE: h.taskQueue,
@@ -27,17 +26,11 @@ beforeAll(async () => {
     RECORDING_SYSTEM_URL: h.simulator.url,
     RECORDING_SYSTEM_TOKEN: TEST_TOKEN,
   });
-});
+}
 
 afterAll(async () => {
-  for (const id of schedules) {
-    await h.client.schedule
-      .getHandle(id)
-      .delete()
-      .catch(() => undefined);
-  }
+  for (const schedule of schedules) await schedule.delete().catch(() => undefined);
   await stopAllClis();
-  await h?.close();
 });
 
 async function makeItems(dir: string, count: number): Promise<SyncItem[]> {
@@ -56,6 +49,7 @@ async function makeItems(dir: string, count: number): Promise<SyncItem[]> {
 
 /** Triggers the schedule once and waits for that run's result. */
 async function runOnce(
+  h: Harness,
   schedule: ScheduleHandle,
 ): Promise<{ result: ScheduledReconcileResult; workflowId: string; runId: string }> {
   const previous = (await schedule.describe()).info.recentActions.length;
@@ -75,7 +69,7 @@ async function runOnce(
   }
 }
 
-async function currentDetails(workflowId: string, runId: string): Promise<string> {
+async function currentDetails(h: Harness, workflowId: string, runId: string): Promise<string> {
   const metadata = await h.client.workflow
     .getHandle(workflowId, runId)
     .query<{ currentDetails?: string }>('__temporal_workflow_metadata');
@@ -83,7 +77,10 @@ async function currentDetails(workflowId: string, runId: string): Promise<string
 }
 
 describe('schedule create --reconcile', () => {
-  it('reconciles a batch on a schedule; drift found is kept in the ledger and shown in the run details', async () => {
+  it('reconciles a batch on a schedule; drift found is kept in the ledger and shown in the run details', async ({
+    sharedHarness: h,
+  }) => {
+    const env = cliEnvOf(h);
     const dir = path.join(h.workDir, `inbox-${randomUUID().slice(0, 6)}`);
     const items = await makeItems(dir, 3);
     const { batchId, handle } = await h.start(items);
@@ -95,21 +92,21 @@ describe('schedule create --reconcile', () => {
       { env, cwd: h.workDir },
     );
     expect(created.code, created.stderr).toBe(0);
-    schedules.push(scheduleId);
-    expect(JSON.parse(created.stdout)).toEqual({ scheduleId, every: '1h', reconcile: { batchId } });
     const schedule = h.client.schedule.getHandle(scheduleId);
+    schedules.push(schedule);
+    expect(JSON.parse(created.stdout)).toEqual({ scheduleId, every: '1h', reconcile: { batchId } });
     expect((await schedule.describe()).action).toMatchObject({ workflowType: 'scheduledReconcile' });
 
-    const clean = await runOnce(schedule);
+    const clean = await runOnce(h, schedule);
     expect(clean.result).toMatchObject({ drifts: 0, batches: [{ batchId, files: 3, drifts: 0 }] });
-    expect(await currentDetails(clean.workflowId, clean.runId)).toContain('no drift');
+    expect(await currentDetails(h, clean.workflowId, clean.runId)).toContain('no drift');
 
     const gone = items[1]!;
     expect(await h.targets.get('default').remove(gone.orderId, gone.fileName)).toBe('removed');
-    const drifted = await runOnce(schedule);
+    const drifted = await runOnce(h, schedule);
     expect(drifted.result.drifts).toBe(1);
     expect(drifted.result.batches[0]).toMatchObject({ batchId, drifts: 1, byKind: { missing: 1 } });
-    const details = await currentDetails(drifted.workflowId, drifted.runId);
+    const details = await currentDetails(h, drifted.workflowId, drifted.runId);
     expect(details).toContain('**1 drifts**');
     expect(details).toContain(`missing ${gone.orderId}/${gone.fileName}`);
 
@@ -125,7 +122,8 @@ describe('schedule create --reconcile', () => {
     );
   });
 
-  it('with a folder, each run reconciles every batch whose files came from it', async () => {
+  it('with a folder, each run reconciles every batch whose files came from it', async ({ sharedHarness: h }) => {
+    const env = cliEnvOf(h);
     const dir = path.join(h.workDir, `inbox-${randomUUID().slice(0, 6)}`);
     const first = await h.start(await makeItems(dir, 2));
     await first.handle.result();
@@ -138,16 +136,18 @@ describe('schedule create --reconcile', () => {
       cwd: h.workDir,
     });
     expect(created.code, created.stderr).toBe(0);
-    schedules.push(scheduleId);
+    const schedule = h.client.schedule.getHandle(scheduleId);
+    schedules.push(schedule);
     expect(created.stdout).toContain(`reconcile the batches of ${dir}`);
-    const run = await runOnce(h.client.schedule.getHandle(scheduleId));
+    const run = await runOnce(h, schedule);
     expect(run.result.batches.map((b) => [b.batchId, b.files, b.drifts])).toEqual([
       [first.batchId, 2, 0],
       [second.batchId, 2, 0],
     ]);
   });
 
-  it('refuses both --dir and --reconcile, and neither, with exit 2', async () => {
+  it('refuses both --dir and --reconcile, and neither, with exit 2', async ({ sharedHarness: h }) => {
+    const env = cliEnvOf(h);
     const both = await runCli(['schedule', 'create', '--dir', h.workDir, '--reconcile', 'b', '--every', '1h'], {
       env,
       cwd: h.workDir,

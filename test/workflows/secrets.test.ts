@@ -4,9 +4,10 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject } from 'vitest';
 import { fileWorkflowId } from '../../src/shared';
-import { startHarness, TEST_TOKEN, type Harness } from '../helpers/harness';
+import { TEST_TOKEN, type Harness } from '../helpers/harness';
+import { it } from '../helpers/fixture';
 
 async function everyHistory(workflowIds: string[]): Promise<string> {
   const shown = await Promise.all(
@@ -45,14 +46,8 @@ async function everyLedgerRow(h: Harness, batchId: string): Promise<string> {
 }
 
 describe('secrets', () => {
-  let h: Harness | undefined;
-  afterEach(async () => {
-    await h?.close();
-    h = undefined;
-  });
-
-  it('the token is nowhere in histories or the ledger after a faulty batch', async () => {
-    h = await startHarness({ simulator: { rejectRate: 0.3, dropRate: 0.2, failRate: 0.1, seed: 4 } });
+  it('the token is nowhere in histories or the ledger after a faulty batch', async ({ harness }) => {
+    const h = await harness({ simulator: { rejectRate: 0.3, dropRate: 0.2, failRate: 0.1, seed: 4 } });
     const items = await h.makeFiles(8, 256, 4);
     const { batchId, handle } = await h.start(items, { maxConcurrency: 4, maxResends: 3 });
     const result = await handle.result();
@@ -64,9 +59,9 @@ describe('secrets', () => {
     expect(await everyLedgerRow(h, batchId)).not.toContain(TEST_TOKEN);
   });
 
-  it('a refused token is not echoed into histories or the ledger', async () => {
+  it('a refused token is not echoed into histories or the ledger', async ({ harness }) => {
     const wrong = 'wrong-token-7c1e9f0b2d';
-    h = await startHarness({ workerToken: wrong });
+    const h = await harness({ workerToken: wrong });
     const items = await h.makeFiles(2, 256, 2);
     const { batchId, handle } = await h.start(items, { maxConcurrency: 2, maxResends: 1 });
     const result = await handle.result();

@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject } from 'vitest';
 import {
   batchRetrySignal,
   failuresQuery,
@@ -18,18 +18,13 @@ import {
   setConcurrencySignal,
 } from '../../src/shared';
 import type { syncFile } from '../../src/workflows/sync-file';
-import { TRANSFER_PATHS, startHarness, type Harness } from '../helpers/harness';
+import { TRANSFER_PATHS } from '../helpers/harness';
+import { it } from '../helpers/fixture';
 import { waitFor } from '../helpers/wait';
 
 describe.each(TRANSFER_PATHS)('signals and queries ($path)', ({ localSendMaxBytes }) => {
-  let h: Harness | undefined;
-  afterEach(async () => {
-    await h?.close();
-    h = undefined;
-  });
-
-  it('pause stops new files while in-flight ones finish; resume carries on', async () => {
-    h = await startHarness({ policy: { localSendMaxBytes }, simulator: { latencyMs: 300 } });
+  it('pause stops new files while in-flight ones finish; resume carries on', async ({ harness }) => {
+    const h = await harness({ policy: { localSendMaxBytes }, simulator: { latencyMs: 300 } });
     const items = await h.makeFiles(10, 512, 5);
     const { batchId, handle } = await h.start(items, { maxConcurrency: 2 });
     await waitFor('two files started', async () => (await handle.query(progressQuery)).started >= 2);
@@ -53,8 +48,8 @@ describe.each(TRANSFER_PATHS)('signals and queries ($path)', ({ localSendMaxByte
     expect((await h.consistency(batchId, 3)).drifts).toEqual([]);
   });
 
-  it('retry redrives the failed files of a running batch, each as a new interaction', async () => {
-    h = await startHarness({ policy: { localSendMaxBytes }, simulator: { rejectRate: 1, latencyMs: 200 } });
+  it('retry redrives the failed files of a running batch, each as a new interaction', async ({ harness }) => {
+    const h = await harness({ policy: { localSendMaxBytes }, simulator: { rejectRate: 1, latencyMs: 200 } });
     const items = await h.makeFiles(6, 512, 6);
     const { batchId, handle } = await h.start(items, { maxConcurrency: 2, maxResends: 1 });
     await waitFor('two rolled-back files', async () => (await handle.query(progressQuery)).rolledBack >= 2);
@@ -83,8 +78,8 @@ describe.each(TRANSFER_PATHS)('signals and queries ($path)', ({ localSendMaxByte
     expect((await h.consistency(batchId, 1)).drifts).toEqual([]);
   });
 
-  it('retry with named files redrives only those', async () => {
-    h = await startHarness({ policy: { localSendMaxBytes }, simulator: { rejectRate: 1 } });
+  it('retry with named files redrives only those', async ({ harness }) => {
+    const h = await harness({ policy: { localSendMaxBytes }, simulator: { rejectRate: 1 } });
     const items = await h.makeFiles(3, 256, 3);
     const { batchId, handle } = await h.start(items, { maxConcurrency: 3, maxResends: 0 });
     await waitFor('all rolled back', async () => (await handle.query(progressQuery)).rolledBack === 3).catch(
@@ -105,8 +100,8 @@ describe.each(TRANSFER_PATHS)('signals and queries ($path)', ({ localSendMaxByte
     expect((await h.consistency(batchId, 0)).drifts).toEqual([]);
   });
 
-  it('max concurrency can be raised while the batch runs', async () => {
-    h = await startHarness({ policy: { localSendMaxBytes }, simulator: { latencyMs: 400 } });
+  it('max concurrency can be raised while the batch runs', async ({ harness }) => {
+    const h = await harness({ policy: { localSendMaxBytes }, simulator: { latencyMs: 400 } });
     const items = await h.makeFiles(24, 256, 6);
     const { handle } = await h.start(items, { maxConcurrency: 2 });
     await waitFor('two in flight', async () => (await handle.query(progressQuery)).inFlight === 2);
@@ -119,8 +114,10 @@ describe.each(TRANSFER_PATHS)('signals and queries ($path)', ({ localSendMaxByte
     expect((await handle.result()).recorded).toBe(24);
   });
 
-  it('pauses by itself when the recording system looks down, and resumes when a probe succeeds', async () => {
-    h = await startHarness({ policy: { localSendMaxBytes }, simulator: { failRate: 1 } });
+  it('pauses by itself when the recording system looks down, and resumes when a probe succeeds', async ({
+    harness,
+  }) => {
+    const h = await harness({ policy: { localSendMaxBytes }, simulator: { failRate: 1 } });
     const items = await h.makeFiles(6, 256, 6);
     const { batchId, handle } = await h.start(items, {
       maxConcurrency: 2,
@@ -144,8 +141,8 @@ describe.each(TRANSFER_PATHS)('signals and queries ($path)', ({ localSendMaxByte
     expect((await h.consistency(batchId, 20)).drifts).toEqual([]);
   }, 180_000);
 
-  it("a file's retry signal resends at once and resets its resend count", async () => {
-    h = await startHarness({ policy: { localSendMaxBytes }, simulator: { dropRate: 1 } });
+  it("a file's retry signal resends at once and resets its resend count", async ({ harness }) => {
+    const h = await harness({ policy: { localSendMaxBytes }, simulator: { dropRate: 1 } });
     const [item] = await h.makeFiles(1, 256, 1);
     const handle = await h.client.workflow.start<typeof syncFile>('syncFile', {
       workflowId: `solo-retry-${Date.now()}`,
@@ -168,8 +165,10 @@ describe.each(TRANSFER_PATHS)('signals and queries ($path)', ({ localSendMaxByte
     expect(result.resends).toBe(0);
   });
 
-  it('the Temporal CLI drives the same signals and queries, and finds the batch by SyncBatchId', async () => {
-    h = await startHarness({ policy: { localSendMaxBytes }, simulator: { latencyMs: 200 } });
+  it('the Temporal CLI drives the same signals and queries, and finds the batch by SyncBatchId', async ({
+    harness,
+  }) => {
+    const h = await harness({ policy: { localSendMaxBytes }, simulator: { latencyMs: 200 } });
     const items = await h.makeFiles(6, 256, 3);
     const { batchId, handle } = await h.start(items, { maxConcurrency: 1 });
     const cli = inject('temporalCliPath');

@@ -4,23 +4,19 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { afterEach, describe, expect } from 'vitest';
 import { PROJECT_ROOT } from '../../src/temporal/cli-binary';
-import { startHarness, TEST_ENCRYPTION_KEYS_ENV, TEST_TOKEN, type Harness } from '../helpers/harness';
+import type { Harness } from '../helpers/harness';
+import { it } from '../helpers/fixture';
 import { waitFor } from '../helpers/wait';
 
 function spawnWorker(h: Harness): ChildProcess {
   const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'image-sync.js'), 'worker'], {
     env: {
       ...process.env,
-      TEMPORAL_ADDRESS: inject('temporalAddress'),
-      IMAGE_SYNC_TASK_QUEUE: h.taskQueue,
-      RECORDING_SYSTEM_URL: h.simulator.url,
-      RECORDING_SYSTEM_TOKEN: TEST_TOKEN,
-      IMAGE_SYNC_LEDGER_URL: h.ledgerUrl,
+      // The stack's server, task queue, ledger, recording system and payload keys.
+      ...h.env,
       IMAGE_SYNC_LOG_LEVEL: 'WARN',
-      // The keys of the test stacks, whose client encrypts the batch's input.
-      IMAGE_SYNC_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS_ENV,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -34,16 +30,13 @@ function spawnWorker(h: Harness): ChildProcess {
 }
 
 describe('worker restarts', () => {
-  let h: Harness | undefined;
   const children: ChildProcess[] = [];
   afterEach(async () => {
     for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
-    await h?.close();
-    h = undefined;
   });
 
-  it('a worker killed mid-batch and a new one started lose and duplicate nothing', async () => {
-    h = await startHarness({ simulator: { latencyMs: 250 } });
+  it('a worker killed mid-batch and a new one started lose and duplicate nothing', async ({ harness }) => {
+    const h = await harness({ simulator: { latencyMs: 250 } });
     await h.stopWorker();
     const first = spawnWorker(h);
     children.push(first);

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -7,13 +6,11 @@ import type { Command } from 'commander';
 import { buildReport, formatReport } from '../../batch/report';
 import { loadInput, startBatch } from '../../batch/start';
 import { checkBatchConsistency } from '../../consistency/invariant';
-import { createTargets, loadTargetsConfig } from '../../config/targets';
 import { appEnv, reloadAppEnv } from '../../config/env';
-import { openLedger } from '../../ledger';
-import { startSimulator } from '../../devtools/simulator/simulator';
+import { startStack } from '../../devtools/stack';
+import type { SimulatorOptions } from '../../devtools/simulator/options';
 import { generateSampleBatch } from '../../devtools/samples/sample-images';
-import { connectClient } from '../../temporal/connection';
-import { freePort, startDevServer } from '../../temporal/dev-server';
+import { freePort } from '../../temporal/dev-server';
 import { action, parseIntOption, untilStopped } from '../common';
 import { formatResult } from './start';
 import { watchBatch } from './status';
@@ -27,6 +24,15 @@ interface DemoFlags {
   exit?: boolean;
   stateDir: string;
 }
+
+/** The simulator's moderate faults, as the demo announces them. */
+const DEMO_FAULTS: Partial<SimulatorOptions> = {
+  failRate: 0.05,
+  dropRate: 0.03,
+  corruptRate: 0.03,
+  rejectRate: 0.01,
+  latencyMs: 20,
+};
 
 async function portOrFree(preferred: number): Promise<number> {
   const free = await new Promise<boolean>((resolve) => {
@@ -73,63 +79,57 @@ export function registerDemo(program: Command): void {
         const stop = untilStopped();
 
         say('Starting the Temporal dev server...');
-        const server = await startDevServer({
-          dbFile: path.join(dir, 'temporal.db'),
-          port: await portOrFree(flags.port),
-          uiPort: await portOrFree(flags.uiPort),
-          logLevel: 'error',
+        const stack = await startStack({
+          temporal: {
+            devServer: {
+              dbFile: path.join(dir, 'temporal.db'),
+              port: await portOrFree(flags.port),
+              uiPort: await portOrFree(flags.uiPort),
+            },
+          },
+          workDir: dir,
+          simulator: DEMO_FAULTS,
+          taskQueue: appEnv().IMAGE_SYNC_TASK_QUEUE,
+          encryptionKeys: appEnv().IMAGE_SYNC_ENCRYPTION_KEYS,
+          // The worker `image-sync worker` runs, configured by the environment set below.
+          worker: { kind: 'custom', run: (until) => runWorker({ logLevel: 'ERROR' }, until).catch(() => undefined) },
+          deferWorker: true,
         });
-        const token = randomBytes(24).toString('hex');
-        const simulator = await startSimulator({
-          port: 0,
-          dataDir: path.join(dir, 'recording-system'),
-          token,
-          failRate: 0.05,
-          dropRate: 0.03,
-          corruptRate: 0.03,
-          rejectRate: 0.01,
-          latencyMs: 20,
-        });
-        const env = {
-          TEMPORAL_ADDRESS: server.address,
-          RECORDING_SYSTEM_URL: simulator.url,
-          RECORDING_SYSTEM_TOKEN: token,
-          IMAGE_SYNC_LEDGER_URL: `sqlite:${path.join(dir, 'ledger.db')}`,
-        };
-        Object.assign(process.env, env);
-        reloadAppEnv();
-        const envFile = path.join(dir, 'env');
-        await writeFile(
-          envFile,
-          Object.entries(env)
-            .map(([k, v]) => `export ${k}=${v}\n`)
-            .join(''),
-          { mode: 0o600 },
-        );
-        say(`  Temporal ${server.address}, Web UI ${server.uiUrl}`);
-        say(
-          `  recording-system simulator ${simulator.url} (faults: 5% 503, 3% silent drop, 3% corruption, 1% rejection; 20 ms latency)`,
-        );
-
-        const inbox = path.join(dir, `inbox-${flags.orders}x${flags.filesPerOrder}`);
-        if (!existsSync(inbox)) {
-          say(`Generating ${flags.orders * flags.filesPerOrder} sample PNG images in ${inbox}...`);
-          await generateSampleBatch(inbox, { orders: flags.orders, filesPerOrder: flags.filesPerOrder });
-        }
-
-        let workerStopped!: () => void;
-        const workerStop = new Promise<void>((resolve) => (workerStopped = resolve));
-        const worker = runWorker({ logLevel: 'ERROR' }, workerStop);
-        worker.catch(() => undefined);
-
-        const { client, connection } = await connectClient();
-        const ledger = await openLedger(env.IMAGE_SYNC_LEDGER_URL);
+        const { server, simulator, client, ledger } = stack;
         try {
+          const env = {
+            TEMPORAL_ADDRESS: server.address,
+            RECORDING_SYSTEM_URL: simulator.url,
+            RECORDING_SYSTEM_TOKEN: stack.token,
+            IMAGE_SYNC_LEDGER_URL: stack.ledgerUrl,
+          };
+          Object.assign(process.env, env);
+          reloadAppEnv();
+          const envFile = path.join(dir, 'env');
+          await writeFile(
+            envFile,
+            Object.entries(env)
+              .map(([k, v]) => `export ${k}=${v}\n`)
+              .join(''),
+            { mode: 0o600 },
+          );
+          say(`  Temporal ${server.address}, Web UI ${server.uiUrl}`);
+          say(
+            `  recording-system simulator ${simulator.url} (faults: 5% 503, 3% silent drop, 3% corruption, 1% rejection; 20 ms latency)`,
+          );
+
+          const inbox = path.join(dir, `inbox-${flags.orders}x${flags.filesPerOrder}`);
+          if (!existsSync(inbox)) {
+            say(`Generating ${flags.orders * flags.filesPerOrder} sample PNG images in ${inbox}...`);
+            await generateSampleBatch(inbox, { orders: flags.orders, filesPerOrder: flags.filesPerOrder });
+          }
+
+          await stack.startWorker();
           const input = await loadInput({ dir: inbox });
           const batchId = `demo-${new Date().toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-')}`;
           const { handle } = await startBatch(client, input.items, {
             batchId,
-            taskQueue: appEnv().IMAGE_SYNC_TASK_QUEUE,
+            taskQueue: stack.taskQueue,
             stateDir: dir,
             policy: { maxConcurrency: 20, maxResends: 3, resendBackoffMs: 500 },
           });
@@ -142,7 +142,7 @@ export function registerDemo(program: Command): void {
             if (report) say(formatReport(report).trimEnd());
             const check = await checkBatchConsistency({
               ledger,
-              targets: createTargets(loadTargetsConfig()),
+              targets: stack.targets,
               batchId,
               maxResends: 3,
             });
@@ -159,12 +159,7 @@ export function registerDemo(program: Command): void {
           }
         } finally {
           say('Stopping...');
-          await ledger.close();
-          await connection.close();
-          workerStopped();
-          await worker.catch(() => undefined);
-          await simulator.close();
-          await server.stop();
+          await stack.close();
         }
       }),
     );
