@@ -34,6 +34,31 @@ import {
   type StackServerKind,
 } from './stack';
 
+/** The figures the two Temporal modes share: speed, latency, CPU by process, history events, per file. */
+function temporalFigures(
+  mode: 'image-sync' | 'floor',
+  files: number,
+  wall: number,
+  latencies: number[],
+  cpu: { total: number; server: number; own: number },
+  events: { total: number; parent: number; largestRun: number },
+): ModeResult {
+  return {
+    mode,
+    files,
+    wallSeconds: round(wall),
+    filesPerSecond: round(files / wall),
+    p50Ms: round(percentile(latencies, 50)),
+    p99Ms: round(percentile(latencies, 99)),
+    cpuSecondsPerFile: round(cpu.total / files, 5),
+    serverCpuMsPerFile: round((cpu.server * 1000) / files),
+    workerCpuMsPerFile: round((cpu.own * 1000) / files),
+    historyEventsPerFile: round(events.total / files),
+    fileWorkflowEventsPerFile: round((events.total - events.parent) / files),
+    largestRunEvents: events.largestRun,
+  };
+}
+
 export interface ModeResult {
   mode: 'old-way' | 'ceiling' | 'image-sync' | 'floor';
   files: number;
@@ -157,18 +182,17 @@ async function temporalRun(
     const events = await historyEvents(stack.client, handle.workflowId);
     const batchEvents = (await historyEvents(stack.client, handle.workflowId, { filesToo: false })).total;
     return {
-      mode: 'image-sync',
-      files: items.length,
-      wallSeconds: round(wall),
-      filesPerSecond: round(items.length / wall),
-      p50Ms: round(percentile(latencies, 50)),
-      p99Ms: round(percentile(latencies, 99)),
-      cpuSecondsPerFile: round(cpu / items.length, 5),
-      serverCpuMsPerFile: round((serverCpu * 1000) / items.length),
-      workerCpuMsPerFile: round((ownCpu * 1000) / items.length),
-      historyEventsPerFile: round(events.total / items.length),
-      fileWorkflowEventsPerFile: round((events.total - batchEvents) / items.length),
-      largestRunEvents: events.largestRun,
+      ...temporalFigures(
+        'image-sync',
+        items.length,
+        wall,
+        latencies,
+        { total: cpu, server: serverCpu, own: ownCpu },
+        {
+          ...events,
+          parent: batchEvents,
+        },
+      ),
       peakRssMb: Math.round(peakRss / 2 ** 20),
       server: where.server,
       workerProcesses: where.workerProcesses,
@@ -235,20 +259,14 @@ async function floorRun(
           if (wf.closeTime) latencies.push(wf.closeTime.getTime() - wf.startTime.getTime());
         }
         latencies.sort((a, b) => a - b);
-        return {
-          mode: 'floor',
-          files: items.length,
-          wallSeconds: round(wall),
-          filesPerSecond: round(items.length / wall),
-          p50Ms: round(percentile(latencies, 50)),
-          p99Ms: round(percentile(latencies, 99)),
-          cpuSecondsPerFile: round((ownCpu + serverCpu) / items.length, 5),
-          serverCpuMsPerFile: round((serverCpu * 1000) / items.length),
-          workerCpuMsPerFile: round((ownCpu * 1000) / items.length),
-          historyEventsPerFile: round(events.total / items.length),
-          fileWorkflowEventsPerFile: round((events.total - parentEvents) / items.length),
-          largestRunEvents: events.largestRun,
-        };
+        return temporalFigures(
+          'floor',
+          items.length,
+          wall,
+          latencies,
+          { total: ownCpu + serverCpu, server: serverCpu, own: ownCpu },
+          { ...events, parent: parentEvents },
+        );
       } finally {
         worker.shutdown();
         await running;
