@@ -8,6 +8,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { FailureType } from '../failures';
 import type { NotifyBody } from '../shared';
 import { errorText } from '../errors';
+import type { NotificationOutcome } from '../ledger/port';
 import type { ActivityDeps } from './context';
 
 export const SIGNATURE_HEADER = 'X-Image-Sync-Signature';
@@ -27,6 +28,15 @@ export function shownUrl(url: string): string {
   } catch {
     return '(not a URL)';
   }
+}
+
+/** The ledger's record of one event's delivery to one receiver. */
+function outcome(
+  url: string,
+  body: NotifyBody,
+  result: Pick<NotificationOutcome, 'outcome' | 'attempts' | 'error'>,
+): NotificationOutcome {
+  return { eventId: body.id, batchId: body.batchId, event: body.event, url: shownUrl(url), ...result };
 }
 
 /** Statuses worth another attempt: the receiver may take the event later. */
@@ -51,17 +61,11 @@ export function createNotifyActivities(deps: ActivityDeps) {
       };
       if (deps.notifySecret) headers[SIGNATURE_HEADER] = signBody(deps.notifySecret, text);
       const shown = shownUrl(args.url);
-      const record = (outcome: 'DELIVERED' | 'FAILED', error?: string) =>
+      const record = (result: 'DELIVERED' | 'FAILED', error?: string) =>
         ledger
-          .recordNotification({
-            eventId: body.id,
-            batchId: body.batchId,
-            event: body.event,
-            url: shown,
-            outcome,
-            attempts: ctx.info.attempt,
-            ...(error ? { error } : {}),
-          })
+          .recordNotification(
+            outcome(args.url, body, { outcome: result, attempts: ctx.info.attempt, ...(error ? { error } : {}) }),
+          )
           .catch((err: unknown) => ctx.log.warn('notification outcome not recorded', { error: errorText(err) }));
       let failure: ApplicationFailure | undefined;
       try {
@@ -90,15 +94,7 @@ export function createNotifyActivities(deps: ActivityDeps) {
     /** Notes an event that could not be delivered, when no attempt of it has been recorded. */
     async recordNotificationFailure(args: { url: string; body: NotifyBody; error: string }): Promise<void> {
       await ledger.recordNotification(
-        {
-          eventId: args.body.id,
-          batchId: args.body.batchId,
-          event: args.body.event,
-          url: shownUrl(args.url),
-          outcome: 'FAILED',
-          attempts: 0,
-          error: args.error,
-        },
+        outcome(args.url, args.body, { outcome: 'FAILED', attempts: 0, error: args.error }),
         true,
       );
     },

@@ -24,7 +24,6 @@ import {
   type BatchCarry,
   type BatchState,
   type LimitsChange,
-  type NotifyEventName,
 } from '../shared';
 import { changeLimits, whyNotSetLimits } from './batch-limits';
 import * as batch from './batch-state';
@@ -42,35 +41,27 @@ export interface BatchHandlerContext {
   describe(): void;
   /** Shows a passing condition (waiting for the ledger) above the details. */
   tell(detail: string): void;
-  emit(event: NotifyEventName, detail?: Record<string, unknown>): void;
+  /** Shows a pause or a resume and sends its event, saying who or what caused it. */
+  announce(event: 'batch.paused' | 'batch.resumed', by: string, more?: Record<string, unknown>): void;
 }
 
 export function setBatchHandlers(ctx: BatchHandlerContext): void {
-  const { c, frame, stateNow, show, describe, tell, emit } = ctx;
+  const { c, frame, stateNow, show, describe, tell, announce } = ctx;
   const { batchId, policy } = frame;
-  const paused = (by: string, more: Record<string, unknown> = {}) => {
-    show();
-    emit('batch.paused', { by, ...more });
-  };
-  const resumed = (by: string, more: Record<string, unknown> = {}) => {
-    show();
-    emit('batch.resumed', { by, ...more });
-  };
-
   setHandler(cancelSignal, (reason?: string) => {
     batch.requestCancel(c, reason);
   });
   setHandler(pauseSignal, () => {
-    if (batch.pause(c)) paused('operator');
+    if (batch.pause(c)) announce('batch.paused', 'operator');
   });
   setHandler(resumeSignal, () => {
-    if (batch.resume(c)) resumed('operator');
+    if (batch.resume(c)) announce('batch.resumed', 'operator');
   });
   setHandler(transportFaultSignal, (fault) => {
     if (batch.noteTransportFault(c, policy, fault, new Date().toISOString())) {
       countOutagePause(fault.target);
       log.warn('recording system looks down: batch paused', { target: fault.target, error: fault.error });
-      paused('outage', { target: fault.target, error: fault.error });
+      announce('batch.paused', 'outage', { target: fault.target, error: fault.error });
     }
   });
   setHandler(setConcurrencySignal, (n: number) => {
@@ -96,7 +87,7 @@ export function setBatchHandlers(ctx: BatchHandlerContext): void {
     pauseUpdate,
     () => {
       batch.pause(c);
-      paused('operator');
+      announce('batch.paused', 'operator');
       return { batchId, state: stateNow() };
     },
     { validator: () => refuse(batch.whyNotPause(c)) },
@@ -105,7 +96,7 @@ export function setBatchHandlers(ctx: BatchHandlerContext): void {
     resumeUpdate,
     () => {
       batch.resume(c);
-      resumed('operator');
+      announce('batch.resumed', 'operator');
       return { batchId, state: stateNow() };
     },
     { validator: () => refuse(batch.whyNotResume(c)) },

@@ -114,7 +114,12 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
       });
     }
   };
-  setBatchHandlers({ c, frame, stateNow, show, describe, tell, emit });
+  /** Shows a pause or a resume and tells the receivers, with who or what caused it. */
+  const announce = (event: 'batch.paused' | 'batch.resumed', by: string, more: Record<string, unknown> = {}) => {
+    show();
+    emit(event, { by, ...more });
+  };
+  setBatchHandlers({ c, frame, stateNow, show, describe, tell, announce });
 
   // --- starting files ---------------------------------------------------------------------------
   async function itemAt(index: number): Promise<SyncItem> {
@@ -269,8 +274,7 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
       );
       if (up && batch.endOutage(c, outage)) {
         log.info('recording system answers again: batch resumed', { target: outage.target });
-        show();
-        emit('batch.resumed', { by: 'outage over', target: outage.target });
+        announce('batch.resumed', 'outage over', { target: outage.target });
       }
     }
   })().catch((err: unknown) => {
