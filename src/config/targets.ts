@@ -1,70 +1,73 @@
 /**
- * Recording-system targets: where each item's `target` sends it. Tokens come from the
- * environment only and never travel through Temporal, logs or the ledger.
+ * Recording-system targets: where each item's `target` sends it. Credentials come from the
+ * environment (or files it names) only and never travel through Temporal, logs or the ledger.
  *
  * Without IMAGE_SYNC_TARGETS_FILE there is one target, `default`, from RECORDING_SYSTEM_URL
  * and RECORDING_SYSTEM_TOKEN. With it, a JSON file:
  *   { "defaultTarget": "east", "targets": { "east": { "url": "https://...", "tokenEnv": "EAST_TOKEN", "maxConcurrency": 16,
  *     "maxBytesPerSecond": 5000000, "maxRequestsPerSecond": 50 } } }
+ * Each entry's `kind` (default `http`) selects its adapter; target-kinds.ts has every kind's fields.
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { errorText } from '../errors';
 import { envFrom } from './env';
-import { HttpRecordingSystem } from '../recording-system/http-adapter';
+import { ConfigError } from './production-env';
+import { kindProblem, resolveTarget, targetEntrySchema, TargetConfigError, type TargetConfig } from './target-kinds';
+import { createRecordingSystem } from '../recording-system/factory';
 import type { PutRequest, RecordingSystem, RequestOptions } from '../recording-system/port';
 import type { RateLimit } from '../shared';
+
+export type { TargetConfig } from './target-kinds';
 
 export const DEFAULT_TARGET = 'default';
 export const DEFAULT_RECORDING_SYSTEM_URL = 'http://127.0.0.1:8787';
 
-const targetSchema = z.object({
-  url: z.url(),
-  tokenEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must name an environment variable'),
-  maxConcurrency: z.number().int().min(1).max(1000).default(32),
-  requestTimeoutMs: z.number().int().min(100).default(30_000),
-  /** Bytes per second of uploads to this target, per batch, across all workers. */
-  maxBytesPerSecond: z.number().positive().optional(),
-  /** Requests (sends and verifications) per second to this target, per batch, across all workers. */
-  maxRequestsPerSecond: z.number().positive().optional(),
-});
-
 const targetsFileSchema = z.object({
   defaultTarget: z.string().min(1),
-  targets: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'target names are letters, digits, _ . -'), targetSchema),
+  targets: z.record(
+    z.string().regex(/^[A-Za-z0-9_.-]+$/, 'target names are letters, digits, _ . -'),
+    targetEntrySchema,
+  ),
 });
-
-export interface TargetConfig {
-  name: string;
-  url: string;
-  token: string;
-  maxConcurrency: number;
-  requestTimeoutMs: number;
-  maxBytesPerSecond?: number;
-  maxRequestsPerSecond?: number;
-}
 
 export interface TargetsConfig {
   defaultTarget: string;
   targets: Map<string, TargetConfig>;
 }
 
+/** Where a schema issue points: `target <name>, field <field>` inside `targets`, else the path. */
+function issueText(issue: z.core.$ZodIssue, raw: unknown): string {
+  const [top, name, ...field] = issue.path.map(String);
+  if (top === 'targets' && name !== undefined) {
+    if (field.join('.') === 'kind') {
+      const entry = (raw as { targets: Record<string, { kind?: unknown }> }).targets[name];
+      return `target ${name}, field kind: ${kindProblem(entry?.kind)}`;
+    }
+    return field.length
+      ? `target ${name}, field ${field.join('.')}: ${issue.message}`
+      : `target ${name}: ${issue.message}`;
+  }
+  return `${issue.path.join('.') || 'the file'}: ${issue.message}`;
+}
+
 /**
  * The targets of this process. The variables of the configuration come parsed from
- * src/config/env.ts; the tokens a targets file names (`tokenEnv`) are read from `env`.
+ * src/config/env.ts; the secrets a targets file names (`tokenEnv`, ...) are read from `env`.
+ * A bad or incomplete configuration throws ConfigError (exit 2) naming the target and the field.
  */
 export function loadTargetsConfig(env: NodeJS.ProcessEnv = process.env): TargetsConfig {
   const config = envFrom(env);
   const file = config.IMAGE_SYNC_TARGETS_FILE;
   if (!file) {
     const token = config.RECORDING_SYSTEM_TOKEN;
-    if (!token) throw new Error('RECORDING_SYSTEM_TOKEN is not set: the recording system needs a bearer token');
+    if (!token) throw new ConfigError('RECORDING_SYSTEM_TOKEN is not set: the recording system needs a bearer token');
     const url = config.RECORDING_SYSTEM_URL;
     const maxConcurrency = config.RECORDING_SYSTEM_MAX_CONCURRENCY;
     return {
       defaultTarget: DEFAULT_TARGET,
       targets: new Map([
-        [DEFAULT_TARGET, { name: DEFAULT_TARGET, url, token, maxConcurrency, requestTimeoutMs: 30_000 }],
+        [DEFAULT_TARGET, { kind: 'http', name: DEFAULT_TARGET, url, token, maxConcurrency, requestTimeoutMs: 30_000 }],
       ]),
     };
   }
@@ -72,29 +75,23 @@ export function loadTargetsConfig(env: NodeJS.ProcessEnv = process.env): Targets
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new Error(`IMAGE_SYNC_TARGETS_FILE ${file}: ${errorText(err)}`);
+    throw new ConfigError(`IMAGE_SYNC_TARGETS_FILE ${file}: ${errorText(err)}`);
   }
   const parsed = targetsFileSchema.safeParse(raw);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new Error(`IMAGE_SYNC_TARGETS_FILE ${file}: ${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`IMAGE_SYNC_TARGETS_FILE ${file}: ${issueText(parsed.error.issues[0]!, raw)}`);
   }
   const targets = new Map<string, TargetConfig>();
-  for (const [name, t] of Object.entries(parsed.data.targets)) {
-    const token = env[t.tokenEnv];
-    if (!token) throw new Error(`target ${name}: environment variable ${t.tokenEnv} is not set`);
-    targets.set(name, {
-      name,
-      url: t.url,
-      token,
-      maxConcurrency: t.maxConcurrency,
-      requestTimeoutMs: t.requestTimeoutMs,
-      ...(t.maxBytesPerSecond ? { maxBytesPerSecond: t.maxBytesPerSecond } : {}),
-      ...(t.maxRequestsPerSecond ? { maxRequestsPerSecond: t.maxRequestsPerSecond } : {}),
-    });
+  for (const [name, entry] of Object.entries(parsed.data.targets)) {
+    try {
+      targets.set(name, resolveTarget(name, entry, env));
+    } catch (err) {
+      if (err instanceof TargetConfigError) throw new ConfigError(`IMAGE_SYNC_TARGETS_FILE ${file}: ${err.message}`);
+      throw err;
+    }
   }
   if (!targets.has(parsed.data.defaultTarget)) {
-    throw new Error(
+    throw new ConfigError(
       `IMAGE_SYNC_TARGETS_FILE ${file}: defaultTarget ${parsed.data.defaultTarget} is not among the targets`,
     );
   }
@@ -141,6 +138,9 @@ export class LimitedRecordingSystem implements RecordingSystem {
   list(opts?: { cursor?: string | null; limit?: number } & RequestOptions) {
     return this.gate.run(() => this.inner.list(opts));
   }
+  async close(): Promise<void> {
+    await this.inner.close?.();
+  }
 }
 
 export interface Targets {
@@ -150,13 +150,14 @@ export interface Targets {
   has(target: string | undefined): boolean;
   /** Every target's rate limits from the targets file, by name (empty ones too). */
   limits(): Record<string, RateLimit>;
+  /** Closes the connections the targets' adapters keep open (SFTP sessions, TLS agents). */
+  close(): Promise<void>;
 }
 
 export function createTargets(config: TargetsConfig): Targets {
   const systems = new Map<string, RecordingSystem>();
   for (const t of config.targets.values()) {
-    const http = new HttpRecordingSystem({ baseUrl: t.url, token: t.token, requestTimeoutMs: t.requestTimeoutMs });
-    systems.set(t.name, new LimitedRecordingSystem(http, t.maxConcurrency));
+    systems.set(t.name, new LimitedRecordingSystem(createRecordingSystem(t), t.maxConcurrency));
   }
   const limits: Record<string, RateLimit> = {};
   for (const t of config.targets.values()) {
@@ -179,6 +180,9 @@ export function fixedTargets(
     resolveName,
     limits: () => Object.fromEntries([...systems.keys()].map((name) => [name, { ...limits[name] }])),
     has: (target) => systems.has(resolveName(target)),
+    close: async () => {
+      await Promise.allSettled([...systems.values()].map(async (s) => s.close?.()));
+    },
     get(target) {
       const name = resolveName(target);
       const system = systems.get(name);

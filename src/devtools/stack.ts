@@ -21,6 +21,7 @@ import { fixedTargets, type Targets } from '../config/targets';
 import { openLedger } from '../ledger';
 import type { Ledger } from '../ledger/port';
 import { HttpRecordingSystem } from '../recording-system/http-adapter';
+import type { RecordingSystem } from '../recording-system/port';
 import type { SimulatorOptions } from '../devtools/simulator/options';
 import { startSimulator, type RunningSimulator } from '../devtools/simulator/simulator';
 import { PROJECT_ROOT } from '../temporal/cli-binary';
@@ -79,6 +80,12 @@ export interface StackOptions {
   requestTimeoutMs?: number;
   /** Where the in-process worker sends the default target's requests (a proxy in front of the simulator). */
   workerUrl?: string;
+  /**
+   * The default target's recording system instead of the simulator's HTTP client: an adapter for
+   * another kind of target (S3, SFTP, HTTPS). Called once for the stack's own checks ('stack')
+   * and once for the in-process worker ('worker').
+   */
+  defaultSystem?: (use: 'stack' | 'worker') => RecordingSystem;
   /** The targets' rate limits, as a targets file gives them. */
   targetLimits?: Record<string, RateLimit>;
   /** The key the in-process worker signs notifications with. */
@@ -204,12 +211,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     closers.push(() => connection.close());
     const dataConverter = imageSyncDataConverter(opts.encryptionKeys);
     const client = new Client({ connection, dataConverter });
-    const targetsWith = (bearer: string, defaultUrl = simulator.url) => {
+    const targetsWith = (bearer: string, defaultUrl = simulator.url, use: 'stack' | 'worker' = 'stack') => {
       const http = (url: string) =>
         new HttpRecordingSystem({ baseUrl: url, token: bearer, requestTimeoutMs: opts.requestTimeoutMs ?? 5_000 });
       return fixedTargets(
         new Map([
-          ['default', http(defaultUrl)],
+          ['default', opts.defaultSystem ? opts.defaultSystem(use) : http(defaultUrl)],
           ...[...extraSimulators].map(([name, sim]) => [name, http(sim.url)] as const),
         ]),
         'default',
@@ -234,7 +241,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       closers.push(() => opened.close());
     }
     const workerTargets =
-      opts.workerToken || opts.workerUrl ? targetsWith(opts.workerToken ?? token, opts.workerUrl) : targets;
+      opts.workerToken || opts.workerUrl || opts.defaultSystem
+        ? targetsWith(opts.workerToken ?? token, opts.workerUrl, 'worker')
+        : targets;
+    if (workerTargets !== targets) closers.push(() => workerTargets.close());
+    closers.push(() => targets.close());
     let worker: Worker | null = null;
     let children: ChildProcess[] = [];
     let running: Promise<void> | null = null;

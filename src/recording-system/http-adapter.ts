@@ -12,6 +12,8 @@
  *   answer's body, and never the token.
  */
 import { Readable } from 'node:stream';
+import { rootCertificates } from 'node:tls';
+import { Agent, fetch as agentFetch } from 'undici';
 import type { z } from 'zod';
 import {
   excerptOf,
@@ -44,6 +46,11 @@ export interface HttpRecordingSystemOptions {
   requestTimeoutMs?: number;
   /** Replaces the global fetch (tests, instrumentation). */
   fetchImpl?: typeof fetch;
+  /**
+   * TLS material (PEM): CA certificates trusted for the server, in addition to Node's own, and
+   * the client certificate and key for mutual TLS.
+   */
+  tls?: { ca?: string; cert?: string; key?: string };
 }
 
 /** An answer a request's interpreter does not handle; it becomes a classified error. */
@@ -63,8 +70,9 @@ export class HttpRecordingSystem implements RecordingSystem {
   private readonly token: string;
   private readonly requestTimeoutMs: number;
   private readonly fetchImpl: typeof fetch;
+  private readonly agent?: Agent;
 
-  constructor({ baseUrl, token, requestTimeoutMs = 30_000, fetchImpl }: HttpRecordingSystemOptions) {
+  constructor({ baseUrl, token, requestTimeoutMs = 30_000, fetchImpl, tls }: HttpRecordingSystemOptions) {
     this.baseUrl = checkBaseUrl(baseUrl);
     if (token === '') throw new Error('recording system token must not be empty');
     if (!Number.isFinite(requestTimeoutMs) || requestTimeoutMs <= 0) {
@@ -72,7 +80,20 @@ export class HttpRecordingSystem implements RecordingSystem {
     }
     this.token = token;
     this.requestTimeoutMs = requestTimeoutMs;
-    this.fetchImpl = fetchImpl ?? ((input, init) => fetch(input, init));
+    if (tls && !fetchImpl) {
+      if (!this.baseUrl.startsWith('https:')) throw new Error('TLS options need an https:// recording system URL');
+      const agent = new Agent({ connect: { ...tls, ...(tls.ca ? { ca: withSystemRoots(tls.ca) } : {}) } });
+      this.agent = agent;
+      // undici's fetch is the global fetch's implementation, with a dispatcher that holds the TLS options.
+      this.fetchImpl = ((input: string, init: RequestInit) =>
+        agentFetch(input, { ...(init as object), dispatcher: agent })) as unknown as typeof fetch;
+    } else {
+      this.fetchImpl = fetchImpl ?? ((input, init) => fetch(input, init));
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.agent?.close();
   }
 
   async put(req: PutRequest): Promise<PutResult> {
@@ -227,6 +248,11 @@ export class HttpRecordingSystem implements RecordingSystem {
     const safe = message.split(this.token).join('[redacted]');
     return new RecordingSystemError(kind, safe, status, cause === undefined ? undefined : { cause });
   }
+}
+
+/** The given CA certificates and Node's own roots: a private CA is trusted besides, not instead. */
+function withSystemRoots(ca: string): string[] {
+  return [...rootCertificates, ca];
 }
 
 function describe(ex: Exchange): string {

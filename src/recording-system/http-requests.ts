@@ -36,6 +36,12 @@ export function checkLimit(limit: number): number {
  * address another resource.
  */
 export function filePath(orderId: string, fileName: string): string {
+  checkFileNames(orderId, fileName);
+  return `/records/${encodeURIComponent(orderId)}/files/${encodeURIComponent(fileName)}`;
+}
+
+/** Refuses, before any request, an order id or file name that is not one safe path segment. */
+export function checkFileNames(orderId: string, fileName: string): void {
   for (const [field, value] of [
     ['orderId', orderId],
     ['fileName', fileName],
@@ -45,7 +51,6 @@ export function filePath(orderId: string, fileName: string): string {
       throw new RecordingSystemError('protocol', `${field} ${JSON.stringify(value)} ${problem}`);
     }
   }
-  return `/records/${encodeURIComponent(orderId)}/files/${encodeURIComponent(fileName)}`;
 }
 
 /** Printable ASCII: what a header value may hold here. */

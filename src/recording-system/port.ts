@@ -1,8 +1,8 @@
 /**
  * The recording-system port: what image-sync needs from the system that owns an order's files.
  *
- * The HTTP adapter (http-adapter.ts) is the production implementation; the simulator
- * (simulator.ts) serves the same HTTP contract for local runs and tests.
+ * Each kind of target has its adapter, made by factory.ts: HTTP (http-adapter.ts, image-sync's
+ * own contract, which the simulator serves), S3 (s3-adapter.ts) and SFTP (sftp-adapter.ts).
  */
 
 import type { Readable } from 'node:stream';
@@ -61,6 +61,8 @@ export interface RecordingSystem {
   /** Removes one file. Both "removed" and "absent" mean the file is gone. */
   remove(orderId: string, fileName: string, opts?: RequestOptions): Promise<'removed' | 'absent'>;
   list(opts?: { cursor?: string | null; limit?: number } & RequestOptions): Promise<ListPage>;
+  /** Releases what the adapter keeps open (connections); absent when it keeps nothing. */
+  close?(): Promise<void>;
 }
 
 export type RecordingSystemErrorKind =

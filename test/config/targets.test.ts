@@ -4,6 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createTargets, loadTargetsConfig, Semaphore } from '../../src/config/targets';
+import { ConfigError } from '../../src/config/production-env';
+import { cliEnv, runCli } from '../cli/helpers';
 
 async function targetsFile(content: unknown): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'image-sync-targets-'));
@@ -49,7 +51,7 @@ describe('targets configuration', () => {
 
   it.each([
     ['{ not json', /IMAGE_SYNC_TARGETS_FILE .*targets\.json: /],
-    [{ defaultTarget: 'a', targets: { a: { url: 'nope', tokenEnv: 'A' } } }, /targets\.a\.url/],
+    [{ defaultTarget: 'a', targets: { a: { url: 'nope', tokenEnv: 'A' } } }, /target a, field url: /],
     [
       { defaultTarget: 'a', targets: { a: { url: 'https://a.example', tokenEnv: 'lower' } } },
       /must name an environment variable/,
@@ -91,7 +93,7 @@ describe('targets configuration', () => {
         targets: { east: { url: 'https://east.example', tokenEnv: 'EAST_TOKEN', maxBytesPerSecond: bad } },
       });
       expect(() => loadTargetsConfig({ ...env, IMAGE_SYNC_TARGETS_FILE: badFile })).toThrow(
-        /targets\.east\.maxBytesPerSecond/,
+        /target east, field maxBytesPerSecond/,
       );
     }
   });
@@ -111,5 +113,116 @@ describe('targets configuration', () => {
       ),
     );
     expect(peak).toBe(3);
+  });
+
+  describe('target kinds', () => {
+    const s3 = {
+      kind: 's3',
+      endpoint: 'https://s3.example',
+      bucket: 'scans',
+      accessKeyIdEnv: 'S3_KEY',
+      secretAccessKeyEnv: 'S3_SECRET',
+    };
+    const sftp = {
+      kind: 'sftp',
+      host: 'drop.example',
+      username: 'imgsync',
+      privateKeyEnv: 'SFTP_KEY',
+      hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB',
+    };
+    const secrets = {
+      S3_KEY: 'AKIAEXAMPLE',
+      S3_SECRET: 'very-secret-value',
+      SFTP_KEY: 'PRIVATE KEY TEXT',
+      E: 'plain-token-value',
+    };
+
+    it('reads s3 and sftp targets with their defaults, secrets from variables or the files they name', async () => {
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'image-sync-secrets-'));
+      const secretFile = path.join(dir, 'secret');
+      await writeFile(secretFile, 'from-a-file\n');
+      const file = await targetsFile({
+        defaultTarget: 'bucket',
+        targets: { bucket: s3, drop: sftp, plain: { url: 'https://a.example', tokenEnv: 'E' } },
+      });
+      const { S3_SECRET: _unused, ...rest } = secrets;
+      void _unused;
+      const config = loadTargetsConfig({ IMAGE_SYNC_TARGETS_FILE: file, ...rest, S3_SECRET_FILE: secretFile });
+      expect(config.targets.get('bucket')).toMatchObject({
+        kind: 's3',
+        region: 'us-east-1',
+        prefix: '',
+        forcePathStyle: false,
+        accessKeyId: 'AKIAEXAMPLE',
+        secretAccessKey: 'from-a-file',
+      });
+      expect(config.targets.get('drop')).toMatchObject({
+        kind: 'sftp',
+        port: 22,
+        root: '/',
+        privateKey: 'PRIVATE KEY TEXT',
+      });
+      expect(config.targets.get('plain')).toMatchObject({ kind: 'http', token: 'plain-token-value' });
+      await createTargets(config).close();
+    });
+
+    it.each([
+      [{ ...s3, bucket: undefined }, /target t, field bucket: /],
+      [{ ...s3, endpoint: 'not a url' }, /target t, field endpoint: /],
+      [{ ...s3, prefix: '/lead' }, /target t, field prefix: must be empty or end with "\/"/],
+      [
+        { ...s3, accessKeyIdEnv: 'UNSET' },
+        /target t, field accessKeyIdEnv: environment variable UNSET is not set \(nor UNSET_FILE\)/,
+      ],
+      [{ ...s3, bucket: 'scans', bukcet: 'typo' }, /target t: .*bukcet/],
+      [{ ...sftp, hostKey: 'AAAA' }, /target t, field hostKey: must be the server public key/],
+      [
+        { ...sftp, privateKeyEnv: undefined },
+        /target t, field privateKeyFile: give exactly one of privateKeyFile and privateKeyEnv/,
+      ],
+      [
+        { ...sftp, privateKeyEnv: undefined, privateKeyFile: '/no/such/key' },
+        /target t, field privateKeyFile: cannot read \/no\/such\/key: ENOENT/,
+      ],
+      [{ ...sftp, root: 'relative' }, /target t, field root: must be an absolute path/],
+      [
+        { kind: 'webdav', url: 'https://dav.example' },
+        /target t, field kind: webdav targets are not supported by this release/,
+      ],
+      [{ kind: 'ftp' }, /target t, field kind: must be one of http, s3, sftp/],
+      [
+        { url: 'https://a.example', tokenEnv: 'E', certFile: '/c.pem' },
+        /target t, field keyFile: certFile and keyFile go together/,
+      ],
+      [
+        { url: 'http://a.example', tokenEnv: 'E', caFile: __filename },
+        /target t, field url: caFile, certFile and keyFile need an https/,
+      ],
+    ])('refuses an incomplete or bad entry, naming the target and the field (%#)', async (entry, message) => {
+      const file = await targetsFile({ defaultTarget: 't', targets: { t: entry } });
+      let err: unknown;
+      try {
+        loadTargetsConfig({ IMAGE_SYNC_TARGETS_FILE: file, ...secrets });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as Error).message).toMatch(message);
+      for (const secret of Object.values(secrets)) expect((err as Error).message).not.toContain(secret);
+    });
+
+    it('the worker exits 2 with one line naming the target and the field', async () => {
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'image-sync-cli-targets-'));
+      const file = await targetsFile({
+        defaultTarget: 'bucket',
+        targets: { bucket: { ...s3, secretAccessKeyEnv: 'NOPE' } },
+      });
+      const res = await runCli(['worker'], {
+        env: cliEnv(dir, { IMAGE_SYNC_TARGETS_FILE: file, S3_KEY: 'AKIAEXAMPLE' }),
+        cwd: dir,
+      });
+      expect(res.code).toBe(2);
+      expect(res.stderr).toMatch(/target bucket, field secretAccessKeyEnv: environment variable NOPE is not set/);
+    });
   });
 });

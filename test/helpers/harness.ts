@@ -11,6 +11,7 @@ import { inject } from 'vitest';
 import { startBatch, type StartBatchOptions } from '../../src/batch/start';
 import { checkBatchConsistency, type ConsistencyReport } from '../../src/consistency/invariant';
 import { startStack, type Stack } from '../../src/devtools/stack';
+import type { RecordingSystem } from '../../src/recording-system/port';
 import type { SimulatorOptions } from '../../src/devtools/simulator/options';
 import { DEFAULT_POLICY, type BatchPolicy, type RateLimit, type SyncItem } from '../../src/shared';
 import { scanDirectory } from '../../src/source/scan';
@@ -45,6 +46,8 @@ export interface HarnessOptions {
   targetLimits?: Record<string, RateLimit>;
   /** The key the worker signs notifications with. */
   notifySecret?: string;
+  /** The default target's adapter, for a kind of target other than the simulator's HTTP. */
+  defaultSystem?: (use: 'stack' | 'worker') => RecordingSystem;
 }
 
 export interface Harness extends Stack {
@@ -76,6 +79,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     workerUrl: opts.workerUrl,
     targetLimits: opts.targetLimits,
     notifySecret: opts.notifySecret,
+    defaultSystem: opts.defaultSystem,
     encryptionKeys: testEncryptionKeys(),
     workflowBundle: await bundle,
     worker: { kind: 'in-process', heartbeatEveryMs: 500 },

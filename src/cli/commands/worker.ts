@@ -106,8 +106,9 @@ export async function runWorker(flags: WorkerFlags = {}, until?: Promise<unknown
 
 async function runWorkerUntil(flags: WorkerFlags, until: Promise<unknown>, graceMs: number): Promise<void> {
   const settings = temporalSettings();
-  const observability = await workerObservability(flags);
+  // The targets first: a bad targets file ends the worker before anything is opened.
   const targets = createTargets(loadTargetsConfig());
+  const observability = await workerObservability(flags);
   const ledgerUrl = ledgerUrlFromEnv();
   const ledger = observability.wrapLedger(await openLedger(ledgerUrl));
   let connection: NativeConnection;
@@ -116,6 +117,7 @@ async function runWorkerUntil(flags: WorkerFlags, until: Promise<unknown>, grace
   } catch (err) {
     await ledger.close();
     await observability.close();
+    await targets.close();
     throw new Error(`cannot reach Temporal at ${settings.connectionOptions.address}: ${errorText(err)}`);
   }
   try {
@@ -148,6 +150,7 @@ async function runWorkerUntil(flags: WorkerFlags, until: Promise<unknown>, grace
     await observability.close();
     await connection.close();
     await ledger.close();
+    await targets.close();
   }
 }
 
