@@ -8,7 +8,8 @@
  *   c. image-sync through Temporal with --max-concurrency C;
  *   d. the Temporal floor: the smallest program of image-sync's shape (a parent with a sliding
  *      window of C children, each child one local activity doing the same send + verify; no
- *      ledger, no signals, no search attributes), on a dev server of its own.
+ *      ledger, no signals, no search attributes), on a server of its own of the same kind as c's
+ *      (`--server dev|postgres`), so that c/d compares programs on the same server.
  * Prints a table and writes JSON and an SVG chart into bench/results/. CPU is given per file for
  * the Temporal server and for the bench process (worker and simulator) separately.
  */
@@ -23,14 +24,16 @@ import { scanDirectory } from '../src/source/scan';
 import { generateBlobFiles } from '../src/devtools/samples/sample-images';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import { startDevServer } from '../src/temporal/dev-server';
 import { createFloorWorker, sendAndVerify } from './floor';
 import {
   BENCH_TOKEN,
+  databaseBackendPids,
   historyEvents,
   processCpuSeconds,
   startDatabaseMeasure,
+  startBenchServer,
   startBenchStack,
+  sumCpu,
   type StackServerKind,
 } from './stack';
 
@@ -213,68 +216,83 @@ async function temporalRun(
   }
 }
 
-/** d. The floor: image-sync's shape at its least, on a dev server of its own. */
+/**
+ * d. The floor: image-sync's shape at its least, on a server of its own of the same kind as
+ * image-sync's (c), so that c/d compares two programs, not two servers. Its CPU is the server's,
+ * the bench process's (worker and simulator) and, on PostgreSQL, the database backends'.
+ */
 async function floorRun(
   items: SyncItem[],
   concurrency: number,
   dataDir: string,
   latencyMs: number,
+  kind: StackServerKind,
   untuned: boolean,
 ): Promise<ModeResult> {
-  const server = await startDevServer({ dbFile: null, port: 0, uiPort: null, logLevel: 'error', tuned: !untuned });
-  const connection = await Connection.connect({ address: server.address });
-  const native = await NativeConnection.connect({ address: server.address });
+  const server = await startBenchServer(kind, path.join(dataDir, 'temporal'), { untuned });
+  const databaseCpu = async () => (server.database ? sumCpu(await databaseBackendPids(server.database)) : 0);
   try {
-    return await withSimulator(dataDir, latencyMs, async (system) => {
-      const taskQueue = `floor-${Date.now()}`;
-      const worker = await createFloorWorker({ connection: native, taskQueue, system });
-      const running = worker.run();
-      try {
-        const client = new Client({ connection });
-        const server0 = await processCpuSeconds(server.pid);
-        const own0 = cpuSeconds();
-        const t0 = performance.now();
-        const workflowId = `floor-${Date.now()}`;
-        const done = await client.workflow.execute('floorBatch', {
-          workflowId,
-          taskQueue,
-          args: [
-            {
-              root: path.dirname(path.dirname(items[0]!.sourcePath)),
-              files: items.map((i) => [i.orderId, i.fileName] as [string, string]),
-              concurrency,
-              prefix: workflowId,
-            },
-          ],
-        });
-        const wall = (performance.now() - t0) / 1000;
-        const ownCpu = cpuSeconds() - own0;
-        const serverCpu = (await processCpuSeconds(server.pid)) - server0;
-        if (done !== items.length) throw new Error(`the floor finished ${String(done)} of ${items.length}`);
-        const events = await historyEvents(client, workflowId);
-        const parentEvents = (await historyEvents(client, workflowId, { filesToo: false })).total;
-        // Each child's time from start to close, as the server recorded them.
-        const latencies: number[] = [];
-        for await (const wf of client.workflow.list({ query: `WorkflowId STARTS_WITH "${workflowId}/"` })) {
-          if (wf.closeTime) latencies.push(wf.closeTime.getTime() - wf.startTime.getTime());
+    const connection = await Connection.connect({ address: server.address });
+    const native = await NativeConnection.connect({ address: server.address });
+    try {
+      return await withSimulator(dataDir, latencyMs, async (system) => {
+        const taskQueue = `floor-${Date.now()}`;
+        const worker = await createFloorWorker({ connection: native, taskQueue, system });
+        const running = worker.run();
+        try {
+          const client = new Client({ connection });
+          const server0 = await processCpuSeconds(server.pid);
+          const database0 = await databaseCpu();
+          const own0 = cpuSeconds();
+          const t0 = performance.now();
+          const workflowId = `floor-${Date.now()}`;
+          const done = await client.workflow.execute('floorBatch', {
+            workflowId,
+            taskQueue,
+            args: [
+              {
+                root: path.dirname(path.dirname(items[0]!.sourcePath)),
+                files: items.map((i) => [i.orderId, i.fileName] as [string, string]),
+                concurrency,
+                prefix: workflowId,
+              },
+            ],
+          });
+          const wall = (performance.now() - t0) / 1000;
+          const ownCpu = cpuSeconds() - own0;
+          const serverCpu = (await processCpuSeconds(server.pid)) - server0;
+          const dbCpu = (await databaseCpu()) - database0;
+          if (done !== items.length) throw new Error(`the floor finished ${String(done)} of ${items.length}`);
+          const events = await historyEvents(client, workflowId);
+          const parentEvents = (await historyEvents(client, workflowId, { filesToo: false })).total;
+          // Each child's time from start to close, as the server recorded them.
+          const latencies: number[] = [];
+          for await (const wf of client.workflow.list({ query: `WorkflowId STARTS_WITH "${workflowId}/"` })) {
+            if (wf.closeTime) latencies.push(wf.closeTime.getTime() - wf.startTime.getTime());
+          }
+          latencies.sort((a, b) => a - b);
+          return {
+            ...temporalFigures(
+              'floor',
+              items.length,
+              wall,
+              latencies,
+              { total: ownCpu + serverCpu + dbCpu, server: serverCpu, own: ownCpu },
+              { ...events, parent: parentEvents },
+            ),
+            server: kind,
+            ...(server.database ? { databaseCpuSecondsPerFile: round(dbCpu / items.length, 5) } : {}),
+          };
+        } finally {
+          worker.shutdown();
+          await running;
         }
-        latencies.sort((a, b) => a - b);
-        return temporalFigures(
-          'floor',
-          items.length,
-          wall,
-          latencies,
-          { total: ownCpu + serverCpu, server: serverCpu, own: ownCpu },
-          { ...events, parent: parentEvents },
-        );
-      } finally {
-        worker.shutdown();
-        await running;
-      }
-    });
+      });
+    } finally {
+      await native.close();
+      await connection.close();
+    }
   } finally {
-    await native.close();
-    await connection.close();
     await server.stop();
   }
 }
@@ -352,8 +370,10 @@ async function main(): Promise<void> {
   );
   results.push(await temporalRun(items, concurrency, latencyMs, where, untuned));
   if (!values['skip-floor']) {
-    console.error(`d. the Temporal floor: ${concurrency} children in flight, one local activity each...`);
-    results.push(await floorRun(items, concurrency, path.join(work, 'rs-d'), latencyMs, untuned));
+    console.error(
+      `d. the Temporal floor (${where.server} server): ${concurrency} children in flight, one local activity each...`,
+    );
+    results.push(await floorRun(items, concurrency, path.join(work, 'rs-d'), latencyMs, where.server, untuned));
   }
 
   const by = Object.fromEntries(results.map((r) => [r.mode, r])) as Record<ModeResult['mode'], ModeResult | undefined>;

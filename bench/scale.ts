@@ -1,7 +1,8 @@
 /**
- * `npm run bench:scale -- --files 100000 [--concurrency 64] [--size 64]`
+ * `npm run bench:scale -- --files 100000 [--concurrency 64] [--size 64] [--server dev|postgres]`
  *
- * One very large batch of tiny files at zero latency, the worker in a process of its own.
+ * One very large batch of tiny files at zero latency, the worker in a process of its own, on
+ * the dev server (default) or the Temporal server on PostgreSQL (bench/stack.ts). Exits when done.
  * Reports the wall time, the largest history of any workflow run (the batch continues as new to
  * stay small), and the worker process's resident memory over time, which should stay flat
  * (growth across the second half of the run is reported). Writes JSON into bench/results/.
@@ -21,12 +22,18 @@ async function main(): Promise<void> {
       files: { type: 'string', default: '100000' },
       concurrency: { type: 'string', default: '64' },
       size: { type: 'string', default: '64' },
+      server: { type: 'string', default: 'dev' },
       out: { type: 'string', default: path.join(__dirname, 'results') },
     },
   });
+  if (values.server !== 'dev' && values.server !== 'postgres') throw new Error('--server must be dev or postgres');
+  const server = values.server;
   const files = Number(values.files);
   const concurrency = Number(values.concurrency);
-  const stack = await startBenchStack({ workerProcesses: 1 });
+  if (!Number.isInteger(files) || files < 1) throw new Error('--files must be a positive whole number');
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    throw new Error('--concurrency must be a positive whole number');
+  const stack = await startBenchStack({ server, workerProcesses: 1 });
   const workerPid = stack.workerPids[0]!;
   /** Resident memory of the worker process, from /proc (Linux), in MB. */
   const workerRssMb = async () => {
@@ -35,6 +42,7 @@ async function main(): Promise<void> {
     return Math.round(kb / 1024);
   };
   const rss: { atSeconds: number; done: number; rssMb: number }[] = [];
+  let timer: NodeJS.Timeout | undefined;
   try {
     const dir = path.join(stack.workDir, 'src');
     console.error(`generating ${files} files...`);
@@ -57,7 +65,7 @@ async function main(): Promise<void> {
       rss.push(point);
       console.error(`${point.atSeconds}s: ${done}/${files} files, worker RSS ${point.rssMb} MB`);
     };
-    const timer = setInterval(() => void sample(), 15_000);
+    timer = setInterval(() => void sample(), 15_000);
     const result = await handle.result();
     clearInterval(timer);
     await sample();
@@ -93,7 +101,7 @@ async function main(): Promise<void> {
     const secondHalfGrowthPercent = early ? Number((((late - early) * 100) / early).toFixed(1)) : 0;
     const report = {
       at: new Date().toISOString(),
-      params: { files, concurrency, size: Number(values.size) },
+      params: { files, concurrency, size: Number(values.size), server },
       state: result.state,
       recorded: result.recorded,
       wallSeconds: Math.round(wallSeconds),
@@ -110,23 +118,28 @@ async function main(): Promise<void> {
     await mkdir(values.out, { recursive: true });
     const file = path.join(
       values.out,
-      `scale-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}-n${files}.json`,
+      `scale-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}-${server}-n${files}.json`,
     );
     await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
     console.log(
-      `${result.state}: ${result.recorded}/${files} recorded in ${report.wallSeconds}s (${report.filesPerSecond} files/s); ` +
+      `${server} server, ${result.state}: ${result.recorded}/${files} recorded in ${report.wallSeconds}s (${report.filesPerSecond} files/s); ` +
         `${batchRuns} batch runs; largest history ${largest.events} events (${largest.workflowId}); ` +
         `worker process RSS ${report.workerRssMb.min}-${report.workerRssMb.max} MB after the first minute, ` +
         `${secondHalfGrowthPercent}% growth across the second half`,
     );
     console.log(`wrote ${file}`);
   } finally {
+    clearInterval(timer);
     await stack.close();
     await rm(stack.workDir, { recursive: true, force: true });
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+// Exits once done: the SDK's native runtime and the stack's sockets would keep the process up.
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -11,6 +11,7 @@ import type { Client } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
 import { startStack, type Stack, type StackServer } from '../src/devtools/stack';
 import type { SimulatorOptions } from '../src/devtools/simulator/options';
+import { startDevServer } from '../src/temporal/dev-server';
 import { startPostgresServer } from '../src/temporal/postgres-server';
 import type { SyncWorkerOptions } from '../src/worker';
 
@@ -73,7 +74,8 @@ export async function processCpuSeconds(pid: number): Promise<number> {
   }
 }
 
-async function sumCpu(pids: number[]): Promise<number> {
+/** CPU seconds the processes have used, summed. */
+export async function sumCpu(pids: number[]): Promise<number> {
   let total = 0;
   for (const pid of pids) total += await processCpuSeconds(pid);
   return total;
@@ -95,8 +97,42 @@ async function withPg<T>(database: string, fn: (pg: PgClient) => Promise<T>): Pr
   }
 }
 
+/** The PIDs of the PostgreSQL backends serving a database (those whose CPU a run costs there). */
+export async function databaseBackendPids(database: string): Promise<number[]> {
+  return withPg(database, async (pg) =>
+    (
+      await pg.query<{ pid: number }>(
+        'SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+        [database],
+      )
+    ).rows.map((r) => r.pid),
+  );
+}
+
+/**
+ * A Temporal server of the given kind, on its own, started the way the bench stack starts it:
+ * the dev server (tuned unless asked otherwise), or the Temporal server on a PostgreSQL database
+ * made for it. The floor (bench mode d) runs on it, so that it is measured on the same kind of
+ * server as image-sync.
+ */
+export async function startBenchServer(
+  kind: StackServerKind,
+  workDir: string,
+  opts: { untuned?: boolean } = {},
+): Promise<StackServer & { pid: number; database: string | null }> {
+  if (kind === 'postgres') return startPostgresStackServer(workDir);
+  const server = await startDevServer({ dbFile: null, port: 0, uiPort: null, logLevel: 'error', tuned: !opts.untuned });
+  return {
+    address: server.address,
+    uiUrl: null,
+    pid: server.pid,
+    database: null,
+    stop: () => server.stop(),
+  };
+}
+
 /** The pinned Temporal server on a PostgreSQL database made for it, dropped when it stops. */
-async function startPostgresStackServer(workDir: string): Promise<StackServer & { database: string }> {
+async function startPostgresStackServer(workDir: string): Promise<StackServer & { pid: number; database: string }> {
   const database = `image_sync_bench_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
   const admin = new URL(BENCH_PG_URL).pathname.slice(1) || 'postgres';
   await withPg(admin, (pg) => pg.query(`CREATE DATABASE ${database}`));
@@ -165,17 +201,7 @@ export async function startBenchStack(opts: BenchStackOptions = {}): Promise<Ben
         ? { kind: 'in-process', tuning: opts.tuning }
         : { kind: 'processes', count: workerProcesses, tuning: opts.tuning },
   });
-  const databasePids = async (): Promise<number[]> =>
-    database
-      ? withPg(database, async (pg) =>
-          (
-            await pg.query<{ pid: number }>(
-              'SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
-              [database],
-            )
-          ).rows.map((r) => r.pid),
-        )
-      : [];
+  const databasePids = async (): Promise<number[]> => (database ? databaseBackendPids(database) : []);
   const pids = async () => ({
     server: [stack.server.pid ?? -1],
     workers: stack.workerPids.length ? stack.workerPids : [process.pid],

@@ -67,6 +67,9 @@ describe('npm run bench', () => {
       // The floor's children are one workflow task each: a handful of events.
       const floor = report.results[3] as Record<string, unknown>;
       expect(floor.fileWorkflowEventsPerFile).toBeLessThanOrEqual(6);
+      // The floor ran on the same kind of server as image-sync.
+      expect(temporal.server).toBe('dev');
+      expect(floor.server).toBe('dev');
       expect(report.ratios.cOverD).toBeGreaterThan(0);
       expect(report.ratios.cpuCOverD).toBeGreaterThan(0);
       expect(report.ratios.cOverA).toBeGreaterThan(0);
