@@ -211,6 +211,10 @@ export class HttpRecordingSystem implements RecordingSystem {
         err,
       );
     }
+    if (isCertificateRefusal(err)) {
+      const message = `${describe(ex)}: TLS handshake refused: ${networkCause(err)}`;
+      return this.error('unauthorized', message, undefined, err);
+    }
     const message = `${describe(ex)}: network error: ${networkCause(err)}`;
     return this.error('network', message, undefined, err);
   }
@@ -248,6 +252,18 @@ export class HttpRecordingSystem implements RecordingSystem {
     const safe = message.split(this.token).join('[redacted]');
     return new RecordingSystemError(kind, safe, status, cause === undefined ? undefined : { cause });
   }
+}
+
+/**
+ * A server certificate this client does not trust (unknown CA, wrong name, expired), or a client
+ * certificate the server answered with an alert: no retry changes either. (Under TLS 1.3 a
+ * server that refuses the client's certificate mostly just closes the connection, which reads as
+ * a network error.)
+ */
+function isCertificateRefusal(err: unknown): boolean {
+  const cause = err instanceof Error ? err.cause : undefined;
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code ?? '';
+  return /CERT|UNKNOWN_CA|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/.test(code);
 }
 
 /** The given CA certificates and Node's own roots: a private CA is trusted besides, not instead. */
