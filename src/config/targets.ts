@@ -135,6 +135,9 @@ export class LimitedRecordingSystem implements RecordingSystem {
   remove(orderId: string, fileName: string, opts?: RequestOptions) {
     return this.gate.run(() => this.inner.remove(orderId, fileName, opts));
   }
+  removeIfOwn(orderId: string, fileName: string, idempotencyKey: string, opts?: RequestOptions) {
+    return this.gate.run(() => this.inner.removeIfOwn(orderId, fileName, idempotencyKey, opts));
+  }
   list(opts?: { cursor?: string | null; limit?: number } & RequestOptions) {
     return this.gate.run(() => this.inner.list(opts));
   }

@@ -93,17 +93,18 @@ export async function openRollbackInteraction(
 }
 
 /**
- * Removes the file's copy and checks it is gone. With `ownKey`, only a copy written under that
- * key is removed, and a copy written under another key counts as gone: it is not this
- * interaction's to remove.
+ * Removes the file's copy and checks it is gone. The removal is conditional on the key of the
+ * copy: `ownKey` when given, else the key of the copy the finding saw; a copy written under
+ * another key since (or before, with `ownKey`) is left in place and counts as gone: it is not
+ * this repair's to remove.
  */
 export async function removeCopy(system: RecordingSystem, f: Finding, ownKey?: string): Promise<Removal> {
+  const key = ownKey ?? f.held?.idempotencyKey;
   try {
-    const mine =
-      ownKey === undefined || (await withRetries(() => system.stat(f.orderId, f.fileName)))?.idempotencyKey === ownKey;
-    if (mine) await withRetries(() => system.remove(f.orderId, f.fileName));
+    if (key === undefined) await withRetries(() => system.remove(f.orderId, f.fileName));
+    else await withRetries(() => system.removeIfOwn(f.orderId, f.fileName, key));
     const after = await withRetries(() => system.stat(f.orderId, f.fileName));
-    const gone = after === null || (ownKey !== undefined && after.idempotencyKey !== ownKey);
+    const gone = after === null || (key !== undefined && after.idempotencyKey !== key);
     return { gone, error: gone ? '' : 'still held after DELETE' };
   } catch (err) {
     return { gone: false, error: errorText(err) };

@@ -165,10 +165,38 @@ export function ledgerMigrations(dialect: LedgerDialect): Record<string, Migrati
     },
   };
 
+  const fileClaims: Migration = {
+    async up(db) {
+      await db.schema
+        .createTable('file_claims')
+        .addColumn('target', 'text', (c) => c.notNull())
+        .addColumn('order_id', 'text', (c) => c.notNull())
+        .addColumn('file_name', 'text', (c) => c.notNull())
+        .addColumn('interaction_id', 'text', (c) => c.notNull())
+        .addColumn('batch_id', 'text', (c) => c.notNull())
+        .addColumn('workflow_id', 'text', (c) => c.notNull())
+        .addColumn('run_id', 'text')
+        .addColumn('claimed_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('file_claims_pkey', ['target', 'order_id', 'file_name'])
+        .execute();
+      // A file's interactions across batches: the claim's "already held" look and the rollback's.
+      await db.schema
+        .createIndex('interactions_order_file_target_idx')
+        .on('interactions')
+        .columns(['order_id', 'file_name', 'target'])
+        .execute();
+    },
+    async down(db) {
+      await db.schema.dropIndex('interactions_order_file_target_idx').ifExists().execute();
+      await db.schema.dropTable('file_claims').ifExists().execute();
+    },
+  };
+
   return {
     '0001_initial': initial,
     '0002_reconcile_findings': reconcileFindings,
     '0003_limits_and_notifications': limitsAndNotifications,
+    '0005_file_claims': fileClaims,
   };
 }
 

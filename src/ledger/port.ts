@@ -157,6 +157,44 @@ export function fileWithChecksumKey(f: FileWithChecksum): string {
   return `${f.target}\u0000${f.orderId}\u0000${f.fileName}\u0000${f.sha256}`;
 }
 
+/** A destination file: what a claim is about. */
+export interface ClaimedFile {
+  target: string;
+  orderId: string;
+  fileName: string;
+}
+
+/** A claim on a destination file by one interaction, named with its batch and its workflow. */
+export interface FileClaim extends ClaimedFile {
+  interactionId: string;
+  batchId: string;
+  workflowId: string;
+  /** The workflow run, when known. */
+  runId?: string;
+}
+
+/** Who holds a claim, and how far its interaction is (null when the ledger has no such interaction). */
+export interface ClaimHolder {
+  interactionId: string;
+  batchId: string;
+  workflowId: string;
+  runId: string | null;
+  claimedAt: string;
+  status: FileState | null;
+}
+
+/**
+ * How a claim went: taken (`from`: the holder it was taken from, whose interaction had ended or
+ * was named to be taken over), or held by a live interaction of another.
+ */
+export type ClaimOutcome = { taken: true; from?: ClaimHolder } | { taken: false; holder: ClaimHolder };
+
+/** A file's bytes at a target, as the ledger records them. */
+export interface FileBytes extends ClaimedFile {
+  sha256: string;
+  size: number;
+}
+
 /** What the event log says of one interaction, for a per-file report. */
 export interface InteractionTrail {
   /**
@@ -216,6 +254,25 @@ export interface Ledger {
   ): Promise<Set<string>>;
   /** The batches with an interaction whose source lies under folder `dir`, by first interaction. */
   batchIdsWithSourcesUnder(dir: string): Promise<string[]>;
+
+  // Claims (queries/claims.ts)
+
+  /**
+   * Claims a destination file for an interaction before it sends. Taken when no one holds it,
+   * the caller already does, the holder's interaction has ended or is not in the ledger, or the
+   * holder is `over` (a holder whose workflow the caller has seen closed). Idempotent.
+   */
+  claimFile(claim: FileClaim, opts?: { over?: string }): Promise<ClaimOutcome>;
+  /** Who holds the claim of a file, if anyone ever claimed it. */
+  claimOf(file: ClaimedFile): Promise<ClaimHolder | undefined>;
+  /**
+   * The newest interaction, of any batch, that recorded this file at this target with these
+   * bytes and is still its batch's latest for the file (RECORDED): the target holds the bytes.
+   */
+  recordedWithBytes(
+    file: FileBytes,
+    opts?: { excludingInteraction?: string; excludingBatch?: string },
+  ): Promise<InteractionRow | undefined>;
 
   // Events (queries/events.ts)
 

@@ -112,6 +112,22 @@ export interface NotificationsTable {
   created_at: string;
 }
 
+/**
+ * Who is delivering each file of each target now: one row per (target, order, file), naming the
+ * interaction that claimed it last, its batch and its workflow. A claim whose interaction has
+ * ended (its status is final) is free; see queries/claims.ts.
+ */
+export interface FileClaimsTable {
+  target: string;
+  order_id: string;
+  file_name: string;
+  interaction_id: string;
+  batch_id: string;
+  workflow_id: string;
+  run_id: string | null;
+  claimed_at: string;
+}
+
 export interface LedgerDatabase {
   sync_batches: SyncBatchesTable;
   interactions: InteractionsTable;
@@ -120,6 +136,7 @@ export interface LedgerDatabase {
   reconcile_findings: ReconcileFindingsTable;
   rate_limits: RateLimitsTable;
   notifications: NotificationsTable;
+  file_claims: FileClaimsTable;
 }
 
 /** The ledger's tables, in the order they are created. */
@@ -131,6 +148,7 @@ export const LEDGER_TABLES = [
   'reconcile_findings',
   'rate_limits',
   'notifications',
+  'file_claims',
 ] as const;
 
 /** The query layer over the ledger's tables; only the ledger's own modules hold one. */

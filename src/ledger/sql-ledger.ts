@@ -11,12 +11,14 @@
  * - a rollback is one row per interaction id, updated in place by later calls;
  * - a reconcile finding is inserted once per (run, kind, target, order, file);
  * - a notification is one row per (event, URL), updated in place by later attempts;
+ * - a file claim is one row per (target, order, file), taken over by compare-and-set;
  * - updates set absolute values, never increments.
  */
 import { DEFAULT_LEDGER_RETRY, withLedgerRetry, type LedgerRetryPolicy } from './availability';
 import { migrateLedger } from './migrations';
 import type { Ledger, LedgerQueries } from './port';
 import { batchQueries } from './queries/batches';
+import { claimQueries } from './queries/claims';
 import { eventQueries } from './queries/events';
 import { interactionQueries } from './queries/interactions';
 import { notificationQueries } from './queries/notifications';
@@ -46,6 +48,7 @@ function allQueries(db: LedgerDb): LedgerQueries {
     ...reconcileFindingQueries(db),
     ...rateLimitQueries(db),
     ...notificationQueries(db),
+    ...claimQueries(db),
   };
 }
 

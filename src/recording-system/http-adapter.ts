@@ -146,6 +146,21 @@ export class HttpRecordingSystem implements RecordingSystem {
     });
   }
 
+  async removeIfOwn(
+    orderId: string,
+    fileName: string,
+    idempotencyKey: string,
+    opts: RequestOptions = {},
+  ): Promise<'removed' | 'absent' | 'other'> {
+    const path = filePath(orderId, fileName);
+    const headers = checkHeaders({ 'If-Match': idempotencyKey });
+    return this.exchange({ method: 'DELETE', path, headers, signal: opts.signal }, async (res) => {
+      if (res.status !== 204 && res.status !== 404 && res.status !== 412) return UNHANDLED;
+      await res.arrayBuffer();
+      return res.status === 204 ? 'removed' : res.status === 404 ? 'absent' : 'other';
+    });
+  }
+
   async list(opts: { cursor?: string | null; limit?: number } & RequestOptions = {}): Promise<ListPage> {
     const query = new URLSearchParams();
     if (opts.cursor != null) query.set('cursor', opts.cursor);

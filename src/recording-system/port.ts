@@ -60,6 +60,17 @@ export interface RecordingSystem {
   stat(orderId: string, fileName: string, opts?: RequestOptions): Promise<Receipt | null>;
   /** Removes one file. Both "removed" and "absent" mean the file is gone. */
   remove(orderId: string, fileName: string, opts?: RequestOptions): Promise<'removed' | 'absent'>;
+  /**
+   * Removes one file only when the copy held is the one written under `idempotencyKey`, in one
+   * step at the recording system (no write between a look and the removal can be lost).
+   * 'other': the copy held carries another key, and nothing was removed.
+   */
+  removeIfOwn(
+    orderId: string,
+    fileName: string,
+    idempotencyKey: string,
+    opts?: RequestOptions,
+  ): Promise<'removed' | 'absent' | 'other'>;
   list(opts?: { cursor?: string | null; limit?: number } & RequestOptions): Promise<ListPage>;
   /** Releases what the adapter keeps open (connections); absent when it keeps nothing. */
   close?(): Promise<void>;

@@ -87,6 +87,7 @@ for (const backend of BACKENDS) {
           '0001_initial',
           '0002_reconcile_findings',
           '0003_limits_and_notifications',
+          '0005_file_claims',
         ]);
       });
 
@@ -102,6 +103,7 @@ for (const backend of BACKENDS) {
             '0001_initial',
             '0002_reconcile_findings',
             '0003_limits_and_notifications',
+            '0005_file_claims',
           ]);
         } finally {
           await Promise.all(ledgers.map((l) => l.close()));

@@ -178,6 +178,41 @@ describe('recording system contract (adapter against simulator)', () => {
     expect((await rig.client.put(putRequest('order-9', 'doomed.png', replacement))).outcome).toBe('stored');
   });
 
+  it('DELETE with If-Match removes only the copy written under that key: 204, 412 for another, 404 absent', async () => {
+    const source = await writeSource(rig.sourceDir, 'guarded.png', 'held by one key');
+    await rig.client.put(putRequest('order-10', 'guarded.png', source, { idempotencyKey: 'seq-owner' }));
+    expect(await rig.client.removeIfOwn('order-10', 'guarded.png', 'seq-other')).toBe('other');
+    expect((await rig.client.stat('order-10', 'guarded.png'))?.idempotencyKey).toBe('seq-owner');
+    // The raw answer is 412, and an entity-tag style quoted key is read as the key.
+    const path = '/records/order-10/files/guarded.png';
+    expect((await rawRequest(rig.sim.url, 'DELETE', path, { ...bearer(), 'If-Match': 'seq-other' })).status).toBe(412);
+    expect((await rawRequest(rig.sim.url, 'DELETE', path, { ...bearer(), 'If-Match': '"seq-owner"' })).status).toBe(
+      204,
+    );
+    expect(await rig.client.stat('order-10', 'guarded.png')).toBeNull();
+    expect(await rig.client.removeIfOwn('order-10', 'guarded.png', 'seq-owner')).toBe('absent');
+    await rig.client.put(putRequest('order-10', 'guarded.png', source, { idempotencyKey: 'seq-owner' }));
+    expect(await rig.client.removeIfOwn('order-10', 'guarded.png', 'seq-owner')).toBe('removed');
+  });
+
+  it('a conditional DELETE and a PUT of the same file never lose the PUT: a copy another key wrote survives', async () => {
+    const source = await writeSource(rig.sourceDir, 'raced.png', 'raced bytes');
+    for (let round = 0; round < 20; round++) {
+      const name = `raced-${round}.png`;
+      await rig.client.put(putRequest('order-11', name, source, { idempotencyKey: 'seq-a' }));
+      // Another interaction removes its own copy unconditionally and writes anew, while a
+      // rollback of seq-a's copy runs: whatever the order, seq-b's copy is never removed.
+      const [, , removal] = await Promise.all([
+        rig.client.remove('order-11', name),
+        rig.client.put(putRequest('order-11', name, source, { idempotencyKey: 'seq-b' })),
+        rig.client.removeIfOwn('order-11', name, 'seq-a'),
+      ]);
+      const held = await rig.client.stat('order-11', name);
+      if (held) expect(held.idempotencyKey).toBe('seq-b');
+      expect(['removed', 'absent', 'other']).toContain(removal);
+    }
+  });
+
   it('list pages through every file in order with a cursor', async () => {
     const own = await startRig();
     try {

@@ -46,6 +46,8 @@ export interface SimulatorStats {
   files: number;
   /** Requests held open by a simulated timeout now. */
   held: number;
+  /** Uploads whose bytes were received and answered 201 (a copy stored, or dropped by a fault) or 200. */
+  uploads: number;
 }
 
 interface Upload {
@@ -70,6 +72,9 @@ export class SimulatorHandler {
     faults: Object.fromEntries(PUT_FAULT_KINDS.map((kind) => [kind, 0])) as Record<FaultKind, number>,
   };
   private held = 0;
+  private uploads = 0;
+  /** Uploads received per file (`orderId/fileName`), as `uploads` counts them. */
+  private readonly uploadsPerFile = new Map<string, number>();
 
   constructor(options: ParsedSimulatorOptions, store: FileStore) {
     this.store = store;
@@ -96,7 +101,13 @@ export class SimulatorHandler {
       faults: { ...this.counts.faults },
       files: this.store.size,
       held: this.held,
+      uploads: this.uploads,
     };
+  }
+
+  /** How many uploads of each file were received (`orderId/fileName` → count), as stats().uploads counts them. */
+  uploadsByFile(): Map<string, number> {
+    return new Map(this.uploadsPerFile);
   }
 
   setFaults(partial: Partial<SimulatorFaults>): void {
@@ -133,7 +144,7 @@ export class SimulatorHandler {
       case 'GET':
         return this.read(ex, 'GET', async () => this.receipt(orderId, fileName));
       case 'DELETE':
-        return this.read(ex, 'DELETE', () => this.remove(orderId, fileName));
+        return this.read(ex, 'DELETE', () => this.remove(orderId, fileName, ifMatch(ex.req)));
       default:
         return notAllowed('GET, PUT, DELETE');
     }
@@ -159,8 +170,13 @@ export class SimulatorHandler {
     return receipt ? { status: 200, body: receipt } : problem(404, 'not found', 'no such file');
   }
 
-  private remove(orderId: string, fileName: string): Promise<Reply> {
+  /** Removes a file; with `onlyKey`, only the copy written under that idempotency key (else 412). */
+  private remove(orderId: string, fileName: string, onlyKey: string | undefined): Promise<Reply> {
     return this.store.withLock(orderId, fileName, async () => {
+      const held = this.store.get(orderId, fileName);
+      if (held && onlyKey !== undefined && held.idempotencyKey !== onlyKey) {
+        return problem(412, 'precondition failed', 'the copy held carries another idempotency key');
+      }
       const removed = await this.store.remove(orderId, fileName);
       return removed ? { status: 204 } : problem(404, 'not found', 'no such file');
     });
@@ -209,6 +225,9 @@ export class SimulatorHandler {
   }
 
   private async keep(temp: string, upload: Upload, body: ReceivedBody): Promise<Reply> {
+    this.uploads++;
+    const file = `${upload.orderId}/${upload.fileName}`;
+    this.uploadsPerFile.set(file, (this.uploadsPerFile.get(file) ?? 0) + 1);
     const existing = this.store.get(upload.orderId, upload.fileName);
     if (existing) {
       if (existing.sha256 === body.sha256) return { status: 200, body: existing };
@@ -264,6 +283,12 @@ export class SimulatorHandler {
     const reason = err instanceof Error ? err.message : String(err);
     writeReply(res, problem(500, 'internal error', reason));
   }
+}
+
+/** The key an If-Match header names: its value, without the quotes of an entity tag. */
+function ifMatch(req: http.IncomingMessage): string | undefined {
+  const value = headerValue(req, 'if-match');
+  return value === undefined ? undefined : value.replace(/^"(.*)"$/, '$1');
 }
 
 function increment(counts: Record<string, number>, key: string): void {

@@ -9,7 +9,10 @@
  * Routes (all answers are JSON; errors are `{ error, reason }`):
  *   PUT    /records/{orderId}/files/{fileName}  201 receipt | 200 receipt already held | 409 | 422 | 400
  *   GET    /records/{orderId}/files/{fileName}  200 receipt | 404
- *   DELETE /records/{orderId}/files/{fileName}  204 | 404
+ *   DELETE /records/{orderId}/files/{fileName}  204 | 404; with `If-Match: <idempotency key>` (quotes
+ *                                               allowed) only the copy written under that key is
+ *                                               removed: 412 when the copy held carries another
+ *                                               key (nothing is removed)
  *   GET    /files?cursor=&limit=                200 { files, nextCursor }: receipts ordered by orderId then
  *                                               fileName; limit defaults to 100, larger than 1000 is
  *                                               read as 1000; the cursor is opaque (it names the last
@@ -31,7 +34,8 @@
  * answers 422 with reason "checksum mismatch" and nothing is kept. When the file is already
  * held, the same checksum answers 200 with the original receipt (whatever the idempotency
  * key) and another checksum answers 409. PUTs and DELETEs of one file are serialised, so
- * concurrent PUTs of one file store it once: one 201, the others 200.
+ * concurrent PUTs of one file store it once: one 201, the others 200. A conditional DELETE
+ * decides under the same lock, so no PUT lands between its look and its removal.
  *
  * Faults:
  *   PUT                fail 503 | timeout | reject 422 | drop: 201 but nothing kept |
@@ -61,6 +65,8 @@ export interface RunningSimulator {
   /** Stops listening, drops open connections (held requests included) and waits for in-flight work. */
   close(): Promise<void>;
   stats(): SimulatorStats;
+  /** Uploads received per file (`orderId/fileName` → count): bodies received whole and answered 200 or 201. */
+  uploadsByFile(): Map<string, number>;
   /** Changes fault settings from now on; throws on invalid values and then changes nothing. */
   setFaults(partial: Partial<SimulatorFaults>): void;
 }
@@ -77,6 +83,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<RunningSim
     port,
     close: () => (closing ??= shutdown(server, simulator)),
     stats: () => simulator.stats(),
+    uploadsByFile: () => simulator.uploadsByFile(),
     setFaults: (partial) => simulator.setFaults(partial),
   };
 }
