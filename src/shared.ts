@@ -105,6 +105,12 @@ export interface BatchPolicy {
    * ones by a regular activity that heartbeats (long transfers).
    */
   localSendMaxBytes: number;
+  /**
+   * Send a file even when the ledger shows its bytes already recorded at the target by an
+   * earlier interaction (`start --resend-recorded`); by default such a file is RECORDED without
+   * a second upload.
+   */
+  resendRecorded?: boolean;
 }
 
 export const DEFAULT_POLICY: BatchPolicy = {
@@ -139,7 +145,7 @@ export interface SyncBatchInput {
 export interface SyncFileInput {
   batchId: string;
   item: SyncItem;
-  policy: Pick<BatchPolicy, 'maxResends' | 'resendBackoffMs' | 'localSendMaxBytes'>;
+  policy: Pick<BatchPolicy, 'maxResends' | 'resendBackoffMs' | 'localSendMaxBytes' | 'resendRecorded'>;
   /** Workflow id of the parent batch, told of transport faults by signal. Absent when run on its own. */
   parentWorkflowId?: string;
   /** Redrive count: 0 for the first run of this file in the batch. */

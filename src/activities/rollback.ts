@@ -91,7 +91,12 @@ export function createRollbackActivities(deps: ActivityDeps) {
     }
     let outcome: 'gone' | 'sibling' | 'foreign';
     try {
-      outcome = await removeOwnCopy(ledger, targets.get(item.target), ref, signal);
+      outcome = await removeOwnCopy(
+        ledger,
+        targets.get(item.target),
+        { ...ref, target: targets.resolveName(item.target) },
+        signal,
+      );
     } catch (err) {
       await ledger.appendEvent({
         interactionId,

@@ -14,6 +14,7 @@ import { FailureType } from '../failures';
 import { ledgerPacer } from '../limits/pacer';
 import { RecordingSystemError, type Receipt, type RecordingSystem } from '../recording-system/port';
 import { contentTypeFor, sha256File } from '../source/files';
+import { claimFile, deliverIfHeld, type BusyWith } from './claims';
 import {
   mapped,
   openInteraction,
@@ -51,8 +52,16 @@ export function judge(
 
 export type { Digest } from './context';
 
-/** What deliverFile did: sent and judged the file, or left a large one to sendFile. */
-export type Delivery = { kind: 'large'; size: number } | ({ kind: 'sent'; verdict: Verdict } & Digest);
+/**
+ * What deliverFile did: sent and judged the file; left a large one to sendFile; found the file
+ * claimed by a live interaction of another (nothing sent: look again later); or found its bytes
+ * already held as another interaction recorded them (RECORDED, nothing sent).
+ */
+export type Delivery =
+  | { kind: 'large'; size: number }
+  | ({ kind: 'sent'; verdict: Verdict } & Digest)
+  | { kind: 'busy'; holder: BusyWith }
+  | { kind: 'held'; heldBy: string; batchId: string };
 
 export function createTransferActivities(deps: ActivityDeps) {
   const { ledger, targets } = deps;
@@ -117,7 +126,7 @@ export function createTransferActivities(deps: ActivityDeps) {
         result = await once();
       } catch (err) {
         if (!(err instanceof RecordingSystemError && err.kind === 'conflict')) throw err;
-        if ((await removeOwnCopy(ledger, system, ref, signal)) !== 'gone') throw err;
+        if ((await removeOwnCopy(ledger, system, { ...ref, target }, signal)) !== 'gone') throw err;
         result = await once();
       }
       await ledger.appendEvent({
@@ -191,11 +200,19 @@ export function createTransferActivities(deps: ActivityDeps) {
   return {
     /**
      * The happy path of one file, as a local activity: opens the interaction (first call),
-     * reads the source, and when it is at most `localSendMaxBytes`, sends and verifies it.
-     * A larger file is left to sendFile and verifyFile.
+     * reads the source, claims the file at its target, and when it is at most
+     * `localSendMaxBytes`, sends and verifies it. A larger file is left to sendFile and
+     * verifyFile. A file claimed by another live interaction is not sent ('busy'); one whose
+     * bytes the target already holds is not sent again ('held') unless `resendRecorded`.
      */
     async deliverFile(
-      args: FileRef & { attempt: number; resend: number; open: boolean; localSendMaxBytes: number },
+      args: FileRef & {
+        attempt: number;
+        resend: number;
+        open: boolean;
+        localSendMaxBytes: number;
+        resendRecorded?: boolean;
+      },
     ): Promise<Delivery> {
       const signal = Context.current().cancellationSignal;
       return mapped(async () => {
@@ -210,8 +227,14 @@ export function createTransferActivities(deps: ActivityDeps) {
         }
         if (args.open) await open(args, digest);
         else await ledger.updateInteraction(args.interactionId, { sha256: digest.sha256, sizeBytes: digest.size });
-        if (digest.size > args.localSendMaxBytes) return { kind: 'large', size: digest.size };
         const target = targets.resolveName(args.item.target);
+        const claim = await claimFile(ledger, args, target);
+        if (claim.kind === 'busy') return claim;
+        if (!args.resendRecorded) {
+          const held = await deliverIfHeld(ledger, system, args, target, digest, signal);
+          if (held?.kind === 'held') return held;
+        }
+        if (digest.size > args.localSendMaxBytes) return { kind: 'large', size: digest.size };
         await timed(deps.observeTransfer, 'send', target, () => put(system, args, digest, signal));
         try {
           const verdict = await timed(

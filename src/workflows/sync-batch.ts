@@ -157,6 +157,7 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
             maxResends: policy.maxResends,
             resendBackoffMs: policy.resendBackoffMs,
             localSendMaxBytes: policy.localSendMaxBytes,
+            ...(policy.resendRecorded ? { resendRecorded: true } : {}),
           },
         },
       ],

@@ -19,6 +19,7 @@ import {
   proxyLocalActivities,
   setCurrentDetails,
   setHandler,
+  sleep,
   upsertSearchAttributes,
   uuid4,
   workflowInfo,
@@ -50,6 +51,15 @@ const { deliverFile, verifyFile } = proxyLocalActivities<Activities>(TRANSFER_LO
 const { sendFile } = proxyActivities<Activities>(ACTIVITY_OPTIONS.transfer);
 const { compensate } = proxyActivities<Activities>(ACTIVITY_OPTIONS.compensation);
 const { noteResend, recordRollbackFailed, markCancelled } = proxyLocalActivities<Activities>(LEDGER_ACTIVITY_OPTIONS);
+
+/**
+ * Waiting for a file another live interaction has claimed (another batch, a schedule's run, a
+ * redrive): looks spaced from CLAIM_FIRST_WAIT_MS, doubling up to CLAIM_LONGEST_WAIT_MS, for
+ * CLAIM_PATIENCE_MS in all; then the file fails, without having sent anything.
+ */
+export const CLAIM_FIRST_WAIT_MS = 250;
+export const CLAIM_LONGEST_WAIT_MS = 10_000;
+export const CLAIM_PATIENCE_MS = 30 * 60_000;
 
 /** The receipt could not be read: the send is unproven, so it counts as failed. */
 const UNPROVEN = 'verification could not run: ';
@@ -152,24 +162,40 @@ export async function syncFile(input: SyncFileInput): Promise<FileResult> {
   async function attempt(): Promise<Miss | undefined> {
     if (!large) {
       let delivery;
-      try {
-        delivery = await ledgerPatiently(
-          () =>
-            deliverFile({
-              ...ref,
-              attempt: input.attempt,
-              resend: resends,
-              open: !opened,
-              // A paced file waits for its share of the limits: only a heartbeating activity may wait long.
-              localSendMaxBytes: input.paced ? 0 : policy.localSendMaxBytes,
-            }),
-          tell,
-        );
-      } catch (err) {
-        return miss(err);
-      } finally {
-        opened = true;
+      let waited = 0;
+      let wait = CLAIM_FIRST_WAIT_MS;
+      for (;;) {
+        try {
+          delivery = await ledgerPatiently(
+            () =>
+              deliverFile({
+                ...ref,
+                attempt: input.attempt,
+                resend: resends,
+                open: !opened,
+                // A paced file waits for its share of the limits: only a heartbeating activity may wait long.
+                localSendMaxBytes: input.paced ? 0 : policy.localSendMaxBytes,
+                ...(policy.resendRecorded ? { resendRecorded: true } : {}),
+              }),
+            tell,
+          );
+        } catch (err) {
+          return miss(err);
+        } finally {
+          opened = true;
+        }
+        if (delivery.kind !== 'busy') break;
+        const { holder } = delivery;
+        const busy = `interaction ${holder.interactionId} of batch ${holder.batchId} is delivering this file`;
+        if (waited >= CLAIM_PATIENCE_MS) {
+          return { reason: `${busy}; gave up waiting after ${Math.round(waited / 1000)} s`, resendable: false, transport: false };
+        }
+        tell(`**waiting**: ${busy}`);
+        await sleep(wait);
+        waited += wait;
+        wait = Math.min(wait * 2, CLAIM_LONGEST_WAIT_MS);
       }
+      if (delivery.kind === 'held') return undefined;
       if (delivery.kind === 'sent') {
         const { verdict } = delivery;
         return verdict.ok

@@ -190,12 +190,12 @@ export async function startStubWorkerHost(): Promise<StubWorkerHost> {
       );
     },
     async startFile(item, policy = {}, opts = {}) {
-      const { maxResends, resendBackoffMs, localSendMaxBytes } = policyOf(policy);
+      const { maxResends, resendBackoffMs, localSendMaxBytes, resendRecorded } = policyOf(policy);
       const input: SyncFileInput = {
         batchId: `stub-${randomUUID().slice(0, 12)}`,
         item,
         attempt: 0,
-        policy: { maxResends, resendBackoffMs, localSendMaxBytes },
+        policy: { maxResends, resendBackoffMs, localSendMaxBytes, ...(resendRecorded ? { resendRecorded } : {}) },
       };
       const start = { workflowId: `stub-file-${randomUUID()}`, taskQueue, args: [input] as [SyncFileInput] };
       if (opts.cancelFirst === undefined) {

@@ -46,8 +46,14 @@ export interface SimulatorStats {
   files: number;
   /** Requests held open by a simulated timeout now. */
   held: number;
-  /** Uploads whose bytes were received and answered 201 (a copy stored, or dropped by a fault) or 200. */
+  /** Upload bodies received whole with their checksum right (answered 201, 200 or 409; fail, timeout and reject faults do not count). */
   uploads: number;
+}
+
+/** The uploads of one file: bodies received as `uploads` counts them, and copies kept (201, not dropped). */
+export interface FileUploads {
+  received: number;
+  stored: number;
 }
 
 interface Upload {
@@ -73,8 +79,8 @@ export class SimulatorHandler {
   };
   private held = 0;
   private uploads = 0;
-  /** Uploads received per file (`orderId/fileName`), as `uploads` counts them. */
-  private readonly uploadsPerFile = new Map<string, number>();
+  /** Uploads per file (`orderId/fileName`). */
+  private readonly uploadsPerFile = new Map<string, FileUploads>();
 
   constructor(options: ParsedSimulatorOptions, store: FileStore) {
     this.store = store;
@@ -105,9 +111,9 @@ export class SimulatorHandler {
     };
   }
 
-  /** How many uploads of each file were received (`orderId/fileName` → count), as stats().uploads counts them. */
-  uploadsByFile(): Map<string, number> {
-    return new Map(this.uploadsPerFile);
+  /** The uploads of each file, by `orderId/fileName`. */
+  uploadsByFile(): Map<string, FileUploads> {
+    return new Map([...this.uploadsPerFile].map(([file, u]) => [file, { ...u }]));
   }
 
   setFaults(partial: Partial<SimulatorFaults>): void {
@@ -227,7 +233,9 @@ export class SimulatorHandler {
   private async keep(temp: string, upload: Upload, body: ReceivedBody): Promise<Reply> {
     this.uploads++;
     const file = `${upload.orderId}/${upload.fileName}`;
-    this.uploadsPerFile.set(file, (this.uploadsPerFile.get(file) ?? 0) + 1);
+    const perFile = this.uploadsPerFile.get(file) ?? { received: 0, stored: 0 };
+    this.uploadsPerFile.set(file, perFile);
+    perFile.received++;
     const existing = this.store.get(upload.orderId, upload.fileName);
     if (existing) {
       if (existing.sha256 === body.sha256) return { status: 200, body: existing };
@@ -247,6 +255,7 @@ export class SimulatorHandler {
     }
     if (upload.fault === 'corrupt') this.counts.faults.corrupt++;
     await this.store.commit(temp, receipt);
+    perFile.stored++;
     return { status: 201, body: receipt };
   }
 

@@ -54,7 +54,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { SimulatorHandler, type SimulatorStats } from './handler';
+import { SimulatorHandler, type FileUploads, type SimulatorStats } from './handler';
 import { parseSimulatorOptions, type SimulatorFaults, type SimulatorOptions } from './options';
 import { FileStore } from './store';
 
@@ -65,8 +65,8 @@ export interface RunningSimulator {
   /** Stops listening, drops open connections (held requests included) and waits for in-flight work. */
   close(): Promise<void>;
   stats(): SimulatorStats;
-  /** Uploads received per file (`orderId/fileName` → count): bodies received whole and answered 200 or 201. */
-  uploadsByFile(): Map<string, number>;
+  /** The uploads of each file, by `orderId/fileName`: bodies received, and copies kept (201, not dropped). */
+  uploadsByFile(): Map<string, FileUploads>;
   /** Changes fault settings from now on; throws on invalid values and then changes nothing. */
   setFaults(partial: Partial<SimulatorFaults>): void;
 }

@@ -1,0 +1,128 @@
+/**
+ * One interaction at a time per destination file: before an interaction sends, it claims the
+ * file (target, order, file) in the ledger, and a file whose bytes the target already holds, as
+ * an earlier interaction recorded them, is delivered without a second upload.
+ *
+ * A claim held by a live interaction of another is reported back ("busy"): the file workflow
+ * waits and looks again (sync-file.ts). A claim whose interaction has ended is free (the ledger
+ * sees to that); one whose interaction never ends because its workflow run is closed (terminated,
+ * timed out) is taken over, once that run is seen closed.
+ */
+import { Context } from '@temporalio/activity';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import type { ClaimHolder, Ledger } from '../ledger/port';
+import type { RecordingSystem } from '../recording-system/port';
+import { writerOf, type Digest, type FileRef } from './context';
+
+/** The holder of a claim, as the file workflow is told of it. */
+export interface BusyWith {
+  interactionId: string;
+  batchId: string;
+  workflowId: string;
+}
+
+/** What a claim look found: the file is this interaction's to send, held by another, or already delivered. */
+export type ClaimLook =
+  | { kind: 'taken' }
+  | { kind: 'busy'; holder: BusyWith }
+  | { kind: 'held'; heldBy: string; batchId: string };
+
+/** Whether the workflow run of a claim's holder still runs; true when it cannot be told. */
+async function holderRuns(holder: ClaimHolder): Promise<boolean> {
+  let client;
+  try {
+    client = Context.current().client;
+  } catch {
+    return true;
+  }
+  try {
+    const described = await client.workflow.getHandle(holder.workflowId, holder.runId ?? undefined).describe();
+    return described.status.name === 'RUNNING';
+  } catch (err) {
+    // Gone from the server (past retention): it runs no more.
+    return !(err instanceof WorkflowNotFoundError);
+  }
+}
+
+/**
+ * Claims the file for this interaction, taking over the claim of a holder whose workflow run is
+ * closed. Records CLAIM_WAIT (once per holder) and CLAIM_TAKEN_OVER events.
+ */
+export async function claimFile(ledger: Ledger, ref: FileRef, target: string): Promise<ClaimLook> {
+  const execution = Context.current().info.workflowExecution;
+  const claim = {
+    target,
+    orderId: ref.item.orderId,
+    fileName: ref.item.fileName,
+    interactionId: ref.interactionId,
+    batchId: ref.batchId,
+    // Activities here always run for a workflow; the batch stands in for one that does not.
+    workflowId: execution?.workflowId ?? `sync-batch/${ref.batchId}`,
+    runId: execution?.runId,
+  };
+  let outcome = await ledger.claimFile(claim);
+  let why = 'its interaction is not in the ledger';
+  if (!outcome.taken && !(await holderRuns(outcome.holder))) {
+    why = 'its workflow run is closed';
+    outcome = await ledger.claimFile(claim, { over: outcome.holder.interactionId });
+  }
+  if (!outcome.taken) {
+    const { interactionId, batchId, workflowId } = outcome.holder;
+    await ledger.appendEvent({
+      interactionId: ref.interactionId,
+      eventKey: `CLAIM_WAIT:${interactionId}`,
+      kind: 'CLAIM_WAIT',
+      detail: { holder: interactionId, batchId, workflowId },
+    });
+    return { kind: 'busy', holder: { interactionId, batchId, workflowId } };
+  }
+  const from = outcome.from;
+  if (from && (from.status === null || !isEnded(from.status))) {
+    await ledger.appendEvent({
+      interactionId: ref.interactionId,
+      eventKey: `CLAIM_TAKEN_OVER:${from.interactionId}`,
+      kind: 'CLAIM_TAKEN_OVER',
+      detail: { from: from.interactionId, batchId: from.batchId, workflowId: from.workflowId, reason: why },
+    });
+  }
+  return { kind: 'taken' };
+}
+
+function isEnded(status: string): boolean {
+  return status === 'RECORDED' || status === 'ROLLED_BACK' || status === 'ROLLBACK_FAILED' || status === 'CANCELLED';
+}
+
+/**
+ * Whether the target already holds these bytes of the file, as another interaction recorded
+ * them: the ledger says so, and the receipt confirms it (same sha256 and size, written by an
+ * image-sync interaction of this file). Then this interaction is RECORDED with an ALREADY_HELD
+ * event naming the copy's interaction, and nothing is sent.
+ */
+export async function deliverIfHeld(
+  ledger: Ledger,
+  system: RecordingSystem,
+  ref: FileRef & { resend: number },
+  target: string,
+  digest: Digest,
+  signal: AbortSignal,
+): Promise<ClaimLook | undefined> {
+  const { item, interactionId } = ref;
+  const recorded = await ledger.recordedWithBytes(
+    { target, orderId: item.orderId, fileName: item.fileName, ...digest },
+    { excludingInteraction: interactionId },
+  );
+  if (!recorded) return undefined;
+  const receipt = await system.stat(item.orderId, item.fileName, { signal });
+  if (!receipt || receipt.sha256 !== digest.sha256 || receipt.size !== digest.size) return undefined;
+  if ((await writerOf(ledger, receipt, item, interactionId)) !== 'sibling') return undefined;
+  const holder = receipt.idempotencyKey === recorded.interaction_id ? recorded : await ledger.getInteraction(receipt.idempotencyKey);
+  const batchId = holder?.batch_id ?? recorded.batch_id;
+  await ledger.appendEvent({
+    interactionId,
+    eventKey: 'ALREADY_HELD',
+    kind: 'ALREADY_HELD',
+    detail: { heldBy: receipt.idempotencyKey, batchId, recordedBy: recorded.interaction_id, resend: ref.resend },
+  });
+  await ledger.updateInteraction(interactionId, { status: 'RECORDED', lastError: null });
+  return { kind: 'held', heldBy: receipt.idempotencyKey, batchId };
+}
