@@ -1,12 +1,13 @@
 /**
- * Batches that send files an earlier batch already recorded: the copy held is accepted when it
- * has the same bytes, and a later batch's rollback never removes the earlier batch's copy.
+ * Batches that send files an earlier batch already recorded: the copy held is delivered without
+ * a second upload when it has the same bytes (or accepted after a send with --resend-recorded),
+ * and a later batch's rollback never removes the earlier batch's copy.
  */
 import { describe, expect } from 'vitest';
 import { it } from '../helpers/fixture';
 
 describe('batches over files already recorded', () => {
-  it('a second batch of the same files verifies the held copies, and a failing third removes none', async ({
+  it('a second batch of the same files delivers the held copies unsent, and a failing third that resends removes none', async ({
     harness,
   }) => {
     const h = await harness();
@@ -19,13 +20,28 @@ describe('batches over files already recorded', () => {
     const secondResult = await second.handle.result();
     expect(secondResult).toMatchObject({ state: 'COMPLETED', recorded: 4, resends: 0 });
     for (const row of await h.ledger.listInteractions(second.batchId)) {
-      const verified = (await h.ledger.listEvents(row.interaction_id)).find((e) => e.kind === 'VERIFIED');
-      const heldBy = (JSON.parse(verified!.detail!) as { heldBy: string }).heldBy;
+      const events = await h.ledger.listEvents(row.interaction_id);
+      expect(events.map((e) => e.kind)).not.toContain('SENT');
+      const held = events.find((e) => e.kind === 'ALREADY_HELD');
+      const heldBy = (JSON.parse(held!.detail!) as { heldBy: string; batchId: string }).heldBy;
       expect(firstKeys.has(heldBy)).toBe(true);
+      expect(JSON.parse(held!.detail!)).toMatchObject({ batchId: first.batchId });
+    }
+    const uploads = [...h.simulator.uploadsByFile().values()];
+    expect(uploads.map((u) => u.senders)).toEqual([1, 1, 1, 1]);
+
+    // With --resend-recorded the bytes are sent anyway: the recording system keeps the copy it
+    // holds (200), and verification names the interaction that wrote it.
+    const resent = await h.start(items, { maxConcurrency: 4, maxResends: 0, resendRecorded: true });
+    expect(await resent.handle.result()).toMatchObject({ state: 'COMPLETED', recorded: 4 });
+    expect([...h.simulator.uploadsByFile().values()].map((u) => u.senders)).toEqual([2, 2, 2, 2]);
+    for (const row of await h.ledger.listInteractions(resent.batchId)) {
+      const verified = (await h.ledger.listEvents(row.interaction_id)).find((e) => e.kind === 'VERIFIED');
+      expect(firstKeys.has((JSON.parse(verified!.detail!) as { heldBy: string }).heldBy)).toBe(true);
     }
 
     h.simulator.setFaults({ rejectRate: 1 });
-    const third = await h.start(items, { maxConcurrency: 4, maxResends: 0 });
+    const third = await h.start(items, { maxConcurrency: 4, maxResends: 0, resendRecorded: true });
     const thirdResult = await third.handle.result();
     expect(thirdResult.rolledBack).toBe(4);
     h.simulator.setFaults({ rejectRate: 0 });
@@ -34,7 +50,7 @@ describe('batches over files already recorded', () => {
     expect(held.every((f) => firstKeys.has(f.idempotencyKey))).toBe(true); // the first batch's copies, untouched
     expect((await h.ledger.listRollbacks(third.batchId)).every((r) => r.status === 'DONE')).toBe(true);
 
-    for (const batchId of [first.batchId, second.batchId, third.batchId]) {
+    for (const batchId of [first.batchId, second.batchId, resent.batchId, third.batchId]) {
       expect((await h.consistency(batchId, 1)).drifts).toEqual([]);
     }
   });

@@ -50,10 +50,14 @@ export interface SimulatorStats {
   uploads: number;
 }
 
-/** The uploads of one file: bodies received as `uploads` counts them, and copies kept (201, not dropped). */
+/**
+ * The uploads of one file: bodies received as `uploads` counts them, copies kept (201, not
+ * dropped), and how many senders (distinct idempotency keys) those bodies came from.
+ */
 export interface FileUploads {
   received: number;
   stored: number;
+  senders: number;
 }
 
 interface Upload {
@@ -80,7 +84,7 @@ export class SimulatorHandler {
   private held = 0;
   private uploads = 0;
   /** Uploads per file (`orderId/fileName`). */
-  private readonly uploadsPerFile = new Map<string, FileUploads>();
+  private readonly uploadsPerFile = new Map<string, { received: number; stored: number; keys: Set<string> }>();
 
   constructor(options: ParsedSimulatorOptions, store: FileStore) {
     this.store = store;
@@ -113,7 +117,9 @@ export class SimulatorHandler {
 
   /** The uploads of each file, by `orderId/fileName`. */
   uploadsByFile(): Map<string, FileUploads> {
-    return new Map([...this.uploadsPerFile].map(([file, u]) => [file, { ...u }]));
+    return new Map(
+      [...this.uploadsPerFile].map(([file, u]) => [file, { received: u.received, stored: u.stored, senders: u.keys.size }]),
+    );
   }
 
   setFaults(partial: Partial<SimulatorFaults>): void {
@@ -233,9 +239,10 @@ export class SimulatorHandler {
   private async keep(temp: string, upload: Upload, body: ReceivedBody): Promise<Reply> {
     this.uploads++;
     const file = `${upload.orderId}/${upload.fileName}`;
-    const perFile = this.uploadsPerFile.get(file) ?? { received: 0, stored: 0 };
+    const perFile = this.uploadsPerFile.get(file) ?? { received: 0, stored: 0, keys: new Set<string>() };
     this.uploadsPerFile.set(file, perFile);
     perFile.received++;
+    perFile.keys.add(upload.idempotencyKey);
     const existing = this.store.get(upload.orderId, upload.fileName);
     if (existing) {
       if (existing.sha256 === body.sha256) return { status: 200, body: existing };

@@ -65,7 +65,7 @@ export interface RunningSimulator {
   /** Stops listening, drops open connections (held requests included) and waits for in-flight work. */
   close(): Promise<void>;
   stats(): SimulatorStats;
-  /** The uploads of each file, by `orderId/fileName`: bodies received, and copies kept (201, not dropped). */
+  /** The uploads of each file, by `orderId/fileName`: bodies received, copies kept, distinct senders. */
   uploadsByFile(): Map<string, FileUploads>;
   /** Changes fault settings from now on; throws on invalid values and then changes nothing. */
   setFaults(partial: Partial<SimulatorFaults>): void;

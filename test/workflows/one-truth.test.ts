@@ -1,0 +1,109 @@
+/**
+ * One file, one truth: batches over the same files at once (two batches, a batch and a
+ * schedule's run, a redrive and a new batch) against the simulator with faults. Each file is
+ * stored once at the recording system, the later interaction of a file delivers the copy held
+ * (ALREADY_HELD, naming the interaction that wrote it), and the invariant holds for every batch
+ * and across them.
+ */
+import path from 'node:path';
+import { describe, expect } from 'vitest';
+import { redriveBatch } from '../../src/batch/redrive';
+import { batchWorkflowId, DEFAULT_POLICY, type ScheduledSyncInput, type ScheduledSyncResult } from '../../src/shared';
+import { scanDirectory } from '../../src/source/scan';
+import { it } from '../helpers/fixture';
+import type { Harness } from '../helpers/harness';
+import { eventDetail, eventKinds, expectOneTruth, latestByFile } from '../helpers/one-truth';
+
+/** For each file: one batch sent it, every other batch's latest interaction names that copy's writer as holder. */
+async function expectOneSenderPerFile(h: Harness, batchIds: string[]): Promise<{ waits: number }> {
+  let waits = 0;
+  for (const [key, rows] of await latestByFile(h, batchIds)) {
+    expect(rows, key).toHaveLength(batchIds.length);
+    const held: string[] = [];
+    let heldBy = new Set<string>();
+    for (const row of rows) {
+      const kinds = await eventKinds(h, row.interaction_id);
+      waits += kinds.filter((k) => k === 'CLAIM_WAIT').length;
+      if (kinds.includes('ALREADY_HELD')) {
+        held.push(row.interaction_id);
+        heldBy.add(String((await eventDetail(h, row.interaction_id, 'ALREADY_HELD'))!.heldBy));
+        expect(kinds, `${key}: held, so not sent`).not.toContain('SENT');
+      }
+    }
+    expect(held, `${key}: the interactions that found it held`).toHaveLength(batchIds.length - 1);
+    const senders = rows.filter((r) => !held.includes(r.interaction_id)).map((r) => r.interaction_id);
+    expect([...heldBy], key).toEqual(senders);
+    heldBy = new Set();
+  }
+  return { waits };
+}
+
+describe('one file, one truth', () => {
+  it('two batches over the same files at once: each file is sent once, the other batch delivers the held copy', async ({
+    harness,
+  }) => {
+    const h = await harness({ simulator: { failRate: 0.1, dropRate: 0.05, seed: 19 } });
+    const items = await h.makeFiles(60, 1024, 6);
+    const policy = { maxConcurrency: 12, maxResends: 4 };
+    const [a, b] = await Promise.all([h.start(items, policy), h.start(items, policy)]);
+    const [ra, rb] = await Promise.all([a.handle.result(), b.handle.result()]);
+    expect(ra).toMatchObject({ state: 'COMPLETED', recorded: 60 });
+    expect(rb).toMatchObject({ state: 'COMPLETED', recorded: 60 });
+    await expectOneTruth(h, [a.batchId, b.batchId], items, policy);
+    const { waits } = await expectOneSenderPerFile(h, [a.batchId, b.batchId]);
+    expect(waits, 'files one batch waited for while the other delivered them').toBeGreaterThan(0);
+    for (const [file, u] of h.simulator.uploadsByFile()) expect({ file, ...u }).toMatchObject({ stored: 1, senders: 1 });
+  });
+
+  it('a batch and a schedule run over the same folder at once store each file once', async ({ harness }) => {
+    const h = await harness({ simulator: { failRate: 0.1, seed: 23 } });
+    const items = await h.makeFiles(50, 1024, 5);
+    const dir = path.dirname(path.dirname(items[0]!.sourcePath));
+    const scanned = await scanDirectory(dir);
+    expect(scanned.items).toHaveLength(50);
+    const scheduleId = `sched-${Date.now().toString(36)}`;
+    const input: ScheduledSyncInput = {
+      scheduleId,
+      dir,
+      stateDir: h.workDir,
+      policy: { ...DEFAULT_POLICY, maxConcurrency: 10, resendBackoffMs: 50 },
+      settleMs: 0,
+    };
+    const [run, batch] = await Promise.all([
+      h.client.workflow.start('scheduledSync', {
+        workflowId: `schedule-run-${scheduleId}`,
+        taskQueue: h.taskQueue,
+        args: [input],
+      }),
+      h.start(scanned.items, { maxConcurrency: 10 }),
+    ]);
+    const [ran, done] = await Promise.all([run.result() as Promise<ScheduledSyncResult>, batch.handle.result()]);
+    expect(ran.result).toMatchObject({ state: 'COMPLETED', recorded: 50 });
+    expect(done).toMatchObject({ state: 'COMPLETED', recorded: 50 });
+    await expectOneTruth(h, [ran.batchId!, batch.batchId], scanned.items, { maxResends: DEFAULT_POLICY.maxResends });
+    await expectOneSenderPerFile(h, [ran.batchId!, batch.batchId]);
+  });
+
+  it('a redrive concurrent with a new batch over the same files stores each file once', async ({ harness }) => {
+    const h = await harness({ simulator: { rejectRate: 0.3, seed: 29, faultMethods: ['PUT'] } });
+    const items = await h.makeFiles(40, 1024, 5);
+    const first = await h.start(items, { maxConcurrency: 10, maxResends: 0 });
+    const firstResult = await first.handle.result();
+    expect(firstResult.rolledBack).toBeGreaterThan(0);
+    h.simulator.setFaults({ rejectRate: 0, failRate: 0.1 });
+
+    const [redriven, fresh] = await Promise.all([
+      redriveBatch(h.client, h.ledger, first.batchId, h.taskQueue),
+      h.start(items, { maxConcurrency: 10, maxResends: 3 }),
+    ]);
+    expect(redriven.files).toHaveLength(firstResult.rolledBack);
+    const [, freshResult] = await Promise.all([
+      h.client.workflow.getHandle(batchWorkflowId(first.batchId)).result(),
+      fresh.handle.result(),
+    ]);
+    expect((await h.ledger.batchCounts(first.batchId)).files).toEqual({ RECORDED: 40 });
+    expect(freshResult).toMatchObject({ state: 'COMPLETED', recorded: 40 });
+    await expectOneTruth(h, [first.batchId, fresh.batchId], items, { maxResends: 3 });
+    await expectOneSenderPerFile(h, [first.batchId, fresh.batchId]);
+  });
+});
