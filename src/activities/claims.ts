@@ -23,9 +23,7 @@ export interface BusyWith {
 
 /** What a claim look found: the file is this interaction's to send, held by another, or already delivered. */
 export type ClaimLook =
-  | { kind: 'taken' }
-  | { kind: 'busy'; holder: BusyWith }
-  | { kind: 'held'; heldBy: string; batchId: string };
+  { kind: 'taken' } | { kind: 'busy'; holder: BusyWith } | { kind: 'held'; heldBy: string; batchId: string };
 
 /** Whether the workflow run of a claim's holder still runs; true when it cannot be told. */
 async function holderRuns(holder: ClaimHolder): Promise<boolean> {
@@ -115,7 +113,8 @@ export async function deliverIfHeld(
   const receipt = await system.stat(item.orderId, item.fileName, { signal });
   if (!receipt || receipt.sha256 !== digest.sha256 || receipt.size !== digest.size) return undefined;
   if ((await writerOf(ledger, receipt, item, interactionId)) !== 'sibling') return undefined;
-  const holder = receipt.idempotencyKey === recorded.interaction_id ? recorded : await ledger.getInteraction(receipt.idempotencyKey);
+  const holder =
+    receipt.idempotencyKey === recorded.interaction_id ? recorded : await ledger.getInteraction(receipt.idempotencyKey);
   const batchId = holder?.batch_id ?? recorded.batch_id;
   await ledger.appendEvent({
     interactionId,

@@ -83,7 +83,7 @@ export async function planDryRun(
 export function formatDryRun(plan: DryRunPlan, batchId: string | undefined): string {
   const width = Math.max(6, ...plan.targets.map((t) => t.target.length));
   const lines = [
-    `Dry run${batchId ? ` of batch ${batchId}` : ''}: would send ${plan.files} files, ${plan.bytes} bytes, to ${plan.targets.length} ${plan.targets.length === 1 ? 'target' : 'targets'}; ${plan.alreadyRecorded} already recorded with the same sha256. Nothing was started or written.`,
+    `Dry run${batchId ? ` of batch ${batchId}` : ''}: would send ${plan.files} files, ${plan.bytes} bytes, to ${plan.targets.length} ${plan.targets.length === 1 ? 'target' : 'targets'}; ${plan.alreadyRecorded} already recorded with the same sha256${plan.alreadyRecorded ? ' (already held: delivered without a second upload unless --resend-recorded)' : ''}. Nothing was started or written.`,
     `  ${'TARGET'.padEnd(width)}  ${'FILES'.padStart(7)}  ${'BYTES'.padStart(14)}  ALREADY RECORDED`,
   ];
   for (const t of plan.targets) {

@@ -18,6 +18,8 @@ export interface ReportFile {
   target: string;
   lastError: string | null;
   rollback: { status: string; attempts: number; reason: string } | null;
+  /** RECORDED without a second upload: the interaction whose copy the target already held. */
+  heldBy: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -26,6 +28,8 @@ export interface BatchReport {
   batch: BatchRow;
   counts: Partial<Record<FileState, number>>;
   interactions: number;
+  /** Files RECORDED without a second upload: the target already held their bytes. */
+  alreadyHeld: number;
   files: ReportFile[];
   needsAttention: ReportFile[];
 }
@@ -33,23 +37,31 @@ export interface BatchReport {
 export async function buildReport(ledger: Ledger, batchId: string): Promise<BatchReport | undefined> {
   const batch = await ledger.getBatch(batchId);
   if (!batch) return undefined;
-  const [latest, counts, rollbacks] = await Promise.all([
+  const [latest, counts, rollbacks, held] = await Promise.all([
     ledger.latestInteractions(batchId),
     ledger.batchCounts(batchId),
     ledger.listRollbacks(batchId),
+    ledger.alreadyHeldIn(batchId),
   ]);
   const byInteraction = new Map<string, RollbackRow>(rollbacks.map((r) => [r.interaction_id, r]));
-  const files = latest.map((row) => toFile(row, byInteraction.get(row.interaction_id)));
+  const files = latest.map((row) =>
+    toFile(
+      row,
+      byInteraction.get(row.interaction_id),
+      row.status === 'RECORDED' ? held.get(row.interaction_id) : undefined,
+    ),
+  );
   return {
     batch,
     counts: counts.files,
     interactions: counts.interactions,
+    alreadyHeld: files.filter((f) => f.heldBy !== null).length,
     files,
     needsAttention: files.filter((f) => f.status === 'ROLLBACK_FAILED'),
   };
 }
 
-function toFile(row: InteractionRow, rollback: RollbackRow | undefined): ReportFile {
+function toFile(row: InteractionRow, rollback: RollbackRow | undefined, heldBy: string | undefined): ReportFile {
   return {
     orderId: row.order_id,
     fileName: row.file_name,
@@ -62,6 +74,7 @@ function toFile(row: InteractionRow, rollback: RollbackRow | undefined): ReportF
     target: row.target,
     lastError: row.last_error,
     rollback: rollback ? { status: rollback.status, attempts: rollback.attempts, reason: rollback.reason } : null,
+    heldBy: heldBy ?? null,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -77,6 +90,11 @@ export function formatReport(r: BatchReport): string {
     '  status            files',
   ];
   for (const s of FILE_STATES) if (r.counts[s]) lines.push(`  ${s.padEnd(16)}  ${String(r.counts[s]).padStart(5)}`);
+  if (r.alreadyHeld) {
+    lines.push(
+      `  of them already held  ${r.alreadyHeld}: RECORDED without a second upload (the target held the bytes an earlier interaction recorded)`,
+    );
+  }
   const failed = r.files.filter((f) => f.status !== 'RECORDED');
   if (failed.length) {
     lines.push('', '  files not recorded:');

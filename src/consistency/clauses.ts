@@ -78,7 +78,7 @@ export async function checkFile(
       break;
     case 'ROLLED_BACK':
     case 'CANCELLED': {
-      if (held && !(held.writer === 'image-sync' && (await isRecorded(ledger, held.idempotencyKey)))) {
+      if (held && !(await heldForAnother(ledger, row, held))) {
         drift(
           'held-not-recorded',
           `the ledger says ${row.status}; the recording system holds it (written by ${writerText(held)})`,
@@ -92,8 +92,7 @@ export async function checkFile(
     case 'ROLLBACK_FAILED': {
       if (rollback?.status !== 'FAILED') drift('rollback-record', 'no FAILED rollback row for a ROLLBACK_FAILED file');
       // A copy another image-sync batch recorded is that batch's, not one this rollback left.
-      const leftBehind =
-        held && !(held.writer === 'image-sync' && (await isRecorded(ledger, held.idempotencyKey))) ? held : null;
+      const leftBehind = held && !(await heldForAnother(ledger, row, held)) ? held : null;
       findings.needsAttention.push({
         kind: 'rollback-failed',
         orderId: row.order_id,
@@ -108,6 +107,23 @@ export async function checkFile(
     default:
       drift('unfinished', `the latest interaction is still ${row.status}`);
   }
+}
+
+/**
+ * Whether a copy held for a file this batch did not record is another batch's: written by an
+ * interaction that is RECORDED, or with the bytes another batch's latest interaction of the
+ * file recorded (a copy a rollback left in place because that batch holds it as its own).
+ */
+async function heldForAnother(ledger: Ledger, row: InteractionRow, held: HeldCopy): Promise<boolean> {
+  if (held.writer === 'foreign') return false;
+  if (held.writer === 'image-sync' && (await isRecorded(ledger, held.idempotencyKey))) return true;
+  const file = { target: row.target, orderId: row.order_id, fileName: row.file_name };
+  return (
+    (await ledger.recordedWithBytes(
+      { ...file, sha256: held.sha256, size: held.size },
+      { excludingBatch: row.batch_id },
+    )) !== undefined
+  );
 }
 
 async function isRecorded(ledger: Ledger, interactionId: string): Promise<boolean> {

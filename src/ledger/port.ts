@@ -263,6 +263,11 @@ export interface Ledger {
    * holder is `over` (a holder whose workflow the caller has seen closed). Idempotent.
    */
   claimFile(claim: FileClaim, opts?: { over?: string }): Promise<ClaimOutcome>;
+  /**
+   * The interactions of a batch that found their file already held and were RECORDED without
+   * a second upload, with the interaction whose copy is held (their ALREADY_HELD events).
+   */
+  alreadyHeldIn(batchId: string): Promise<Map<string, string>>;
   /** Who holds the claim of a file, if anyone ever claimed it. */
   claimOf(file: ClaimedFile): Promise<ClaimHolder | undefined>;
   /**

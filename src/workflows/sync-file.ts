@@ -188,7 +188,11 @@ export async function syncFile(input: SyncFileInput): Promise<FileResult> {
         const { holder } = delivery;
         const busy = `interaction ${holder.interactionId} of batch ${holder.batchId} is delivering this file`;
         if (waited >= CLAIM_PATIENCE_MS) {
-          return { reason: `${busy}; gave up waiting after ${Math.round(waited / 1000)} s`, resendable: false, transport: false };
+          return {
+            reason: `${busy}; gave up waiting after ${Math.round(waited / 1000)} s`,
+            resendable: false,
+            transport: false,
+          };
         }
         tell(`**waiting**: ${busy}`);
         await sleep(wait);

@@ -130,9 +130,9 @@ for (const backend of BACKENDS) {
       expect((await a.recordedWithBytes(bytes, { excludingBatch: 'held-batch-2' }))?.interaction_id).toBe(
         one.interactionId,
       );
-      expect(
-        (await a.recordedWithBytes(bytes, { excludingInteraction: two.interactionId }))?.interaction_id,
-      ).toBe(one.interactionId);
+      expect((await a.recordedWithBytes(bytes, { excludingInteraction: two.interactionId }))?.interaction_id).toBe(
+        one.interactionId,
+      );
       // Other bytes, size, target or file: not held.
       expect(await a.recordedWithBytes({ ...bytes, sha256: 'ef'.repeat(32) })).toBeUndefined();
       expect(await a.recordedWithBytes({ ...bytes, size: 101 })).toBeUndefined();

@@ -8,7 +8,9 @@
 import path from 'node:path';
 import { describe, expect } from 'vitest';
 import { redriveBatch } from '../../src/batch/redrive';
+import { buildReport, formatReport } from '../../src/batch/report';
 import { batchWorkflowId, DEFAULT_POLICY, type ScheduledSyncInput, type ScheduledSyncResult } from '../../src/shared';
+import { sha256File } from '../../src/source/files';
 import { scanDirectory } from '../../src/source/scan';
 import { it } from '../helpers/fixture';
 import type { Harness } from '../helpers/harness';
@@ -52,7 +54,14 @@ describe('one file, one truth', () => {
     await expectOneTruth(h, [a.batchId, b.batchId], items, policy);
     const { waits } = await expectOneSenderPerFile(h, [a.batchId, b.batchId]);
     expect(waits, 'files one batch waited for while the other delivered them').toBeGreaterThan(0);
-    for (const [file, u] of h.simulator.uploadsByFile()) expect({ file, ...u }).toMatchObject({ stored: 1, senders: 1 });
+    for (const [file, u] of h.simulator.uploadsByFile())
+      expect({ file, ...u }).toMatchObject({ stored: 1, senders: 1 });
+    // The reports show the files delivered without a second upload: 60 between the two batches.
+    const reports = [(await buildReport(h.ledger, a.batchId))!, (await buildReport(h.ledger, b.batchId))!];
+    expect(reports[0]!.alreadyHeld + reports[1]!.alreadyHeld).toBe(60);
+    const fuller = reports.find((r) => r.alreadyHeld > 0)!;
+    expect(formatReport(fuller)).toContain(`of them already held  ${fuller.alreadyHeld}`);
+    expect(fuller.files.filter((f) => f.heldBy !== null)).toHaveLength(fuller.alreadyHeld);
   });
 
   it('a batch and a schedule run over the same folder at once store each file once', async ({ harness }) => {
@@ -105,5 +114,50 @@ describe('one file, one truth', () => {
     expect(freshResult).toMatchObject({ state: 'COMPLETED', recorded: 40 });
     await expectOneTruth(h, [first.batchId, fresh.batchId], items, { maxResends: 3 });
     await expectOneSenderPerFile(h, [first.batchId, fresh.batchId]);
+  });
+});
+
+describe('reconcile across batches', () => {
+  it('a copy held for a batch that rolled the file back is no drift when another batch recorded those bytes', async ({
+    harness,
+  }) => {
+    const h = await harness();
+    const [item] = await h.makeFiles(1, 512, 1);
+    const digest = await sha256File(item!.sourcePath);
+    const open = (batchId: string, interactionId: string, status: 'RECORDED' | 'ROLLED_BACK') =>
+      h.ledger.openInteraction({
+        interactionId,
+        batchId,
+        orderId: item!.orderId,
+        fileName: item!.fileName,
+        target: 'default',
+        sourcePath: item!.sourcePath,
+        sha256: digest.sha256,
+        sizeBytes: digest.size,
+        status,
+      });
+    // Batch A wrote the copy and rolled back (leaving it in place); batch B holds it RECORDED.
+    await open('recon-a', 'ix-a', 'ROLLED_BACK');
+    await h.ledger.recordRollback({
+      interactionId: 'ix-a',
+      batchId: 'recon-a',
+      orderId: item!.orderId,
+      fileName: item!.fileName,
+      reason: 'test',
+      status: 'DONE',
+      attempts: 1,
+    });
+    await h.targets.get('default').put({
+      orderId: item!.orderId,
+      fileName: item!.fileName,
+      sourcePath: item!.sourcePath,
+      ...digest,
+      contentType: 'application/octet-stream',
+      idempotencyKey: 'ix-a',
+    });
+    expect((await h.consistency('recon-a')).drifts.map((d) => d.kind)).toEqual(['held-not-recorded']);
+    await open('recon-b', 'ix-b', 'RECORDED');
+    expect((await h.consistency('recon-a')).drifts).toEqual([]);
+    expect((await h.consistency('recon-b')).drifts).toEqual([]);
   });
 });

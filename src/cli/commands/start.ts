@@ -21,6 +21,7 @@ interface StartFlags {
   resendBackoffMs?: number;
   toleratedFailurePercent?: number;
   atomic?: boolean;
+  resendRecorded?: boolean;
   outagePauseAfter?: number;
   probeIntervalMs?: number;
   localSendMaxBytes?: number;
@@ -46,6 +47,10 @@ export function registerStart(program: Command): void {
     .option(...policyOption('resendBackoffMs', 'ms'))
     .option(...policyOption('toleratedFailurePercent', 'p'))
     .option('--atomic', 'on failure or cancellation, also roll back the files already recorded')
+    .option(
+      '--resend-recorded',
+      'send a file even when an earlier interaction recorded the same bytes at its target (by default such a file is RECORDED without a second upload)',
+    )
     .option(...policyOption('outagePauseAfter', 'n'))
     .option(...policyOption('probeIntervalMs', 'ms'))
     .option(
@@ -91,6 +96,7 @@ export function registerStart(program: Command): void {
           resendBackoffMs: flags.resendBackoffMs,
           toleratedFailurePercent: flags.toleratedFailurePercent,
           atomic: flags.atomic ?? false,
+          ...(flags.resendRecorded ? { resendRecorded: true } : {}),
           outagePauseAfter: flags.outagePauseAfter,
           probeIntervalMs: flags.probeIntervalMs,
           localSendMaxBytes: flags.localSendMaxBytes,

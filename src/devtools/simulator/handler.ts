@@ -118,7 +118,10 @@ export class SimulatorHandler {
   /** The uploads of each file, by `orderId/fileName`. */
   uploadsByFile(): Map<string, FileUploads> {
     return new Map(
-      [...this.uploadsPerFile].map(([file, u]) => [file, { received: u.received, stored: u.stored, senders: u.keys.size }]),
+      [...this.uploadsPerFile].map(([file, u]) => [
+        file,
+        { received: u.received, stored: u.stored, senders: u.keys.size },
+      ]),
     );
   }
 

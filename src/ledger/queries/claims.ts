@@ -96,6 +96,22 @@ export function claimQueries(db: LedgerDb) {
       return row && holderOf(row);
     },
 
+    async alreadyHeldIn(batchId: string) {
+      const rows = await db
+        .selectFrom('interaction_events as e')
+        .innerJoin('interactions as i', 'i.interaction_id', 'e.interaction_id')
+        .select(['e.interaction_id', 'e.detail'])
+        .where('i.batch_id', '=', batchId)
+        .where('e.kind', '=', 'ALREADY_HELD')
+        .execute();
+      const heldBy = new Map<string, string>();
+      for (const r of rows) {
+        const detail = r.detail ? (JSON.parse(r.detail) as { heldBy?: unknown }) : {};
+        heldBy.set(r.interaction_id, typeof detail.heldBy === 'string' ? detail.heldBy : '');
+      }
+      return heldBy;
+    },
+
     async recordedWithBytes(file, opts = {}) {
       let query = db
         .selectFrom('interactions as i')
