@@ -62,6 +62,9 @@ class Faulty implements RecordingSystem {
   remove(orderId: string, fileName: string, opts?: RequestOptions) {
     return this.inner.remove(orderId, fileName, opts);
   }
+  removeIfOwn(orderId: string, fileName: string, idempotencyKey: string, opts?: RequestOptions) {
+    return this.inner.removeIfOwn(orderId, fileName, idempotencyKey, opts);
+  }
   list(opts?: { cursor?: string | null; limit?: number } & RequestOptions): Promise<ListPage> {
     return this.inner.list(opts);
   }
