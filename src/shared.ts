@@ -7,7 +7,14 @@
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { BatchLimits, LimitsChange, LimitsResult, NotifyOptions, RateLimit } from './limits/types';
+import type {
+  BatchLimits,
+  LimitsChange,
+  LimitsResult,
+  NotifyEventName,
+  NotifyOptions,
+  RateLimit,
+} from './limits/types';
 
 export const DEFAULT_TASK_QUEUE = 'image-sync';
 export const BATCH_WORKFLOW_TYPE = 'syncBatch';
@@ -264,6 +271,16 @@ export interface BatchTally {
   rolledBack: number;
   rollbackFailed: number;
   cancelled: number;
+}
+
+/** The JSON document POSTed for one event. */
+export interface NotifyBody extends BatchTally {
+  /** Unique per event: a receiver that sees it twice (a retry after a lost answer) can drop the copy. */
+  id: string;
+  event: NotifyEventName;
+  at: string;
+  /** Why, for paused, resumed and threshold_exceeded; the drift counts for reconcile.drift. */
+  detail?: Record<string, unknown>;
 }
 
 export interface BatchResult extends BatchTally {

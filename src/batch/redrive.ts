@@ -16,18 +16,13 @@ import {
   type SyncItem,
 } from '../shared';
 import { writeNormalizedManifest } from '../source/normalized';
+import { workflowStartInput } from '../temporal/start-input';
 import { InputError } from './start';
 import type { syncBatch } from '../workflows/sync-batch';
 
-export async function previousInput(client: Client, batchId: string): Promise<SyncBatchInput> {
-  const history = await client.workflow.getHandle(batchWorkflowId(batchId)).fetchHistory();
-  const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
-  if (!payload) throw new Error(`batch ${batchId}: its start event has no input`);
-  // Through the client's codecs (last first, as the SDK decodes): the input may be encrypted.
-  const { payloadCodecs, payloadConverter } = client.options.loadedDataConverter;
-  let decoded = [payload];
-  for (const codec of [...payloadCodecs].reverse()) decoded = await codec.decode(decoded);
-  return payloadConverter.fromPayload<SyncBatchInput>(decoded[0]!);
+/** The input the batch was started with: its policy, manifest and options. */
+export function previousInput(client: Client, batchId: string): Promise<SyncBatchInput> {
+  return workflowStartInput<SyncBatchInput>(client, batchWorkflowId(batchId));
 }
 
 export async function failedItems(ledger: Ledger, batchId: string, only?: string[]): Promise<SyncItem[]> {

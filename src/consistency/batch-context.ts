@@ -5,8 +5,9 @@
  */
 import { access } from 'node:fs/promises';
 import type { Client } from '@temporalio/client';
-import { previousInput } from '../batch/redrive';
 import { errorText } from '../errors';
+import { batchWorkflowId, type SyncBatchInput } from '../shared';
+import { workflowStartInput } from '../temporal/start-input';
 
 export interface BatchContext {
   maxResends?: number;
@@ -17,7 +18,7 @@ export interface BatchContext {
 
 export async function batchContextFromTemporal(client: Client, batchId: string): Promise<BatchContext> {
   try {
-    const input = await previousInput(client, batchId);
+    const input = await workflowStartInput<SyncBatchInput>(client, batchWorkflowId(batchId));
     const readable = await access(input.manifestPath).then(
       () => true,
       () => false,

@@ -1,8 +1,9 @@
 /**
  * The types of rate limits and notifications, shared by the CLI, the activities and the workflows
- * (re-exported by shared.ts). No imports but types: the workflow bundle includes this module.
+ * (re-exported by shared.ts). No imports: the workflow bundle includes this module, and shared.ts
+ * imports it, never the other way round (the notification body, which needs the batch's tally,
+ * lives in shared.ts).
  */
-import type { BatchTally } from '../shared';
 
 /** Rate limits of one scope; an absent or 0 value means no limit. */
 export interface RateLimit {
@@ -41,14 +42,4 @@ export interface NotifyOptions {
   urls: string[];
   /** How long one event may take to deliver to one URL, retries included, in milliseconds. */
   timeoutMs: number;
-}
-
-/** The JSON document POSTed for one event. */
-export interface NotifyBody extends BatchTally {
-  /** Unique per event: a receiver that sees it twice (a retry after a lost answer) can drop the copy. */
-  id: string;
-  event: NotifyEventName;
-  at: string;
-  /** Why, for paused, resumed and threshold_exceeded; the drift counts for reconcile.drift. */
-  detail?: Record<string, unknown>;
 }
