@@ -1,6 +1,10 @@
 /** The image-sync command line. Every command here works; each has --help. */
 import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { loadAppEnvOrExit } from '../config/env';
+import { envHelpText } from '../config/env-docs';
+import { EXIT_CODES } from './exit-codes';
 import { errorText } from '../errors';
 import { registerCodecServer } from './commands/codec-server';
 import { registerDemo } from './commands/demo';
@@ -16,10 +20,34 @@ import { registerStatus } from './commands/status';
 import { registerTemporalServer } from './commands/temporal-server';
 import { registerWorker } from './commands/worker';
 
+/** The groups of the top-level help, in the order shown; every command belongs to one. */
+export const HELP_GROUPS = {
+  Operate: ['start', 'cancel', 'pause', 'resume', 'retry', 'set-concurrency', 'set-limits', 'reconcile', 'schedule'],
+  Inspect: ['status', 'list', 'report'],
+  'Run services': ['worker', 'temporal-server', 'codec-server'],
+  Develop: ['demo', 'dev-server', 'recording-system'],
+} as const;
+
+export type HelpGroup = keyof typeof HELP_GROUPS;
+
+/** The help group of a command; a command in no group is a mistake caught by the tests. */
+export function helpGroupOf(name: string): HelpGroup {
+  for (const [group, names] of Object.entries(HELP_GROUPS) as [HelpGroup, readonly string[]][])
+    if (names.includes(name)) return group;
+  throw new Error(`command ${name} has no help group: add it to HELP_GROUPS in src/cli/main.ts`);
+}
+
+/** The version in package.json (src/cli/ and dist/cli/ both sit two folders below it). */
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
 export function buildProgram(): Command {
   const program = new Command()
     .name('image-sync')
     .description('Durable, provable synchronization of order image files to their recording systems, on Temporal.')
+    .version(packageVersion(), '-V, --version', 'print the version of image-sync')
     .showHelpAfterError('(add --help for usage)')
     // Usage errors (unknown option, bad value, missing argument) are bad input: exit code 2.
     .exitOverride((err) => {
@@ -50,23 +78,14 @@ export function buildProgram(): Command {
   ]) {
     register(program);
   }
+  // The help lists the groups in HELP_GROUPS order: operate, inspect, run services, develop.
+  const groups = Object.keys(HELP_GROUPS);
+  const rank = (c: Command) => groups.indexOf(helpGroupOf(c.name()));
+  for (const command of program.commands) command.helpGroup(`${helpGroupOf(command.name())}:`);
+  (program.commands as Command[]).sort((a, b) => rank(a) - rank(b));
   program.addHelpText(
     'after',
-    `
-Environment:
-  TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_PROFILE  Temporal connection (default localhost:7233)
-  RECORDING_SYSTEM_URL, RECORDING_SYSTEM_TOKEN                            the default recording system
-  IMAGE_SYNC_TARGETS_FILE                                                 several recording systems (JSON)
-  IMAGE_SYNC_LEDGER_URL     sqlite:<path> or postgres://... (default sqlite:./.image-sync/ledger.db)
-  IMAGE_SYNC_TASK_QUEUE     task queue (default image-sync)
-  RECORDING_SYSTEM_MAX_CONCURRENCY   requests in flight to the default recording system, per worker (default 32)
-  IMAGE_SYNC_LOG_LEVEL      worker log level: TRACE, DEBUG, INFO, WARN, ERROR (default INFO)
-  IMAGE_SYNC_SHUTDOWN_GRACE_MS       on SIGTERM/SIGINT, how long a worker lets work in flight finish (default 30000)
-  IMAGE_SYNC_ENCRYPTION_KEYS  id:base64key[,...]: AES-256-GCM payload keys (the first encrypts, all decrypt)
-  IMAGE_SYNC_LOG_FORMAT     json or text (default: text on a terminal, json otherwise)
-  IMAGE_SYNC_METRICS_PORT   worker's Prometheus /metrics and /health port
-  TEMPORAL_CLI_PATH         a Temporal CLI to use instead of finding or installing one
-A bad value stops every command with exit code 2 and one line naming the variable.`,
+    `\n${envHelpText()}\n\nExit codes: ${EXIT_CODES.map((e) => `${e.code} ${e.meaning.split(/[;(:]/)[0]!.trim()}`).join('; ')}.\nDocs: README.md and docs/ (docs/reference/ has every command and variable).`,
   );
   return program;
 }
