@@ -1,7 +1,8 @@
 /**
- * The process's configuration: every environment variable image-sync reads (README,
- * "Configuration"), parsed once at start with one schema. A bad value is refused with one line
- * that names the variable and what it accepts; the CLI exits 2 on it.
+ * The process's configuration: every environment variable image-sync reads
+ * (docs/reference/environment.md, written from this schema and env-docs.ts), parsed once at
+ * start with one schema. A bad value is refused with one line that names the variable and what
+ * it accepts; the CLI exits 2 on it.
  *
  * The schema is made of shapes, one per concern; adding a concern is one more shape in
  * {@link ENV_SHAPES}. Each variable carries the words that say what it accepts, and whether its

@@ -1,6 +1,7 @@
 /**
  * The clauses of the consistency invariant for one file with an interaction: its latest
- * interaction, its rollback row, the copy held and its source, against design.md's invariant.
+ * interaction, its rollback row, the copy held and its source, against the invariant of
+ * docs/concepts.md ("The consistency invariant").
  */
 import { stat } from 'node:fs/promises';
 import type { InteractionRow, Ledger, RollbackRow } from '../ledger/port';

@@ -1,5 +1,5 @@
 /**
- * The consistency invariant of design.md, checked for one batch against what the recording
+ * The consistency invariant (docs/concepts.md), checked for one batch against what the recording
  * systems hold. Used after every batch test, by `image-sync reconcile` and by the scheduled
  * reconcile.
  *

@@ -1,5 +1,5 @@
 /**
- * The consistency ledger (design.md, "Ledger"):
+ * The consistency ledger (docs/concepts.md, "The ledger"):
  * - port.ts: the Ledger interface callers use, and its row types (taken from schema.ts);
  * - schema.ts: the tables as Kysely sees them; migrations.ts: how they are created;
  * - queries/: the SQL, one file per table; sql-ledger.ts puts them together behind the port;

@@ -1,5 +1,5 @@
 /**
- * The consistency ledger: what happened to every file, in SQL. See design.md, "Ledger".
+ * The consistency ledger: what happened to every file, in SQL. See docs/concepts.md, "The ledger".
  *
  * Every write is idempotent, so an activity retried by Temporal writes the same row once.
  * The rows it returns are the tables' own rows (schema.ts), as Kysely selects them.

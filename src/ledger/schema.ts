@@ -1,6 +1,6 @@
 /**
- * The ledger's tables as Kysely sees them. Table and column names are a contract (design.md,
- * "Ledger"); the columns not listed there exist only to make writes idempotent or to track
+ * The ledger's tables as Kysely sees them. Table and column names are a contract (docs/concepts.md,
+ * "The ledger"); the columns not listed there exist only to make writes idempotent or to track
  * updates:
  * - `sync_batches.updated_at`: when the row last changed.
  * - `interaction_events.event_key`: with `interaction_id`, unique, so a retried append is a no-op.
@@ -71,7 +71,7 @@ export interface RollbacksTable {
   finished_at: string | null;
 }
 
-/** What scheduled (and recorded) reconcile runs found; not one of design.md's four tables. */
+/** What scheduled (and recorded) reconcile runs found; not one of the four tables of the origin documents. */
 export interface ReconcileFindingsTable {
   id: Generated<number>;
   run_id: string;

@@ -1,6 +1,6 @@
 /**
  * The ledger on SQL: one Kysely query layer over two backends, a SQLite file (the embedded
- * default) and PostgreSQL (production). See design.md, "Ledger".
+ * default) and PostgreSQL (production). See docs/concepts.md, "The ledger".
  *
  * The queries live by table in ./queries/; this module puts them together behind the Ledger
  * port, each run through the ledger's bounded retry of transient database failures.

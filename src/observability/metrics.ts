@@ -1,6 +1,6 @@
 /**
  * image-sync's own Prometheus metrics (prom-client, a registry of its own). Names and labels
- * are a contract for dashboards and alerts: see README, "Metrics".
+ * are a contract for dashboards and alerts: see docs/reference/metrics.md.
  */
 import { Counter, Histogram, Registry } from 'prom-client';
 

@@ -1,6 +1,6 @@
 /**
- * The production recording-system client: speaks the HTTP contract of design.md
- * ("Recording system HTTP contract") with Node's global fetch.
+ * The production recording-system client: speaks the HTTP contract of
+ * docs/recording-system-contract.md with Node's global fetch.
  *
  * - PUT streams the source file from disk; the file is never held whole in memory.
  * - Every request is bounded by `requestTimeoutMs` (sending the body and reading the answer

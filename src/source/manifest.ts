@@ -1,5 +1,5 @@
 /**
- * Manifests in, validated SyncItems out. See design.md, "Inputs".
+ * Manifests in, validated SyncItems out. See docs/manifests.md.
  *
  * A manifest is NDJSON (one object a line) or CSV with a header row, with the fields
  * `orderId, path, fileName?, sha256?, target?, contentType?`; `path` is relative to the

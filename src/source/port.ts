@@ -1,4 +1,4 @@
-/** Reading the inputs of a batch: manifests (NDJSON, CSV) and folders. See design.md, "Inputs". */
+/** Reading the inputs of a batch: manifests (NDJSON, CSV) and folders. See docs/manifests.md. */
 import type { SyncItem } from '../shared';
 
 export interface ManifestError {

@@ -1,4 +1,4 @@
-/** Source folders laid out as `dir/<orderId>/<file>`, read as a manifest would be. See design.md, "Inputs". */
+/** Source folders laid out as `dir/<orderId>/<file>`, read as a manifest would be. See docs/manifests.md. */
 import type { Dirent } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';

@@ -1,7 +1,7 @@
 /**
  * Finds, or installs, the pinned Temporal CLI that serves the local dev server and its Web UI.
  *
- * Order (design.md, "The local Temporal server"): TEMPORAL_CLI_PATH; `temporal` on PATH; the
+ * Order (docs/development.md, "Local tools"): TEMPORAL_CLI_PATH; `temporal` on PATH; the
  * project's .temporal/bin/temporal; `go install` of the pinned version into .temporal/bin when
  * Go is present; else the SDK's own download, which needs internet.
  */

@@ -31,8 +31,8 @@ export interface DevServerOptions {
 }
 
 /**
- * Dynamic configuration for the dev server, each measured with `npm run bench` (README,
- * "Performance"): one matching partition per task queue (a single-process server gains nothing
+ * Dynamic configuration for the dev server, each measured with `npm run bench`
+ * (docs/performance.md): one matching partition per task queue (a single-process server gains nothing
  * from four), and search attributes read from the cache (the CLI turns a refresh on every read
  * on, for tests that register attributes and use them at once; ours are registered at start).
  */

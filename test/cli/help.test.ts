@@ -20,7 +20,7 @@ describe('image-sync --help', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('knows the commands of design.md', () => {
+  it('knows the documented commands', () => {
     expect(COMMANDS).toEqual(
       expect.arrayContaining([
         'demo',

@@ -1,6 +1,6 @@
 /**
  * `image-sync recording-system`: the simulator as a command, spoken to with the real curl. The
- * HTTP contract of design.md (PUT 201/200, GET receipt, list, DELETE 204/404, 401 without the
+ * HTTP contract of docs/recording-system-contract.md (PUT 201/200, GET receipt, list, DELETE 204/404, 401 without the
  * token), fault flags, flag validation, and files that survive a restart on the same data folder.
  */
 import { createHash } from 'node:crypto';

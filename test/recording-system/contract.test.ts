@@ -1,5 +1,5 @@
 /**
- * The HTTP contract of design.md, end to end: the real adapter against the real simulator,
+ * The HTTP contract of docs/recording-system-contract.md, end to end: the real adapter against the real simulator,
  * one answer of the table at a time.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,6 +1,6 @@
 /**
- * A recording system for local runs and tests. It serves the HTTP contract of design.md
- * ("Recording system HTTP contract") with node:http, keeps files under a data folder so they
+ * A recording system for local runs and tests. It serves the HTTP contract of
+ * docs/recording-system-contract.md with node:http, keeps files under a data folder so they
  * survive a restart (see store.ts), and injects faults at configured rates.
  *
  * This file starts and stops the server; the settings are in options.ts, serving a request in
