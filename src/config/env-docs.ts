@@ -21,7 +21,8 @@ export type EnvType =
   | 'PEM text'
   | 'key list';
 
-export type EnvGroup = 'Temporal' | 'Recording systems' | 'Ledger' | 'Worker' | 'Notifications' | 'Tools';
+export type EnvGroup =
+  'Temporal' | 'Recording systems' | 'Ledger' | 'Worker' | 'Notifications' | 'Codec server' | 'Tools';
 
 export interface EnvDoc {
   group: EnvGroup;
@@ -107,6 +108,11 @@ export const ENV_DOCS: Record<string, EnvDoc> = {
     type: 'integer',
     meaning: 'on SIGTERM or SIGINT, how long a worker lets the work in flight finish',
   },
+  IMAGE_SYNC_STARTUP_TIMEOUT_MS: {
+    group: 'Worker',
+    type: 'integer',
+    meaning: 'how long a worker retries an unreachable ledger or Temporal at start before it exits 1',
+  },
   IMAGE_SYNC_LOG_FORMAT: {
     group: 'Worker',
     type: 'enum',
@@ -141,6 +147,27 @@ export const ENV_DOCS: Record<string, EnvDoc> = {
     meaning: 'the workers sign each notification with it (HMAC-SHA256)',
     defaultText: 'none, unsigned',
   },
+  IMAGE_SYNC_CODEC_TOKENS: {
+    group: 'Codec server',
+    type: 'string',
+    meaning: 'bearer tokens the codec server accepts, separated by commas or new lines',
+  },
+  IMAGE_SYNC_CODEC_TOKEN_HASHES: {
+    group: 'Codec server',
+    type: 'string',
+    meaning: 'the same tokens by their SHA-256 only (sha256:<hex>), separated by commas or new lines',
+  },
+  IMAGE_SYNC_CODEC_JWKS_URL: {
+    group: 'Codec server',
+    type: 'url',
+    meaning: 'the codec server accepts JWTs signed by a key of this JSON Web Key Set (an identity provider)',
+  },
+  IMAGE_SYNC_CODEC_JWT_ISSUER: { group: 'Codec server', type: 'string', meaning: 'the issuer those JWTs must name' },
+  IMAGE_SYNC_CODEC_JWT_AUDIENCE: {
+    group: 'Codec server',
+    type: 'string',
+    meaning: 'the audience those JWTs must name',
+  },
   TEMPORAL_CLI_PATH: {
     group: 'Tools',
     type: 'executable path',
@@ -163,7 +190,15 @@ export const ENV_DOCS: Record<string, EnvDoc> = {
   },
 };
 
-export const ENV_GROUPS: EnvGroup[] = ['Temporal', 'Recording systems', 'Ledger', 'Worker', 'Notifications', 'Tools'];
+export const ENV_GROUPS: EnvGroup[] = [
+  'Temporal',
+  'Recording systems',
+  'Ledger',
+  'Worker',
+  'Notifications',
+  'Codec server',
+  'Tools',
+];
 
 /** One variable as the reference and the help show it. */
 export interface EnvEntry extends EnvDoc {

@@ -13,6 +13,7 @@ import { z } from 'zod';
 import { productionEnvShape } from './production-env';
 import { parseLedgerUrl } from '../ledger/url';
 import { redactSecrets } from '../ledger/safe-text';
+import { resolveSecretFiles, SecretFileError } from './secret-files';
 
 /** One environment variable: its schema (on the trimmed value, absent when unset or empty). */
 export interface EnvVar<T extends z.ZodType = z.ZodType> {
@@ -23,9 +24,15 @@ export interface EnvVar<T extends z.ZodType = z.ZodType> {
   secret?: boolean;
   /** Echo the value with credentials masked (URLs that may hold a password). */
   redact?: boolean;
+  /** May be given as `<NAME>_FILE` (see secret-files.ts); true for every secret and redacted variable. */
+  fromFile?: boolean;
 }
 
-function envVar<T extends z.ZodType>(schema: T, accepts: string, opts: { secret?: boolean; redact?: boolean } = {}) {
+function envVar<T extends z.ZodType>(
+  schema: T,
+  accepts: string,
+  opts: { secret?: boolean; redact?: boolean; fromFile?: boolean } = {},
+) {
   return { schema, accepts, ...opts } satisfies EnvVar<T>;
 }
 
@@ -66,6 +73,8 @@ const booleanWords = z
 
 export const SHUTDOWN_GRACE_MS_DEFAULT = 30_000;
 export const SHUTDOWN_GRACE_MS_MAX = 600_000;
+export const STARTUP_TIMEOUT_MS_DEFAULT = 120_000;
+export const STARTUP_TIMEOUT_MS_MAX = 3_600_000;
 export const RECORDING_SYSTEM_MAX_CONCURRENCY_DEFAULT = 32;
 export const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
 export type EnvLogLevel = (typeof LOG_LEVELS)[number];
@@ -168,6 +177,43 @@ export const workerEnv = {
     intInRange(0, SHUTDOWN_GRACE_MS_MAX, SHUTDOWN_GRACE_MS_DEFAULT),
     `milliseconds, a whole number from 0 to ${SHUTDOWN_GRACE_MS_MAX}`,
   ),
+  IMAGE_SYNC_STARTUP_TIMEOUT_MS: envVar(
+    intInRange(1_000, STARTUP_TIMEOUT_MS_MAX, STARTUP_TIMEOUT_MS_DEFAULT),
+    `milliseconds, a whole number from 1000 to ${STARTUP_TIMEOUT_MS_MAX}`,
+  ),
+};
+
+/** A list in one value: items separated by commas or new lines (a file holds one a line). */
+const itemList = (item: z.ZodString) =>
+  z
+    .string()
+    .optional()
+    .transform((v) =>
+      (v ?? '')
+        .split(/[,\n]/)
+        .map((t) => t.trim())
+        .filter((t) => t.length > 0),
+    )
+    .pipe(z.array(item));
+
+/** Who may call the codec server (src/codec/auth.ts): bearer tokens, their hashes, or JWTs. */
+export const codecEnv = {
+  IMAGE_SYNC_CODEC_TOKENS: envVar(
+    itemList(z.string().regex(noSpace).min(16)),
+    'bearer tokens of at least 16 characters without spaces, separated by commas or new lines',
+    { secret: true },
+  ),
+  IMAGE_SYNC_CODEC_TOKEN_HASHES: envVar(
+    itemList(z.string().regex(/^sha256:[0-9a-fA-F]{64}$/)),
+    'sha256:<64 hex digits> of each token, separated by commas or new lines',
+    { fromFile: true },
+  ),
+  IMAGE_SYNC_CODEC_JWKS_URL: envVar(
+    z.url({ protocol: /^https?$/ }).optional(),
+    'the http:// or https:// URL of a JSON Web Key Set',
+  ),
+  IMAGE_SYNC_CODEC_JWT_ISSUER: envVar(z.string().regex(noSpace).optional(), 'the issuer (iss) JWTs must name'),
+  IMAGE_SYNC_CODEC_JWT_AUDIENCE: envVar(z.string().regex(noSpace).optional(), 'the audience (aud) JWTs must name'),
 };
 
 /** Tools the CLI runs. */
@@ -226,6 +272,7 @@ export const ENV_SHAPES = {
   ...toolsEnv,
   ...productionEnv,
   ...notifyEnv,
+  ...codecEnv,
 };
 
 type Shapes = typeof ENV_SHAPES;
@@ -233,6 +280,12 @@ export type Env = { readonly [K in keyof Shapes]: z.output<Shapes[K]['schema']> 
 
 /** The names of every variable the configuration reads. */
 export const ENV_NAMES = Object.keys(ENV_SHAPES) as (keyof Shapes)[];
+
+/** The variables that may also be given as `<NAME>_FILE`. */
+export const FILE_ENV_NAMES: string[] = ENV_NAMES.filter((name) => {
+  const spec: EnvVar = ENV_SHAPES[name];
+  return spec.secret || spec.redact || spec.fromFile;
+});
 
 /** A variable with a value the schema refuses; the message is the one line to print. */
 export class EnvError extends Error {
@@ -255,7 +308,15 @@ function shown(spec: EnvVar, raw: string): string {
  * Parses the variables of `raw`. An unset or blank variable takes its default. Throws
  * {@link EnvError} for the first variable (in {@link ENV_NAMES} order) with a bad value.
  */
-export function parseEnv(raw: NodeJS.ProcessEnv): Env {
+export function parseEnv(given: NodeJS.ProcessEnv): Env {
+  // process.env takes the file values in place, for the readers that read it directly.
+  const raw = given === process.env ? given : { ...given };
+  try {
+    resolveSecretFiles(raw, FILE_ENV_NAMES);
+  } catch (err) {
+    if (err instanceof SecretFileError) throw new EnvError(err.variable, err.message);
+    throw err;
+  }
   const out: Record<string, unknown> = {};
   for (const name of ENV_NAMES) {
     const spec: EnvVar = ENV_SHAPES[name];

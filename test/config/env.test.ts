@@ -7,7 +7,7 @@ import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ENV_NAMES, EnvError, parseEnv } from '../../src/config/env';
+import { ENV_NAMES, EnvError, FILE_ENV_NAMES, parseEnv } from '../../src/config/env';
 import { ENV_DOCS } from '../../src/config/env-docs';
 import { cliEnv, reasonLines, runCli } from '../cli/helpers';
 
@@ -46,6 +46,16 @@ const BAD: Record<string, { values: string[]; accepts: RegExp; secret?: boolean 
   },
   IMAGE_SYNC_LOG_LEVEL: { values: ['verbose', 'inf'], accepts: /TRACE, DEBUG, INFO, WARN, ERROR/ },
   IMAGE_SYNC_SHUTDOWN_GRACE_MS: { values: ['-5', 'soon', '600001', '1.5'], accepts: /0 to 600000/ },
+  IMAGE_SYNC_STARTUP_TIMEOUT_MS: { values: ['999', 'never', '3600001'], accepts: /1000 to 3600000/ },
+  IMAGE_SYNC_CODEC_TOKENS: {
+    values: ['short', 'a-long-enough-token,with space in it'],
+    accepts: /at least 16 characters/,
+    secret: true,
+  },
+  IMAGE_SYNC_CODEC_TOKEN_HASHES: { values: ['md5:abc', `sha256:${'0'.repeat(63)}`], accepts: /sha256:<64 hex digits>/ },
+  IMAGE_SYNC_CODEC_JWKS_URL: { values: ['idp.example/jwks', 'ftp://idp.example/jwks'], accepts: /JSON Web Key Set/ },
+  IMAGE_SYNC_CODEC_JWT_ISSUER: { values: ['two words'], accepts: /issuer/ },
+  IMAGE_SYNC_CODEC_JWT_AUDIENCE: { values: ['two words'], accepts: /audience/ },
   TEMPORAL_CLI_PATH: { values: [notExecutable, path.join(dir, 'absent')], accepts: /executable file/ },
   TEMPORAL_SERVER_PATH: { values: [notExecutable, path.join(dir, 'absent')], accepts: /executable file/ },
   TEMPORAL_SQL_TOOL_PATH: { values: [notExecutable], accepts: /executable file/ },
@@ -137,6 +147,67 @@ describe('configuration schema', () => {
     expect(() => parseEnv({ IMAGE_SYNC_LEDGER_URL: 'mysql://admin:topsecret@h/db' })).toThrow(
       /^IMAGE_SYNC_LEDGER_URL=mysql:\/\/admin:\[redacted\]@h\/db is invalid/,
     );
+  });
+});
+
+describe('secrets from files (<NAME>_FILE)', () => {
+  const secretFile = (name: string, content: string) => {
+    const file = path.join(dir, name);
+    writeFileSync(file, content, { mode: 0o600 });
+    return file;
+  };
+
+  it('every secret variable, and every URL that may hold a password, can be given as a file', () => {
+    for (const name of [
+      'TEMPORAL_API_KEY',
+      'RECORDING_SYSTEM_TOKEN',
+      'IMAGE_SYNC_LEDGER_URL',
+      'IMAGE_SYNC_ENCRYPTION_KEYS',
+      'IMAGE_SYNC_NOTIFY_SECRET',
+      'IMAGE_SYNC_CODEC_TOKENS',
+    ]) {
+      expect(FILE_ENV_NAMES, name).toContain(name);
+    }
+    const env = parseEnv({
+      RECORDING_SYSTEM_TOKEN_FILE: secretFile('token', 'from-a-file-token\n'),
+      IMAGE_SYNC_LEDGER_URL_FILE: secretFile('ledger-url', 'postgres://app:pa55word@db.example:5432/ledger\n'),
+      IMAGE_SYNC_CODEC_TOKENS_FILE: secretFile('codec-tokens', 'first-codec-token-0001\nsecond-codec-token-0002\n'),
+    });
+    expect(env.RECORDING_SYSTEM_TOKEN).toBe('from-a-file-token');
+    expect(env.IMAGE_SYNC_LEDGER_URL).toBe('postgres://app:pa55word@db.example:5432/ledger');
+    expect(env.IMAGE_SYNC_CODEC_TOKENS).toEqual(['first-codec-token-0001', 'second-codec-token-0002']);
+  });
+
+  it('refuses both NAME and NAME_FILE, a file that cannot be read, and an empty file, naming the variable only', () => {
+    const token = secretFile('token-2', 'the-secret-in-the-file');
+    expect(() => parseEnv({ RECORDING_SYSTEM_TOKEN: 'x', RECORDING_SYSTEM_TOKEN_FILE: token })).toThrow(
+      /^RECORDING_SYSTEM_TOKEN and RECORDING_SYSTEM_TOKEN_FILE are both set/,
+    );
+    expect(() => parseEnv({ RECORDING_SYSTEM_TOKEN_FILE: path.join(dir, 'absent') })).toThrow(
+      /^RECORDING_SYSTEM_TOKEN_FILE=.*absent cannot be read/,
+    );
+    expect(() => parseEnv({ RECORDING_SYSTEM_TOKEN_FILE: secretFile('empty', '\n') })).toThrow(
+      /^RECORDING_SYSTEM_TOKEN_FILE=.* is empty/,
+    );
+    // A bad value from a file is refused like a bad value, and never shown.
+    const bad = secretFile('bad-token', 'to ken');
+    expect(() => parseEnv({ RECORDING_SYSTEM_TOKEN_FILE: bad })).toThrow(
+      /^RECORDING_SYSTEM_TOKEN=\(hidden\) is invalid/,
+    );
+    // Paths that are not secrets keep their own meaning.
+    expect(FILE_ENV_NAMES).not.toContain('IMAGE_SYNC_TARGETS_FILE');
+  });
+
+  it('a worker given its token as a file starts with it; a missing file exits 2 with one line', async () => {
+    const home = mkdtempSync(path.join(os.tmpdir(), 'image-sync-env-file-'));
+    const result = await runCli(['status', 'some-batch'], {
+      env: cliEnv(home, { RECORDING_SYSTEM_TOKEN_FILE: path.join(dir, 'nowhere') }),
+      timeoutMs: 30_000,
+    });
+    expect(result.code).toBe(2);
+    expect(reasonLines(result.stderr)).toEqual([
+      `image-sync: RECORDING_SYSTEM_TOKEN_FILE=${path.join(dir, 'nowhere')} cannot be read: ENOENT: no such file or directory, open '${path.join(dir, 'nowhere')}'`,
+    ]);
   });
 });
 
