@@ -4,7 +4,7 @@
  * the /metrics and /health server).
  */
 import type { LogLevel } from '@temporalio/common';
-import type { ActivityInterceptorsFactory, Worker } from '@temporalio/worker';
+import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 import type { TransferObserver } from '../activities';
 import type { Ledger } from '../ledger/port';
 import { freePort } from '../temporal/dev-server';
@@ -21,8 +21,11 @@ export interface WorkerObservability {
   interceptors(resolveTarget: (target: string | undefined) => string): ActivityInterceptorsFactory[];
   /** Times the phases of a delivery into the send and verify histograms (when metrics are on). */
   transferObserver(): TransferObserver | undefined;
-  /** Starts /metrics and /health for the worker (when a metrics port is set). */
-  serve(worker: Worker): Promise<MetricsServer | undefined>;
+  /**
+   * Starts /metrics and /health (when a metrics port is set), from the start of the start-up:
+   * /health answers 503 with `health().status` until `health().ok`.
+   */
+  serve(health: () => { ok: boolean; status: string }): Promise<MetricsServer | undefined>;
   info(message: string, fields?: Record<string, unknown>): void;
   close(): Promise<void>;
 }
@@ -48,7 +51,7 @@ export async function setUpWorkerObservability(opts: {
         ? (phase, target, result, seconds) =>
             (phase === 'send' ? metrics.sendSeconds : metrics.verifySeconds).observe({ target, result }, seconds)
         : undefined,
-    async serve(worker) {
+    async serve(health) {
       if (!metrics || opts.metricsPort === undefined) return undefined;
       server = await startMetricsServer({
         port: opts.metricsPort,
@@ -56,7 +59,7 @@ export async function setUpWorkerObservability(opts: {
         runtimeMetricsUrl: runtime.corePrometheusAddress
           ? `http://${runtime.corePrometheusAddress}/metrics`
           : undefined,
-        healthy: () => worker.getState() === 'RUNNING',
+        health,
       });
       return server;
     },

@@ -2,7 +2,7 @@
  * The worker's observability endpoint: `GET /metrics` answers Prometheus text with image-sync's
  * `image_sync_*` metrics and everything the Temporal runtime's exporter serves (the SDK's
  * `temporal_*` metrics and the workflows' own); `GET /health` answers 200 while the worker polls
- * and 503 otherwise.
+ * and 503 otherwise, with what it is doing (`starting: waiting for the ledger`, `not polling`).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,8 +15,8 @@ export interface MetricsServerOptions {
   metrics: SyncMetrics;
   /** The Temporal runtime's Prometheus exporter, e.g. http://127.0.0.1:9464/metrics. */
   runtimeMetricsUrl?: string;
-  /** Whether the worker polls its task queue. */
-  healthy: () => boolean;
+  /** Whether the worker polls its task queue, and what it does otherwise. */
+  health: () => { ok: boolean; status: string };
 }
 
 export interface MetricsServer {
@@ -43,9 +43,9 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Me
       return;
     }
     if (route === '/health') {
-      const ok = opts.healthy();
+      const { ok, status } = opts.health();
       res.writeHead(ok ? 200 : 503, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify({ status: ok ? 'polling' : 'not polling' }));
+      res.end(JSON.stringify({ status }));
       return;
     }
     if (route === '/metrics') {

@@ -28,6 +28,9 @@ export function installWorkerRuntime(
   const coreLevel: LogLevel = opts.level === 'TRACE' || opts.level === 'DEBUG' ? opts.level : 'WARN';
   Runtime.install({
     logger,
+    // The process handles its stop signals itself (src/cli/commands/worker.ts), at every point of
+    // its start-up too; the SDK's own handlers would swallow a SIGTERM before a worker exists.
+    shutdownSignals: [],
     telemetryOptions: {
       logging: { filter: { core: coreLevel, other: 'ERROR' }, forward: {} },
       ...(opts.corePrometheusAddress ? { metrics: { prometheus: { bindAddress: opts.corePrometheusAddress } } } : {}),

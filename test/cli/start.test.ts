@@ -97,7 +97,7 @@ async function newStack(simulatorFaults: { rejectRate?: number } = {}): Promise<
     spawn,
     async startWorker() {
       const worker = spawn(['worker']);
-      await worker.waitForStdout(/Worker polling task queue "([^"]+)"/, 120_000);
+      await worker.waitForStdout(/Worker polling task queue (\S+)/, 120_000);
       expect(worker.stdout).toContain(`"${taskQueue}"`);
       return worker;
     },

@@ -210,17 +210,19 @@ describe('the metrics server', () => {
       port: 0,
       host: '127.0.0.1',
       metrics: new SyncMetrics(),
-      healthy: () => true,
+      health: () => ({ ok: true, status: 'polling' }),
     });
     const server = await startMetricsServer({
       port: 0,
       host: '127.0.0.1',
       metrics,
       runtimeMetricsUrl: `${runtime.url}/health`,
-      healthy: () => polling,
+      health: () => (polling ? { ok: true, status: 'polling' } : { ok: false, status: 'starting' }),
     });
     try {
-      expect((await fetch(`${server.url}/health`)).status).toBe(503);
+      const starting = await fetch(`${server.url}/health`);
+      expect(starting.status).toBe(503);
+      expect(await starting.json()).toEqual({ status: 'starting' });
       polling = true;
       expect((await fetch(`${server.url}/health`)).status).toBe(200);
       const text = await (await fetch(`${server.url}/metrics`)).text();

@@ -2,13 +2,16 @@ import type { Command } from 'commander';
 import type { LogLevel } from '@temporalio/common';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { appEnv } from '../../config/env';
-import { createTargets, loadTargetsConfig } from '../../config/targets';
+import { createTargets, loadTargetsConfig, type Targets } from '../../config/targets';
 import { errorText } from '../../errors';
 import { ledgerUrlFromEnv, openLedger } from '../../ledger';
+import { describeLedgerLocation, parseLedgerUrl } from '../../ledger/url';
 import { setUpWorkerObservability, type WorkerObservability } from '../../observability';
+import { defaultLogFormat, type LogFormat } from '../../observability/logger';
 import { temporalSettings } from '../../temporal/connection';
 import { createSyncWorker } from '../../worker';
-import { action, parseIntOption } from '../common';
+import { parseIntOption } from '../common';
+import { exitCodeOf, serviceLog, Startup, StartupAborted, StartupConfigError, type ServiceLog } from '../service';
 
 export interface WorkerFlags {
   logLevel?: LogLevel;
@@ -18,19 +21,18 @@ export interface WorkerFlags {
 }
 
 /** Logs and metrics as the production settings say (IMAGE_SYNC_LOG_FORMAT, IMAGE_SYNC_METRICS_PORT). */
-function workerObservability(flags: WorkerFlags): Promise<WorkerObservability> {
+function workerObservability(flags: WorkerFlags, format: LogFormat): Promise<WorkerObservability> {
   const env = appEnv();
   return setUpWorkerObservability({
     level: flags.logLevel ?? env.IMAGE_SYNC_LOG_LEVEL,
-    format: env.IMAGE_SYNC_LOG_FORMAT,
+    format,
     metricsPort: flags.metricsPort ?? env.IMAGE_SYNC_METRICS_PORT,
   });
 }
 
-/** Starts /metrics and /health (when configured) and says where, as a log line. */
-async function serveObservability(observability: WorkerObservability, worker: Worker): Promise<void> {
-  const server = await observability.serve(worker);
-  if (server) observability.info('metrics and health served', { metricsUrl: `${server.url}/metrics` });
+/** The log format of this process: IMAGE_SYNC_LOG_FORMAT, else by whether stderr is a terminal. */
+export function processLogFormat(): LogFormat {
+  return appEnv().IMAGE_SYNC_LOG_FORMAT ?? defaultLogFormat();
 }
 
 /** Exit code of a worker stopped at once by a second signal: 128 + the signal's number. */
@@ -48,7 +50,7 @@ export const FORCE_AFTER_GRACE_MS = 15_000;
  * {@link FORCE_AFTER_GRACE_MS} after that ends with exit code 1. A second signal ends the
  * process at once with 128 + the signal's number (130 SIGINT, 143 SIGTERM).
  *
- * Installed before the worker is made, so a signal during start-up stops it too.
+ * Installed before anything else of the worker, so a signal during start-up stops it too.
  */
 export function stopGracefullyOnSignals(
   graceMs: number,
@@ -88,70 +90,145 @@ export function stopGracefullyOnSignals(
 
 /**
  * Runs a worker until stopped; shared by `worker` and `demo`. Without `until`, the worker stops
- * gracefully on SIGTERM or SIGINT (see {@link stopGracefullyOnSignals}); with it, it stops when
- * `until` settles, with the same grace.
+ * gracefully on SIGTERM or SIGINT (see {@link stopGracefullyOnSignals}), at any point of its
+ * start-up too; with it, it stops when `until` settles, with the same grace. The start-up
+ * retries the ledger and Temporal until IMAGE_SYNC_STARTUP_TIMEOUT_MS (see ../service.ts).
  */
 export async function runWorker(flags: WorkerFlags = {}, until?: Promise<unknown>): Promise<void> {
-  const graceMs = appEnv().IMAGE_SYNC_SHUTDOWN_GRACE_MS;
-  const signals = until ? undefined : stopGracefullyOnSignals(graceMs);
+  const env = appEnv();
+  const log = serviceLog(processLogFormat());
+  const say = (line: string) => log.line('info', line);
+  const graceMs = env.IMAGE_SYNC_SHUTDOWN_GRACE_MS;
+  const startup = new Startup(env.IMAGE_SYNC_STARTUP_TIMEOUT_MS, log);
+  const signals = until ? undefined : stopGracefullyOnSignals(graceMs, say);
   // From here on a stop signal is handled: say so, for whoever supervises the process.
-  if (signals) process.stdout.write('Worker starting: stop signals are handled from now on\n');
+  if (signals) say('Worker starting: stop signals are handled from now on');
   const stopWhen = until ?? signals!.requested;
+  void stopWhen.then(
+    () => startup.stop('stop requested'),
+    () => startup.stop('stop requested'),
+  );
   try {
-    await runWorkerUntil(flags, stopWhen, graceMs);
+    await runWorkerUntil(flags, stopWhen, graceMs, startup, log);
+  } catch (err) {
+    if (err instanceof StartupAborted) {
+      say('Worker stopped');
+      return;
+    }
+    throw err;
   } finally {
     signals?.remove();
   }
 }
 
-async function runWorkerUntil(flags: WorkerFlags, until: Promise<unknown>, graceMs: number): Promise<void> {
+/** The targets, or the configuration error (exit 2) that says why there are none. */
+function workerTargets(): Targets {
+  try {
+    return createTargets(loadTargetsConfig());
+  } catch (err) {
+    throw new StartupConfigError(errorText(err));
+  }
+}
+
+async function runWorkerUntil(
+  flags: WorkerFlags,
+  until: Promise<unknown>,
+  graceMs: number,
+  startup: Startup,
+  log: ServiceLog,
+): Promise<void> {
   const settings = temporalSettings();
   // The targets first: a bad targets file ends the worker before anything is opened.
-  const targets = createTargets(loadTargetsConfig());
-  const observability = await workerObservability(flags);
-  const ledgerUrl = ledgerUrlFromEnv();
-  const ledger = observability.wrapLedger(await openLedger(ledgerUrl));
-  let connection: NativeConnection;
+  const targets = workerTargets();
+  const cleanups: (() => Promise<void>)[] = [() => targets.close()];
+  const observability = await workerObservability(flags, log.format);
+  cleanups.unshift(() => observability.close());
+  let worker: Worker | undefined;
   try {
-    connection = await NativeConnection.connect(settings.connectionOptions);
-  } catch (err) {
-    await ledger.close();
-    await observability.close();
-    await targets.close();
-    throw new Error(`cannot reach Temporal at ${settings.connectionOptions.address}: ${errorText(err)}`);
-  }
-  try {
-    const worker = await createSyncWorker({
-      connection,
-      namespace: settings.namespace,
-      taskQueue: settings.taskQueue,
-      ledger,
-      targets,
-      shutdownGraceMs: graceMs,
-      dataConverter: settings.dataConverter,
-      activityInterceptors: observability.interceptors((target) => targets.resolveName(target)),
-      observeTransfer: observability.transferObserver(),
-      notifySecret: appEnv().IMAGE_SYNC_NOTIFY_SECRET,
-      tuning: {
-        ...(flags.maxActivities ? { maxConcurrentActivityTaskExecutions: flags.maxActivities } : {}),
-        ...(flags.maxWorkflowTasks ? { maxConcurrentWorkflowTaskExecutions: flags.maxWorkflowTasks } : {}),
-      },
-    });
-    process.stdout.write(
-      `Worker polling task queue "${settings.taskQueue}" on ${settings.connectionOptions.address} (namespace ${settings.namespace}); ledger ${ledger.dialect}\n`,
+    await serveObservability(observability, () =>
+      worker && startup.status === 'serving'
+        ? worker.getState() === 'RUNNING'
+          ? { ok: true, status: 'polling' }
+          : { ok: false, status: 'not polling' }
+        : { ok: false, status: startup.status },
     );
-    await serveObservability(observability, worker);
+    const ledgerUrl = ledgerUrlFromEnv();
+    const ledger = observability.wrapLedger(
+      await startup.reach(
+        `the ledger (${describeLedgerLocation(parseLedgerUrl(ledgerUrl))})`,
+        () => openLedger(ledgerUrl),
+        {
+          dispose: (l) => l.close(),
+        },
+      ),
+    );
+    cleanups.unshift(() => ledger.close());
+    const address = settings.connectionOptions.address;
+    const connection = await startup.reach(
+      `Temporal at ${address}`,
+      () => NativeConnection.connect(settings.connectionOptions),
+      {
+        dispose: (c) => c.close(),
+      },
+    );
+    cleanups.unshift(() => connection.close());
+    worker = await startup.step('creating the worker', () =>
+      createSyncWorker({
+        connection,
+        namespace: settings.namespace,
+        taskQueue: settings.taskQueue,
+        ledger,
+        targets,
+        shutdownGraceMs: graceMs,
+        dataConverter: settings.dataConverter,
+        activityInterceptors: observability.interceptors((target) => targets.resolveName(target)),
+        observeTransfer: observability.transferObserver(),
+        notifySecret: appEnv().IMAGE_SYNC_NOTIFY_SECRET,
+        tuning: {
+          ...(flags.maxActivities ? { maxConcurrentActivityTaskExecutions: flags.maxActivities } : {}),
+          ...(flags.maxWorkflowTasks ? { maxConcurrentWorkflowTaskExecutions: flags.maxWorkflowTasks } : {}),
+        },
+      }),
+    );
     const running = worker.run();
+    startup.serving();
+    log.line(
+      'info',
+      `Worker polling task queue ${settings.taskQueue} on ${address} (namespace ${settings.namespace}); ledger ${ledger.dialect}`,
+      { taskQueue: settings.taskQueue, address, namespace: settings.namespace, ledger: ledger.dialect },
+    );
     await Promise.race([until, running]);
     if (worker.getState() === 'RUNNING') worker.shutdown();
     await running;
-    process.stdout.write('Worker stopped\n');
+    log.line('info', 'Worker stopped');
   } finally {
-    await observability.close();
-    await connection.close();
-    await ledger.close();
-    await targets.close();
+    for (const cleanup of cleanups) await cleanup().catch(() => undefined);
   }
+}
+
+/** Starts /metrics and /health (when configured) and says where, as a log line. */
+async function serveObservability(
+  observability: WorkerObservability,
+  health: () => { ok: boolean; status: string },
+): Promise<void> {
+  const server = await observability.serve(health);
+  if (server) observability.info('metrics and health served', { metricsUrl: `${server.url}/metrics` });
+}
+
+/**
+ * The `worker` command: runs the worker, then ends the process with its exit code (0 stopped,
+ * 1 failed or not started in time, 2 bad configuration) and, on failure, one line saying why,
+ * JSON in JSON mode. The process ends even when something the failure left behind would keep it.
+ */
+async function workerCommand(flags: WorkerFlags): Promise<void> {
+  let code = 0;
+  try {
+    await runWorker(flags);
+  } catch (err) {
+    code = exitCodeOf(err);
+    serviceLog(processLogFormat()).line('error', errorText(err), { exitCode: code });
+  }
+  process.exit(code);
 }
 
 export function registerWorker(program: Command): void {
@@ -165,5 +242,5 @@ export function registerWorker(program: Command): void {
       'serve Prometheus /metrics and /health on this port (default: $IMAGE_SYNC_METRICS_PORT)',
       parseIntOption('--metrics-port', 0, 65535),
     )
-    .action(action(async (flags: WorkerFlags) => runWorker(flags)));
+    .action(workerCommand);
 }
