@@ -16,11 +16,12 @@ import {
   SA_TARGET,
 } from '../src/shared';
 import { writeWorkflowBundle } from '../src/build/workflow-bundle';
+import { createCodecAuthenticator } from '../src/codec/auth';
 import { EncryptionCodec } from '../src/codec/encryption';
 import { startCodecServer } from '../src/codec/server';
 import { ensureTemporalCli, PROJECT_ROOT } from '../src/temporal/cli-binary';
 import { freePort } from '../src/temporal/dev-server';
-import { testEncryptionKeys } from './helpers/keys';
+import { TEST_CODEC_TOKEN, testEncryptionKeys } from './helpers/keys';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -38,11 +39,16 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const cli = await ensureTemporalCli();
   if (cli.kind !== 'path') throw new Error('the tests need the Temporal CLI: run `npm run temporal:install`');
   const uiPort = await freePort();
+  const tokenAuth = createCodecAuthenticator({ tokens: [TEST_CODEC_TOKEN] });
   // The test stacks encrypt their payloads; the Web UI decodes them through this codec server.
   const codecServer = await startCodecServer({
     codec: new EncryptionCodec(testEncryptionKeys()),
     port: 0,
     corsOrigins: [`http://127.0.0.1:${uiPort}`, `http://localhost:${uiPort}`],
+    // The dev server's Web UI cannot forward a credential, and the browser test reads decoded
+    // payloads through it: requests from the Web UI's origin pass until that test signs in.
+    authenticate: async (authorization) =>
+      authorization === undefined ? { ok: true, subject: 'web-ui' } : tokenAuth(authorization),
   });
   const env = await TestWorkflowEnvironment.createLocal({
     server: {

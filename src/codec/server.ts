@@ -1,16 +1,19 @@
 /**
  * A codec server: Temporal's `/encode` and `/decode` endpoints over image-sync's payload codec,
  * so the Web UI (`--ui-codec-endpoint`, or its "Codec Server" setting) and the Temporal CLI
- * (`--codec-endpoint`) show decrypted payloads. It holds the keys: run it where only the people
- * allowed to read payloads reach it.
+ * (`--codec-endpoint`) show decrypted payloads. It holds the keys, so every `/encode` and
+ * `/decode` must carry a credential the authenticator accepts (./auth.ts): without one the
+ * answer is 401 and nothing is decoded. Browsers may call it from the configured origins only.
  *
- * `GET /health` answers 200 (for container health checks).
+ * `GET /health` answers 200 without a credential (for container health checks).
  * Request and answer bodies are `{ "payloads": [{ "metadata": { k: base64 }, "data": base64 }] }`.
  */
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { errorText } from '../errors';
+import type { CodecAuthenticator } from './auth';
 
 interface JsonPayload {
   metadata?: Record<string, string>;
@@ -59,6 +62,10 @@ export interface CodecServerOptions {
   host?: string;
   /** Origins allowed to call from a browser (the Web UI's); none when empty. */
   corsOrigins: string[];
+  /** Decides who may encode and decode (see createCodecAuthenticator). */
+  authenticate: CodecAuthenticator;
+  /** Serve HTTPS with this certificate and key (PEM); the Web UI passes access tokens to https only. */
+  tls?: { cert: Buffer | string; key: Buffer | string };
 }
 
 export interface CodecServer {
@@ -67,13 +74,14 @@ export interface CodecServer {
 }
 
 export async function startCodecServer(opts: CodecServerOptions): Promise<CodecServer> {
-  const server = http.createServer((req, res) => {
+  const handler: http.RequestListener = (req, res) => {
     const origin = req.headers.origin;
     if (origin && opts.corsOrigins.includes(origin)) {
       res.setHeader('Access-Control-Allow-Origin', origin);
       res.setHeader('Access-Control-Allow-Credentials', 'true');
       res.setHeader('Access-Control-Allow-Methods', 'POST, OPTIONS');
-      res.setHeader('Access-Control-Allow-Headers', 'Content-Type, X-Namespace, Authorization');
+      // The Web UI sends its user's ID token as Authorization-Extras along with the access token.
+      res.setHeader('Access-Control-Allow-Headers', 'Content-Type, X-Namespace, Authorization, Authorization-Extras');
       res.setHeader('Vary', 'Origin');
     }
     const send = (status: number, body: unknown) => {
@@ -95,6 +103,14 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<CodecS
       return;
     }
     void (async () => {
+      const verdict = await opts.authenticate(req.headers.authorization);
+      if (!verdict.ok) {
+        // The body is not read: a caller without a credential learns nothing of what it sent.
+        res.setHeader('WWW-Authenticate', 'Bearer realm="image-sync codec"');
+        send(401, { error: `unauthorized: ${verdict.reason}` });
+        req.resume();
+        return;
+      }
       let payloads: Payload[];
       try {
         const body = JSON.parse(await readBody(req)) as { payloads?: JsonPayload[] } | null;
@@ -113,7 +129,10 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<CodecS
         send(400, { error: errorText(err) });
       }
     })();
-  });
+  };
+  const server = opts.tls
+    ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, handler)
+    : http.createServer(handler);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, opts.host ?? '127.0.0.1', () => resolve());
@@ -121,7 +140,7 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<CodecS
   const { port } = server.address() as AddressInfo;
   const host = opts.host === undefined || opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host;
   return {
-    url: `http://${host}:${port}`,
+    url: `${opts.tls ? 'https' : 'http'}://${host}:${port}`,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

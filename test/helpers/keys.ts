@@ -15,3 +15,6 @@ export function testEncryptionKeys(raw = TEST_ENCRYPTION_KEYS_ENV): EncryptionKe
   if ('error' in parsed) throw new Error(parsed.error);
   return parsed.keys;
 }
+
+/** The bearer token the run's codec server accepts (test/global-setup.ts). */
+export const TEST_CODEC_TOKEN = 'test-codec-token-7d1c0b5e';

@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Payload } from '@temporalio/common';
 import { ENCRYPTED_ENCODING, EncryptionCodec, KEY_ID_METADATA } from '../../src/codec/encryption';
+import { createCodecAuthenticator } from '../../src/codec/auth';
 import { startCodecServer, type CodecServer } from '../../src/codec/server';
 import { ConfigError, parseEncryptionKeys, parseProductionEnv } from '../../src/config/production-env';
 import { batchWorkflowId, fileWorkflowId, type SyncItem } from '../../src/shared';
@@ -23,6 +24,7 @@ const jsonPayload = (value: unknown): Payload => ({
   metadata: { encoding: utf8('json/plain') },
   data: utf8(JSON.stringify(value)),
 });
+const TOKEN = 'encryption-test-codec-token-51';
 const key = (fill: number) => Buffer.alloc(32, fill).toString('base64');
 const keysOf = (raw: string) => {
   const parsed = parseEncryptionKeys(raw);
@@ -138,6 +140,7 @@ describe('the codec server', () => {
       codec: new EncryptionCodec(testEncryptionKeys()),
       port: 0,
       corsOrigins: [ui],
+      authenticate: createCodecAuthenticator({ tokens: [TOKEN] }),
     });
   });
   afterAll(async () => {
@@ -147,7 +150,7 @@ describe('the codec server', () => {
   const post = (route: string, body: unknown, headers: Record<string, string> = {}) =>
     fetch(`${server.url}${route}`, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', Origin: ui, ...headers },
+      headers: { 'Content-Type': 'application/json', Origin: ui, Authorization: `Bearer ${TOKEN}`, ...headers },
       body: JSON.stringify(body),
     });
 
@@ -263,6 +266,7 @@ describe('workflow histories of an encrypted batch, fetched with the Temporal CL
       codec: new EncryptionCodec(testEncryptionKeys()),
       port: 0,
       corsOrigins: [],
+      authenticate: createCodecAuthenticator({ tokens: [TOKEN] }),
     });
   });
   afterAll(async () => {
@@ -320,7 +324,7 @@ describe('workflow histories of an encrypted batch, fetched with the Temporal CL
   it('decodes through the codec server (the Temporal CLI given --codec-endpoint)', async () => {
     const item = items[0]!;
     const id = fileWorkflowId(batchId, item.orderId, item.fileName);
-    const decoded = await show(id, ['--codec-endpoint', codecServer.url]);
+    const decoded = await show(id, ['--codec-endpoint', codecServer.url, '--codec-auth', `Bearer ${TOKEN}`]);
     expect(payloadTexts(decoded)).toContain(JSON.stringify(item.sourcePath));
     for (const { payload } of payloadsIn(decoded)) {
       expect(Buffer.from(payload.metadata!.encoding!, 'base64').toString()).not.toBe(ENCRYPTED_ENCODING);

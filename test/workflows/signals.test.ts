@@ -19,6 +19,7 @@ import {
 } from '../../src/shared';
 import type { syncFile } from '../../src/workflows/sync-file';
 import { TRANSFER_PATHS } from '../helpers/harness';
+import { TEST_CODEC_TOKEN } from '../helpers/keys';
 import { it } from '../helpers/fixture';
 import { waitFor } from '../helpers/wait';
 
@@ -178,9 +179,13 @@ describe.each(TRANSFER_PATHS)('signals and queries ($path)', ({ localSendMaxByte
     const codec = inject('codecServerUrl');
     const temporal = async (...args: string[]) =>
       (
-        await promisify(execFile)(cli, [...args, '--address', address, '--codec-endpoint', codec], {
-          encoding: 'utf8',
-        })
+        await promisify(execFile)(
+          cli,
+          [...args, '--address', address, '--codec-endpoint', codec, '--codec-auth', `Bearer ${TEST_CODEC_TOKEN}`],
+          {
+            encoding: 'utf8',
+          },
+        )
       ).stdout;
 
     await temporal('workflow', 'signal', '--workflow-id', handle.workflowId, '--name', 'pause');
