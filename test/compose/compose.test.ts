@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { parse } from 'yaml';
-import { parseEnv } from '../../src/config/env';
+import { FILE_ENV_NAMES, parseEnv } from '../../src/config/env';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const COMPOSE_FILE = path.join(ROOT, 'docker-compose.yml');
@@ -40,7 +40,12 @@ const EXPECTED_SERVICES = [
   'recording-system',
   'worker',
 ];
-const WORKER_ENV = ['TEMPORAL_ADDRESS', 'RECORDING_SYSTEM_URL', 'RECORDING_SYSTEM_TOKEN', 'IMAGE_SYNC_LEDGER_URL'];
+const WORKER_ENV = [
+  'TEMPORAL_ADDRESS',
+  'RECORDING_SYSTEM_URL',
+  'RECORDING_SYSTEM_TOKEN_FILE',
+  'IMAGE_SYNC_LEDGER_URL_FILE',
+];
 /** Pre-allocated custom search attribute columns per type in Temporal's PostgreSQL visibility schema. */
 const SQL_VISIBILITY_SLOTS: Record<string, number> = {
   Keyword: 10,
@@ -81,11 +86,29 @@ interface Service {
   restart?: string;
   container_name?: string;
   stop_grace_period?: string;
+  secrets?: (string | { source: string; target?: string })[];
 }
 
 interface ComposeFile {
   services: Record<string, Service>;
   volumes?: Record<string, unknown>;
+  secrets?: Record<string, { file?: string }>;
+}
+
+/**
+ * The value a service reads from `<NAME>_FILE`: the compose secret mounted at that path, read
+ * from its default file (a `${VAR:-default}` path takes its default).
+ */
+function secretValue(compose: ComposeFile, service: Service, name: string): string {
+  const mounted = envOf(service)[`${name}_FILE`] ?? '';
+  const match = /^\/run\/secrets\/([\w.-]+)$/.exec(mounted);
+  expect(match, `${name}_FILE is a compose secret`).not.toBeNull();
+  const secret = match![1]!;
+  const names = (service.secrets ?? []).map((s) => (typeof s === 'string' ? s : s.source));
+  expect(names, `the service mounts the secret ${secret}`).toContain(secret);
+  const file = substituteDefaults(compose.secrets?.[secret]?.file ?? '');
+  expect(file).toMatch(/^\.\/docker\/secrets\/.+\.dev$/);
+  return readFileSync(path.resolve(ROOT, file), 'utf8').replace(/\n$/, '');
 }
 
 interface Mount {
@@ -339,8 +362,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('creates the ledger database the worker connects to, with the server credentials', () => {
-    const worker = envOf(service('worker'));
-    const ledger = new URL(worker.IMAGE_SYNC_LEDGER_URL ?? '');
+    const ledger = new URL(secretValue(loadCompose(), service('worker'), 'IMAGE_SYNC_LEDGER_URL'));
     expect(ledger.protocol).toBe('postgres:');
     expect(Object.keys(services)).toContain(ledger.hostname);
     const postgres = envOf(service(ledger.hostname));
@@ -378,7 +400,14 @@ describe('docker-compose.yml', () => {
   it("gives the worker longer to stop than the worker's own shutdown grace", () => {
     const worker = service('worker');
     const env = envOf(worker);
-    const config = parseEnv(Object.fromEntries(Object.entries(env).map(([k, v]) => [k, substituteDefaults(v)])));
+    // The secret files exist inside the container only.
+    const config = parseEnv(
+      Object.fromEntries(
+        Object.entries(env)
+          .filter(([k]) => !k.endsWith('_FILE'))
+          .map(([k, v]) => [k, substituteDefaults(v)]),
+      ),
+    );
     const graceMs = config.IMAGE_SYNC_SHUTDOWN_GRACE_MS;
     expect(worker.stop_grace_period, 'stop_grace_period of the worker').toBeDefined();
     const stopMs = composeDurationMs(worker.stop_grace_period!);
@@ -399,15 +428,23 @@ describe('docker-compose.yml', () => {
     for (const name of WORKER_ENV) expect(Object.keys(env)).toContain(name);
     expect(env.TEMPORAL_ADDRESS).toBe('temporal:7233');
     expect(env.RECORDING_SYSTEM_URL).toBe(`http://recording-system:${port}`);
-    expect(env.RECORDING_SYSTEM_TOKEN).toBe('${RECORDING_SYSTEM_TOKEN:-change-me}');
-    expect(envOf(simulator).RECORDING_SYSTEM_TOKEN).toBe(env.RECORDING_SYSTEM_TOKEN);
+    // The worker and the simulator share one token, from a secret file.
+    const compose = loadCompose();
+    const token = secretValue(compose, service('worker'), 'RECORDING_SYSTEM_TOKEN');
+    expect(token).not.toBe('');
+    expect(secretValue(compose, simulator, 'RECORDING_SYSTEM_TOKEN')).toBe(token);
+    expect(env.RECORDING_SYSTEM_TOKEN).toBeUndefined();
 
-    // Every variable given to the worker is one the project (or Temporal's envconfig) reads.
+    // Every variable given to the worker is one the project (or Temporal's envconfig) reads;
+    // a <NAME>_FILE is read for a secret NAME.
     const read = [
       ...sourceTexts(path.join(ROOT, 'src')),
       ...sourceTexts(path.join(ROOT, 'node_modules', '@temporalio', 'envconfig', 'lib')),
     ].join('\n');
-    for (const name of Object.keys(env)) expect(read.includes(name), `${name} is read somewhere`).toBe(true);
+    for (const name of Object.keys(env)) {
+      const secret = name.endsWith('_FILE') && FILE_ENV_NAMES.includes(name.slice(0, -'_FILE'.length));
+      expect(secret || read.includes(name), `${name} is read somewhere`).toBe(true);
+    }
   });
 });
 
@@ -460,6 +497,8 @@ describe('docker/Dockerfile and .dockerignore', () => {
     expect(args[args.indexOf('--cors-origin') + 1]).toBe('http://localhost:8233');
     expect(publishedPorts(codec)).toContainEqual(['8888', '8888']);
     expect(envOf(codec).IMAGE_SYNC_ENCRYPTION_KEYS).toBe(envOf(worker).IMAGE_SYNC_ENCRYPTION_KEYS);
+    // It never starts without a credential: its tokens come from a secret file.
+    expect(secretValue(compose, codec, 'IMAGE_SYNC_CODEC_TOKENS').length).toBeGreaterThanOrEqual(16);
     expect(envOf(compose.services['temporal-ui']!).TEMPORAL_CODEC_ENDPOINT).toBeDefined();
   });
 
