@@ -5,7 +5,7 @@
  * written from this table and the schema together; a variable added to the schema without an
  * entry here fails the reference test.
  */
-import { ENV_NAMES, ENV_SHAPES } from './env';
+import { ENV_NAMES, ENV_SHAPES, FILE_ENV_NAMES } from './env';
 
 /** The kind of value a variable takes, as the reference names it. */
 export type EnvType =
@@ -207,6 +207,8 @@ export interface EnvEntry extends EnvDoc {
   /** The default, in words; "none" when unset means off or absent. */
   defaultShown: string;
   secret: boolean;
+  /** May be given as `<NAME>_FILE` too. */
+  fromFile: boolean;
 }
 
 function defaultOf(name: string): string {
@@ -242,6 +244,7 @@ export function envEntries(): EnvEntry[] {
       accepts: spec.accepts,
       defaultShown: doc.defaultText ?? defaultOf(name),
       secret: spec.secret === true,
+      fromFile: FILE_ENV_NAMES.includes(name),
     };
   });
 }

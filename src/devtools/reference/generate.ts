@@ -138,7 +138,7 @@ function environmentPage(): string {
   const lines = [
     '# Environment variables',
     '',
-    'Every variable is parsed once, when a command starts, with one schema (`src/config/env.ts`). A blank value counts as unset. A bad value stops the command before it does anything, with exit code 2 and one line naming the variable and what it accepts; a secret value is shown as `(hidden)`.',
+    'Every variable is parsed once, when a command starts, with one schema (`src/config/env.ts`). A blank value counts as unset. A bad value stops the command before it does anything, with exit code 2 and one line naming the variable and what it accepts; a secret value is shown as `(hidden)`. A variable marked *or `NAME_FILE`* can instead be given as `<NAME>_FILE`, the path of a file that holds the value (one trailing newline dropped); setting both, or naming a file that cannot be read or is empty, exits 2.',
     '',
   ];
   for (const group of ENV_GROUPS) {
@@ -152,7 +152,7 @@ function environmentPage(): string {
     );
     for (const e of inGroup) {
       lines.push(
-        `| \`${e.name}\` | ${e.type}${e.secret ? ' (secret, never printed)' : ''} | ${cell(e.meaning)} | ${cell(e.defaultShown)} | ${cell(e.accepts)} |`,
+        `| \`${e.name}\`${e.fromFile ? ` or \`${e.name}_FILE\`` : ''} | ${e.type}${e.secret ? ' (secret, never printed)' : ''} | ${cell(e.meaning)} | ${cell(e.defaultShown)} | ${cell(e.accepts)} |`,
       );
     }
     lines.push('');
