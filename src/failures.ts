@@ -37,6 +37,8 @@ export const FailureType = {
   Refused: 'Refused',
   /** The ledger's database cannot be reached or written (down, restarting, disk full, locked). */
   LedgerUnavailable: 'LedgerUnavailable',
+  /** Another live interaction holds the file's claim: a removal of this interaction's copy waits for it. */
+  ClaimBusy: 'ClaimBusy',
   /** A notification receiver did not take the event (no answer, or a status other than 2xx). */
   NotifyFailed: 'NotifyFailed',
 } as const;

@@ -1,15 +1,18 @@
 /**
  * One interaction at a time per destination file: before an interaction sends, it claims the
  * file (target, order, file) in the ledger, and a file whose bytes the target already holds, as
- * an earlier interaction recorded them, is delivered without a second upload.
+ * an earlier interaction recorded them, is delivered without a second upload. A rollback
+ * removes this interaction's own copy only under the file's claim (removeOwnCopy).
  *
  * A claim held by a live interaction of another is reported back ("busy"): the file workflow
  * waits and looks again (sync-file.ts). A claim whose interaction has ended is free (the ledger
  * sees to that); one whose interaction never ends because its workflow run is closed (terminated,
  * timed out) is taken over, once that run is seen closed.
  */
-import { Context } from '@temporalio/activity';
+import { setTimeout as delay } from 'node:timers/promises';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
+import { FailureType } from '../failures';
 import type { ClaimHolder, Ledger } from '../ledger/port';
 import type { RecordingSystem } from '../recording-system/port';
 import { writerOf, type Digest, type FileRef } from './context';
@@ -86,6 +89,33 @@ export async function claimFile(ledger: Ledger, ref: FileRef, target: string): P
   return { kind: 'taken' };
 }
 
+/** How long a removal waits in all for a file another live interaction holds, before it fails (retryable). */
+export const REMOVAL_CLAIM_PATIENCE_MS = 20_000;
+
+/**
+ * Claims the file before this interaction removes its own copy (a rollback), so that no other
+ * interaction is deciding meanwhile that the copy is the one it holds: waits for a live holder
+ * (250 ms doubling to 2 s between looks) for up to REMOVAL_CLAIM_PATIENCE_MS, then throws a
+ * retryable ClaimBusy failure.
+ */
+export async function claimToRemove(ledger: Ledger, ref: FileRef, target: string, signal: AbortSignal): Promise<void> {
+  let waited = 0;
+  let wait = 250;
+  for (;;) {
+    const look = await claimFile(ledger, ref, target);
+    if (look.kind !== 'busy') return;
+    if (waited >= REMOVAL_CLAIM_PATIENCE_MS) {
+      throw ApplicationFailure.retryable(
+        `interaction ${look.holder.interactionId} of batch ${look.holder.batchId} is delivering this file; the rollback waits for it`,
+        FailureType.ClaimBusy,
+      );
+    }
+    await delay(wait, undefined, { signal });
+    waited += wait;
+    wait = Math.min(wait * 2, 2_000);
+  }
+}
+
 function isEnded(status: string): boolean {
   return status === 'RECORDED' || status === 'ROLLED_BACK' || status === 'ROLLBACK_FAILED' || status === 'CANCELLED';
 }
@@ -124,4 +154,44 @@ export async function deliverIfHeld(
   });
   await ledger.updateInteraction(interactionId, { status: 'RECORDED', lastError: null });
   return { kind: 'held', heldBy: receipt.idempotencyKey, batchId };
+}
+
+/**
+ * Removes the copy this interaction wrote, and checks it is gone. A copy another interaction
+ * or another sender wrote is left in place: it is not this interaction's to roll back; so is
+ * this interaction's own copy when another interaction recorded it as holding those bytes
+ * ('sibling'). Its own copy is removed under the file's claim (waiting for a live holder), and
+ * conditionally at the recording system (only the copy under this interaction's key), so a copy
+ * written between the look and the removal is never lost.
+ */
+export async function removeOwnCopy(
+  ledger: Ledger,
+  system: RecordingSystem,
+  ref: FileRef & { target: string },
+  signal: AbortSignal,
+): Promise<'gone' | 'sibling' | 'foreign'> {
+  const { item, interactionId } = ref;
+  const receipt = await system.stat(item.orderId, item.fileName, { signal });
+  if (!receipt) return 'gone';
+  const writer = await writerOf(ledger, receipt, item, interactionId);
+  if (writer !== 'this') return writer;
+  await claimToRemove(ledger, ref, ref.target, signal);
+  const reliedOn = await ledger.recordedWithBytes(
+    { target: ref.target, orderId: item.orderId, fileName: item.fileName, sha256: receipt.sha256, size: receipt.size },
+    { excludingInteraction: interactionId },
+  );
+  if (reliedOn) return 'sibling';
+  if ((await system.removeIfOwn(item.orderId, item.fileName, interactionId, { signal })) === 'other') {
+    // Replaced since the look: this interaction's copy is gone; the one held now is not its own.
+    const now = await system.stat(item.orderId, item.fileName, { signal });
+    return now ? writerOf(ledger, now, item, interactionId).then((w) => (w === 'this' ? 'gone' : w)) : 'gone';
+  }
+  const after = await system.stat(item.orderId, item.fileName, { signal });
+  if (after?.idempotencyKey === interactionId) {
+    throw ApplicationFailure.retryable(
+      `${item.orderId}/${item.fileName} is still held after DELETE`,
+      FailureType.RemoveNotEffective,
+    );
+  }
+  return 'gone';
 }

@@ -148,44 +148,6 @@ export async function writerOf(
   return row !== undefined && row.order_id === item.orderId && row.file_name === item.fileName ? 'sibling' : 'foreign';
 }
 
-/**
- * Removes the copy this interaction wrote, and checks it is gone. A copy another interaction
- * or another sender wrote is left in place: it is not this interaction's to roll back; so is
- * this interaction's own copy when another interaction recorded it as holding those bytes
- * ('sibling'). The removal is conditional at the recording system (only the copy under this
- * interaction's key), so a copy written between the look and the removal is never lost.
- */
-export async function removeOwnCopy(
-  ledger: Ledger,
-  system: RecordingSystem,
-  ref: { item: SyncItem; interactionId: string; target: string },
-  signal: AbortSignal,
-): Promise<'gone' | 'sibling' | 'foreign'> {
-  const { item, interactionId } = ref;
-  const receipt = await system.stat(item.orderId, item.fileName, { signal });
-  if (!receipt) return 'gone';
-  const writer = await writerOf(ledger, receipt, item, interactionId);
-  if (writer !== 'this') return writer;
-  const reliedOn = await ledger.recordedWithBytes(
-    { target: ref.target, orderId: item.orderId, fileName: item.fileName, sha256: receipt.sha256, size: receipt.size },
-    { excludingInteraction: interactionId },
-  );
-  if (reliedOn) return 'sibling';
-  if ((await system.removeIfOwn(item.orderId, item.fileName, interactionId, { signal })) === 'other') {
-    // Replaced since the look: this interaction's copy is gone; the one held now is not its own.
-    const now = await system.stat(item.orderId, item.fileName, { signal });
-    return now ? writerOf(ledger, now, item, interactionId).then((w) => (w === 'this' ? 'gone' : w)) : 'gone';
-  }
-  const after = await system.stat(item.orderId, item.fileName, { signal });
-  if (after?.idempotencyKey === interactionId) {
-    throw ApplicationFailure.retryable(
-      `${item.orderId}/${item.fileName} is still held after DELETE`,
-      FailureType.RemoveNotEffective,
-    );
-  }
-  return 'gone';
-}
-
 export interface Digest {
   sha256: string;
   size: number;

@@ -3,6 +3,8 @@
  * production dependencies and tests give them local ones. One file per role:
  * - transfer.ts: send and verify a file (the happy path as one local activity, or a large file
  *   through a regular, heartbeating activity);
+ * - claims.ts: one interaction at a time per destination file, files already held, and the
+ *   removal of an interaction's own copy;
  * - rollback.ts: compensation of one file, and the rollback of an atomic batch;
  * - ledger.ts: the batch's ledger row and resend notes;
  * - batch.ts: manifest pages, schedules, outage probes, files started by an earlier run;

@@ -6,7 +6,8 @@
 import { Context } from '@temporalio/activity';
 import { errorText } from '../errors';
 import type { FileOutcome, SyncItem } from '../shared';
-import { mapped, openInteraction, removeOwnCopy, withHeartbeat, type ActivityDeps, type FileRef } from './context';
+import { removeOwnCopy } from './claims';
+import { mapped, openInteraction, withHeartbeat, type ActivityDeps, type FileRef } from './context';
 
 /** Why a rollback leaves a file in place: image-sync removes only copies it wrote. */
 export const FOREIGN_COPY = 'the recording system holds a copy another sender wrote; it was left in place';

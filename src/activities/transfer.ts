@@ -14,11 +14,10 @@ import { FailureType } from '../failures';
 import { ledgerPacer } from '../limits/pacer';
 import { RecordingSystemError, type Receipt, type RecordingSystem } from '../recording-system/port';
 import { contentTypeFor, sha256File } from '../source/files';
-import { claimFile, deliverIfHeld, type BusyWith } from './claims';
+import { claimFile, deliverIfHeld, removeOwnCopy, type BusyWith } from './claims';
 import {
   mapped,
   openInteraction,
-  removeOwnCopy,
   systemFor,
   timed,
   verifyFailure,

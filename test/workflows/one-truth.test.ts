@@ -5,8 +5,11 @@
  * (ALREADY_HELD, naming the interaction that wrote it), and the invariant holds for every batch
  * and across them.
  */
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { describe, expect } from 'vitest';
+import { createActivities } from '../../src/activities';
 import { redriveBatch } from '../../src/batch/redrive';
 import { buildReport, formatReport } from '../../src/batch/report';
 import { batchWorkflowId, DEFAULT_POLICY, type ScheduledSyncInput, type ScheduledSyncResult } from '../../src/shared';
@@ -15,6 +18,7 @@ import { scanDirectory } from '../../src/source/scan';
 import { it } from '../helpers/fixture';
 import type { Harness } from '../helpers/harness';
 import { eventDetail, eventKinds, expectOneTruth, latestByFile } from '../helpers/one-truth';
+import { waitFor } from '../helpers/wait';
 
 /** For each file: one batch sent it, every other batch's latest interaction names that copy's writer as holder. */
 async function expectOneSenderPerFile(h: Harness, batchIds: string[]): Promise<{ waits: number }> {
@@ -159,5 +163,51 @@ describe('reconcile across batches', () => {
     await open('recon-b', 'ix-b', 'RECORDED');
     expect((await h.consistency('recon-a')).drifts).toEqual([]);
     expect((await h.consistency('recon-b')).drifts).toEqual([]);
+  });
+});
+
+describe('a rollback and a claim', () => {
+  it('an atomic rollback waits for the interaction holding the file, and leaves the copy it recorded as held', async ({
+    harness,
+  }) => {
+    const h = await harness();
+    const [item] = await h.makeFiles(1, 512, 1);
+    const first = await h.start([item!], { maxConcurrency: 1 });
+    expect(await first.handle.result()).toMatchObject({ recorded: 1 });
+    const [mine] = await h.ledger.listInteractions(first.batchId);
+    // Another interaction claims the file (the first has ended) and is deciding that the copy
+    // held is the one it needs.
+    const file = { target: 'default', orderId: item!.orderId, fileName: item!.fileName };
+    const other = { ...file, interactionId: `ix-other-${randomUUID().slice(0, 8)}`, batchId: 'other-batch' };
+    await h.ledger.openInteraction({
+      ...other,
+      sourcePath: item!.sourcePath,
+      sha256: mine!.sha256,
+      sizeBytes: mine!.size_bytes,
+      status: 'SENDING',
+    });
+    expect(await h.ledger.claimFile({ ...other, workflowId: 'sync-batch/other-batch/x' })).toMatchObject({
+      taken: true,
+    });
+
+    const activities = createActivities({ ledger: h.ledger, targets: h.targets, heartbeatEveryMs: 500 });
+    const rolling = new MockActivityEnvironment().run(activities.rollbackRecordedFiles, {
+      batchId: first.batchId,
+      reason: 'atomic batch ended FAILED',
+    });
+    await waitFor('the rollback to wait for the claim', async () =>
+      (await eventKinds(h, mine!.interaction_id)).includes('CLAIM_WAIT'),
+    );
+    expect(await h.targets.get('default').stat(file.orderId, file.fileName)).not.toBeNull();
+    await h.ledger.updateInteraction(other.interactionId, { status: 'RECORDED' });
+
+    expect(await rolling).toEqual({ rolledBack: 1, failed: 0 });
+    expect((await h.targets.get('default').stat(file.orderId, file.fileName))?.idempotencyKey).toBe(
+      mine!.interaction_id,
+    );
+    expect(await eventDetail(h, mine!.interaction_id, 'ROLLED_BACK')).toMatchObject({
+      leftInPlace: expect.any(String),
+    });
+    expect((await h.consistency(first.batchId)).drifts).toEqual([]);
   });
 });
