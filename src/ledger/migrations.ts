@@ -165,6 +165,37 @@ export function ledgerMigrations(dialect: LedgerDialect): Record<string, Migrati
     },
   };
 
+  const redriveQueue: Migration = {
+    async up(db) {
+      await withSerialKey(db, 'redrive_queue', 'id')
+        .addColumn('batch_id', 'text', (c) => c.notNull())
+        .addColumn('position', 'integer', (c) => c.notNull())
+        .addColumn('order_id', 'text', (c) => c.notNull())
+        .addColumn('file_name', 'text', (c) => c.notNull())
+        .addColumn('target', 'text', (c) => c.notNull())
+        .addColumn('source_path', 'text', (c) => c.notNull())
+        .addColumn('failed_interaction_id', 'text', (c) => c.notNull())
+        .addColumn('failed_status', 'text', (c) => c.notNull())
+        .addColumn('attempt', 'integer', (c) => c.notNull())
+        .addColumn('queued_at', 'text', (c) => c.notNull())
+        .addUniqueConstraint('redrive_queue_failed_interaction_id_key', ['failed_interaction_id'])
+        .addUniqueConstraint('redrive_queue_batch_id_position_key', ['batch_id', 'position'])
+        .addCheckConstraint(
+          'redrive_queue_failed_status_check',
+          sql`failed_status in ('ROLLED_BACK', 'ROLLBACK_FAILED')`,
+        )
+        .execute();
+      await db.schema
+        .createIndex('redrive_queue_batch_order_file_idx')
+        .on('redrive_queue')
+        .columns(['batch_id', 'order_id', 'file_name'])
+        .execute();
+    },
+    async down(db) {
+      await db.schema.dropTable('redrive_queue').ifExists().execute();
+    },
+  };
+
   const fileClaims: Migration = {
     async up(db) {
       await db.schema
@@ -196,6 +227,7 @@ export function ledgerMigrations(dialect: LedgerDialect): Record<string, Migrati
     '0001_initial': initial,
     '0002_reconcile_findings': reconcileFindings,
     '0003_limits_and_notifications': limitsAndNotifications,
+    '0004_redrive_queue': redriveQueue,
     '0005_file_claims': fileClaims,
   };
 }
@@ -233,6 +265,9 @@ async function runMigrations(db: LedgerDb, dialect: LedgerDialect, pgSchema: str
     migrationTableName: LEDGER_MIGRATION_TABLE,
     migrationLockTableName: LEDGER_MIGRATION_LOCK_TABLE,
     ...(pgSchema ? { migrationTableSchema: pgSchema } : {}),
+    // 0004_redrive_queue and 0005_file_claims were written side by side: a ledger that has 0005
+    // takes 0004 after it (the two touch different tables).
+    allowUnorderedMigrations: true,
   });
 
   for (let attempt = 1; ; attempt++) {

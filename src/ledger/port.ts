@@ -12,6 +12,7 @@ import type {
   LedgerDialect,
   NotificationsTable,
   ReconcileFindingsTable,
+  RedriveQueueTable,
   RollbacksTable,
   RollbackStatus,
   SyncBatchesTable,
@@ -50,6 +51,17 @@ export interface NotificationOutcome {
   outcome: 'DELIVERED' | 'FAILED';
   attempts: number;
   error?: string;
+}
+
+/** A failed file queued for a redrive, as kept in `redrive_queue`. */
+export type RedriveRow = Selectable<RedriveQueueTable>;
+
+/** What a batch's redrive queue holds from one position on: how many, of which failed status. */
+export interface RedriveTally {
+  /** One past the batch's highest position: where the next file queued goes. */
+  end: number;
+  rolledBack: number;
+  rollbackFailed: number;
 }
 
 /** One drift or warning a reconcile run found, as kept in `reconcile_findings`. */
@@ -294,6 +306,31 @@ export interface Ledger {
   listRollbacks(batchId: string): Promise<RollbackRow[]>;
   /** The rollback rows of the given interactions (at most one each). */
   rollbacksOf(interactionIds: readonly string[]): Promise<RollbackRow[]>;
+
+  // The redrive queue (queries/redrive-queue.ts)
+
+  /**
+   * Queues up to `limit` (default 500) of a batch's redrive candidates, at the end of its queue:
+   * files whose latest interaction is ROLLED_BACK or ROLLBACK_FAILED and is not queued yet, only
+   * the named ones when `files` is given. Returns how many it queued; fewer than `limit` means
+   * none is left.
+   */
+  queueRedrive(batchId: string, opts?: { files?: readonly FileRef[]; limit?: number }): Promise<number>;
+  /** A page of a batch's queue: up to `limit` rows from position `from` on, in position order. */
+  queuedRedrives(batchId: string, page: { from: number; limit: number }): Promise<RedriveRow[]>;
+  /** What the batch's queue holds from position `from` on. */
+  redriveTally(batchId: string, from: number): Promise<RedriveTally>;
+  /**
+   * Which of `files` cannot be queued: their latest interaction in the batch is not ROLLED_BACK
+   * or ROLLBACK_FAILED, or it is queued already (at a position below `queuedFrom` when given:
+   * those from it on count as queued by the caller's own request).
+   */
+  notRedrivable(batchId: string, files: readonly FileRef[], opts?: { queuedFrom?: number }): Promise<FileRef[]>;
+  /**
+   * Drops the rows of a batch that never ran (their failed interaction is still the file's
+   * latest), so those files can be queued again; for a batch that has ended. Returns how many.
+   */
+  clearRedriveQueue(batchId: string): Promise<number>;
 
   // Reconcile findings (queries/reconcile-findings.ts)
 

@@ -113,6 +113,28 @@ export interface NotificationsTable {
 }
 
 /**
+ * Failed files queued for a redrive, one row per failed interaction redriven: a batch's running
+ * workflow (or a redrive run of an ended batch) starts them in `position` order. The row of an
+ * interaction is written once, so a file waiting for its redrive is not queued twice.
+ */
+export interface RedriveQueueTable {
+  id: Generated<number>;
+  batch_id: string;
+  /** Place in the batch's queue, from 0, without gaps: the batch reads its queue by position. */
+  position: number;
+  order_id: string;
+  file_name: string;
+  target: string;
+  source_path: string;
+  /** The interaction that failed (ROLLED_BACK or ROLLBACK_FAILED) and that this redrive follows. */
+  failed_interaction_id: string;
+  failed_status: 'ROLLED_BACK' | 'ROLLBACK_FAILED';
+  /** The file's redrive count in the batch: 1 for its first redrive. */
+  attempt: number;
+  queued_at: string;
+}
+
+/**
  * Who is delivering each file of each target now: one row per (target, order, file), naming the
  * interaction that claimed it last, its batch and its workflow. A claim whose interaction has
  * ended (its status is final) is free; see queries/claims.ts.
@@ -136,6 +158,7 @@ export interface LedgerDatabase {
   reconcile_findings: ReconcileFindingsTable;
   rate_limits: RateLimitsTable;
   notifications: NotificationsTable;
+  redrive_queue: RedriveQueueTable;
   file_claims: FileClaimsTable;
 }
 
@@ -148,6 +171,7 @@ export const LEDGER_TABLES = [
   'reconcile_findings',
   'rate_limits',
   'notifications',
+  'redrive_queue',
   'file_claims',
 ] as const;
 

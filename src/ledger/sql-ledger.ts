@@ -12,6 +12,7 @@
  * - a reconcile finding is inserted once per (run, kind, target, order, file);
  * - a notification is one row per (event, URL), updated in place by later attempts;
  * - a file claim is one row per (target, order, file), taken over by compare-and-set;
+ * - a redrive is queued once per failed interaction;
  * - updates set absolute values, never increments.
  */
 import { DEFAULT_LEDGER_RETRY, withLedgerRetry, type LedgerRetryPolicy } from './availability';
@@ -24,6 +25,7 @@ import { interactionQueries } from './queries/interactions';
 import { notificationQueries } from './queries/notifications';
 import { rateLimitQueries } from './queries/rate-limits';
 import { reconcileFindingQueries } from './queries/reconcile-findings';
+import { redriveQueueQueries } from './queries/redrive-queue';
 import { rollbackQueries } from './queries/rollbacks';
 import type { LedgerDb, LedgerDialect } from './schema';
 
@@ -49,6 +51,7 @@ function allQueries(db: LedgerDb): LedgerQueries {
     ...rateLimitQueries(db),
     ...notificationQueries(db),
     ...claimQueries(db),
+    ...redriveQueueQueries(db),
   };
 }
 

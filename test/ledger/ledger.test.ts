@@ -87,6 +87,7 @@ for (const backend of BACKENDS) {
           '0001_initial',
           '0002_reconcile_findings',
           '0003_limits_and_notifications',
+          '0004_redrive_queue',
           '0005_file_claims',
         ]);
       });
@@ -103,6 +104,7 @@ for (const backend of BACKENDS) {
             '0001_initial',
             '0002_reconcile_findings',
             '0003_limits_and_notifications',
+            '0004_redrive_queue',
             '0005_file_claims',
           ]);
         } finally {

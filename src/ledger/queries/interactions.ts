@@ -31,7 +31,7 @@ function isLatestOfItsFile({
 }
 
 /** The latest interaction of every file of every batch, as `i`. */
-function latestOfEachFile(db: LedgerDb) {
+export function latestOfEachFile(db: LedgerDb) {
   return db.selectFrom('interactions as i').where(isLatestOfItsFile);
 }
 
