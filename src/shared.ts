@@ -139,10 +139,21 @@ export interface SyncBatchInput {
   policy: BatchPolicy;
   /** Set by the batch itself when it continues as new. */
   carry?: BatchCarry;
-  /** A run that redrives the failed files of an ended batch (its manifest holds only those). */
-  redrive?: boolean;
+  /**
+   * A run that redrives the failed files of an ended batch: the positions [from, to) of the
+   * batch's redrive queue in the ledger; it starts no file of the manifest.
+   */
+  redrive?: { from: number; to: number };
   /** Continue as new once a run's history holds this many events (default 4,000). */
   continueAsNewAfterEvents?: number;
+  /**
+   * Items read from the manifest or the redrive queue per activity call (default 200): with
+   * `failuresKept`, what bounds the batch's largest payloads (a server with a low payload limit,
+   * or items with long names, takes smaller pages).
+   */
+  pageSize?: number;
+  /** Latest failures the batch keeps for its query, details and result (default and most MAX_FAILURES_KEPT). */
+  failuresKept?: number;
   /** Limits of the whole batch (`start --max-bytes-per-second`); the targets' own come from the targets file. */
   limits?: RateLimit;
   /** Where the batch's events are POSTed (`start --notify`, IMAGE_SYNC_NOTIFY_URLS). */
@@ -221,6 +232,9 @@ export interface FailureInfo {
   resends: number;
 }
 
+/** Failures a batch keeps for the `failures` query, its details and its result; the ledger has all. */
+export const MAX_FAILURES_KEPT = 100;
+
 /** What a batch carries into its next run when it continues as new. */
 export interface BatchCarry {
   /** Index in the manifest of the next file to start. */
@@ -228,17 +242,20 @@ export interface BatchCarry {
   /**
    * Files started and not yet ended, by file key, with the run id once the start is confirmed.
    * A run that continues as new carries them; the next run learns how they ended by activity.
+   * Never more than the batch's max concurrency.
    */
-  inFlight: Record<string, { workflowId: string; index: number; runId?: string }>;
+  inFlight: Record<string, { workflowId: string; runId?: string }>;
   counts: Omit<Progress, 'paused' | 'state' | 'total'>;
-  /** The latest failures, newest first, for the `failures` query. */
-  failures: FailureInfo[];
-  /** Every file whose latest run ended rolled back or with a failed rollback: redrive candidates. */
-  failed: Record<string, { index: number; state: 'ROLLED_BACK' | 'ROLLBACK_FAILED' }>;
-  /** Files queued for a redrive. */
-  redrive: { key: string; index: number }[];
-  /** Redrive counts per file key. */
-  attempts: Record<string, number>;
+  /**
+   * The latest failures, newest first, at most MAX_FAILURES_KEPT, for the `failures` query and
+   * the details. Every failed file, its interactions and its redrives are in the ledger.
+   */
+  recentFailures: FailureInfo[];
+  /**
+   * How far the batch has read its redrive queue (the ledger's `redrive_queue`): positions
+   * below `taken` have started, those from `taken` to `queued` wait for a free slot.
+   */
+  redrive: { queued: number; taken: number };
   paused: boolean;
   /** Paused by the batch itself for an outage (not by an operator): resumes when a probe succeeds. */
   outage?: { target: string; since: string; lastError: string };
@@ -318,8 +335,10 @@ export interface BatchStateResult {
 }
 export interface RetryResult {
   batchId: string;
-  /** The files queued for a redrive, as ORDER/FILE. */
+  /** The files queued for a redrive, as ORDER/FILE: the first MAX_FAILURES_KEPT of them. */
   requeued: string[];
+  /** How many files were queued (the ledger's redrive queue holds every one). */
+  requeuedCount: number;
 }
 export interface ConcurrencyResult {
   batchId: string;

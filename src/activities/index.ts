@@ -8,6 +8,7 @@
  * - rollback.ts: compensation of one file, and the rollback of an atomic batch;
  * - ledger.ts: the batch's ledger row and resend notes;
  * - batch.ts: manifest pages, schedules, outage probes, files started by an earlier run;
+ * - redrive.ts: failed files queued for a redrive in the ledger, and read back in pages;
  * - reconcile.ts: the scheduled reconcile's checks (reads only);
  * - notify.ts: batch events POSTed to receivers.
  *
@@ -20,6 +21,7 @@ import type { ActivityDeps } from './context';
 import { createLedgerActivities } from './ledger';
 import { createNotifyActivities } from './notify';
 import { createReconcileActivities } from './reconcile';
+import { createRedriveActivities } from './redrive';
 import { createRollbackActivities } from './rollback';
 import { createTransferActivities } from './transfer';
 
@@ -29,6 +31,7 @@ export { FOREIGN_COPY } from './rollback';
 export { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, signBody } from './notify';
 export { judge, type Delivery, type Verdict, type VerifyRule } from './transfer';
 export type { AwaitedFile, EndedFile } from './batch';
+export type { QueuedRedrive, RedrivesQueued } from './redrive';
 
 export function createActivities(deps: ActivityDeps) {
   return {
@@ -36,6 +39,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createRollbackActivities(deps),
     ...createLedgerActivities(deps),
     ...createBatchActivities(deps),
+    ...createRedriveActivities(deps),
     ...createReconcileActivities(deps),
     ...createNotifyActivities(deps),
   };

@@ -1,21 +1,13 @@
 /**
- * Redriving an ended batch: its failed files (ROLLED_BACK or ROLLBACK_FAILED in the ledger) run
- * again in a new run of the same batch workflow, each as a new interaction, under the policy the
- * batch was started with. A running batch takes the `retry` signal instead.
+ * Redriving an ended batch: its failed files (ROLLED_BACK or ROLLBACK_FAILED in the ledger) are
+ * queued in the ledger's redrive queue and run again in a new run of the same batch workflow,
+ * each as a new interaction, under the policy, limits and notifications the batch was started
+ * with. A running batch takes the `retry` update (or signal) instead, and queues them itself.
  */
-import path from 'node:path';
 import { WorkflowIdReusePolicy, type Client } from '@temporalio/client';
+import { queueRedrives } from '../activities/redrive';
 import type { Ledger } from '../ledger/port';
-import {
-  BATCH_WORKFLOW_TYPE,
-  batchWorkflowId,
-  fileKey,
-  SA_BATCH_ID,
-  SA_STATE,
-  type SyncBatchInput,
-  type SyncItem,
-} from '../shared';
-import { writeNormalizedManifest } from '../source/normalized';
+import { BATCH_WORKFLOW_TYPE, batchWorkflowId, SA_BATCH_ID, SA_STATE, type SyncBatchInput } from '../shared';
 import { workflowStartInput } from '../temporal/start-input';
 import { InputError } from './start';
 import type { syncBatch } from '../workflows/sync-batch';
@@ -25,17 +17,11 @@ export function previousInput(client: Client, batchId: string): Promise<SyncBatc
   return workflowStartInput<SyncBatchInput>(client, batchWorkflowId(batchId));
 }
 
-export async function failedItems(ledger: Ledger, batchId: string, only?: string[]): Promise<SyncItem[]> {
-  const rows = await ledger.latestInteractions(batchId, { status: ['ROLLED_BACK', 'ROLLBACK_FAILED'] });
-  const wanted = only?.length ? new Set(only) : undefined;
-  if (wanted) {
-    const known = new Set(rows.map((r) => fileKey(r.order_id, r.file_name)));
-    const unknown = [...wanted].filter((k) => !known.has(k));
-    if (unknown.length) throw new InputError(`not failed files of batch ${batchId}: ${unknown.join(', ')}`);
-  }
-  return rows
-    .filter((r) => !wanted || wanted.has(fileKey(r.order_id, r.file_name)))
-    .map((r) => ({ orderId: r.order_id, fileName: r.file_name, sourcePath: r.source_path, target: r.target }));
+export interface EndedBatchRedrive {
+  /** The files queued, as ORDER/FILE: the first MAX_FAILURES_KEPT of them. */
+  files: string[];
+  /** How many files the redrive run starts. */
+  count: number;
 }
 
 export async function redriveBatch(
@@ -44,23 +30,35 @@ export async function redriveBatch(
   batchId: string,
   taskQueue: string,
   only?: string[],
-): Promise<{ files: string[] }> {
-  const items = await failedItems(ledger, batchId, only);
-  if (items.length === 0) throw new InputError(`batch ${batchId} has no failed files to redrive`);
+): Promise<EndedBatchRedrive> {
   const previous = await previousInput(client, batchId);
-  const manifestPath = path.join(path.dirname(previous.manifestPath), `${batchId}.redrive-${Date.now()}.ndjson`);
-  await writeNormalizedManifest(items, manifestPath);
-  const input: SyncBatchInput = { batchId, manifestPath, total: items.length, policy: previous.policy, redrive: true };
+  // The batch has ended: rows of its queue that never ran (a cancelled batch's, or a redrive
+  // whose run did not start) are dropped, so their files are candidates again.
+  await ledger.clearRedriveQueue(batchId);
+  const from = (await ledger.redriveTally(batchId, 0)).end;
+  const queued = await queueRedrives(ledger, { batchId, from, ...(only?.length ? { files: only } : {}) });
+  if ('refused' in queued) throw new InputError(`not failed files of batch ${batchId}: ${queued.refused.join(', ')}`);
+  if (queued.count === 0) throw new InputError(`batch ${batchId} has no failed files to redrive`);
+  const input: SyncBatchInput = {
+    batchId,
+    manifestPath: previous.manifestPath,
+    total: queued.count,
+    policy: previous.policy,
+    redrive: { from, to: queued.end },
+  };
+  for (const key of ['continueAsNewAfterEvents', 'pageSize', 'failuresKept', 'limits', 'notify'] as const) {
+    if (previous[key] !== undefined) Object.assign(input, { [key]: previous[key] });
+  }
   await client.workflow.start<typeof syncBatch>(BATCH_WORKFLOW_TYPE, {
     workflowId: batchWorkflowId(batchId),
     taskQueue,
     args: [input],
     workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-    staticSummary: `image-sync batch ${batchId}: redrive of ${items.length} failed files`,
+    staticSummary: `image-sync batch ${batchId}: redrive of ${queued.count} failed files`,
     typedSearchAttributes: [
       { key: SA_BATCH_ID, value: batchId },
       { key: SA_STATE, value: 'RUNNING' },
     ],
   });
-  return { files: items.map((i) => fileKey(i.orderId, i.fileName)) };
+  return { files: queued.keys, count: queued.count };
 }

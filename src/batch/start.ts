@@ -115,6 +115,9 @@ export interface StartBatchOptions {
   stateDir?: string;
   /** Continue as new after this many events per run (default: the workflow's own). */
   continueAsNewAfterEvents?: number;
+  /** Items per manifest page, and failures kept (default: the workflow's own; see SyncBatchInput). */
+  pageSize?: number;
+  failuresKept?: number;
   /** Limits of the whole batch, on top of each target's. */
   limits?: RateLimit;
   /** Where the batch POSTs its events. */
@@ -185,6 +188,8 @@ export async function startBatch(
   await writeNormalizedManifest(items, manifestPath);
   const input: SyncBatchInput = { batchId, manifestPath, total: items.length, policy };
   if (opts.continueAsNewAfterEvents !== undefined) input.continueAsNewAfterEvents = opts.continueAsNewAfterEvents;
+  if (opts.pageSize !== undefined) input.pageSize = opts.pageSize;
+  if (opts.failuresKept !== undefined) input.failuresKept = opts.failuresKept;
   if (opts.limits && Object.values(opts.limits).some((v) => v !== undefined)) input.limits = opts.limits;
   if (opts.notify && opts.notify.urls.length > 0) input.notify = opts.notify;
   let handle: WorkflowHandleWithFirstExecutionRunId<typeof syncBatch>;

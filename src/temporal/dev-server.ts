@@ -28,6 +28,11 @@ export interface DevServerOptions {
   startTimeoutMs?: number;
   /** Apply DEV_SERVER_TUNING (default true); false runs the dev server as the CLI ships it. */
   tuned?: boolean;
+  /**
+   * More dynamic configuration (`--dynamic-config-value KEY=VALUE`, the value as JSON), applied
+   * after the tuning: e.g. a lowered `limit.blobSize.error` to see how a workflow meets it.
+   */
+  dynamicConfig?: Record<string, string | number | boolean>;
 }
 
 /**
@@ -111,6 +116,7 @@ export function devServerArgs(
     uiPort: number | null;
     tuned?: boolean;
     uiCodecEndpoint?: string;
+    dynamicConfig?: DevServerOptions['dynamicConfig'];
   },
 ): string[] {
   const args = ['server', 'start-dev', '--ip', opts.ip, '--port', String(opts.port), '--log-level', opts.logLevel];
@@ -121,6 +127,9 @@ export function devServerArgs(
   if (opts.namespace !== 'default') args.push('--namespace', opts.namespace);
   for (const [key, type] of Object.entries(loadSearchAttributes())) args.push('--search-attribute', `${key}=${type}`);
   if (opts.tuned !== false) args.push(...devServerTuningArgs(opts.dbFile));
+  for (const [key, value] of Object.entries(opts.dynamicConfig ?? {})) {
+    args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
+  }
   return args;
 }
 
@@ -145,6 +154,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<RunningDev
     logLevel: opts.logLevel ?? 'warn',
     tuned: opts.tuned,
     uiCodecEndpoint: opts.uiCodecEndpoint,
+    dynamicConfig: opts.dynamicConfig,
   });
   const child = spawn(location.path, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   if (opts.output) {

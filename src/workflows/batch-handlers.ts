@@ -24,11 +24,12 @@ import {
   type BatchCarry,
   type BatchState,
   type LimitsChange,
+  type RetryResult,
 } from '../shared';
 import { changeLimits, whyNotSetLimits } from './batch-limits';
 import * as batch from './batch-state';
 import { ledgerPatiently } from './ledger-patience';
-import { applyLimits } from './batch-activities';
+import { applyLimits, queueBatchRedrives } from './batch-activities';
 
 /** What the handlers need of the running batch. */
 export interface BatchHandlerContext {
@@ -48,6 +49,30 @@ export interface BatchHandlerContext {
 export function setBatchHandlers(ctx: BatchHandlerContext): void {
   const { c, frame, stateNow, show, describe, tell, announce } = ctx;
   const { batchId, policy } = frame;
+
+  /**
+   * Queues failed files for a redrive in the ledger (the named ones, or every failed one) and
+   * takes them into the batch. Retries run one at a time: each queues from where the last ended.
+   */
+  let retries: Promise<unknown> = Promise.resolve();
+  const requeue = (files?: string[]): Promise<RetryResult> => {
+    const run = retries.then(async () => {
+      if (c.cancelRequested) throw ApplicationFailure.nonRetryable('the batch is cancelled', FailureType.Refused);
+      const queued = await queueBatchRedrives({ batchId, from: c.redrive.queued, ...(files?.length ? { files } : {}) });
+      if ('refused' in queued) {
+        throw ApplicationFailure.nonRetryable(
+          `not failed files of this batch: ${queued.refused.join(', ')}`,
+          FailureType.Refused,
+        );
+      }
+      batch.noteRedrivesQueued(c, frame, queued, files);
+      show();
+      return { batchId, requeued: queued.keys, requeuedCount: queued.count };
+    });
+    retries = run.catch(() => undefined);
+    return run;
+  };
+
   setHandler(cancelSignal, (reason?: string) => {
     batch.requestCancel(c, reason);
   });
@@ -67,9 +92,9 @@ export function setBatchHandlers(ctx: BatchHandlerContext): void {
   setHandler(setConcurrencySignal, (n: number) => {
     batch.setMaxConcurrency(c, n);
   });
-  setHandler(batchRetrySignal, (args?: { files?: string[] }) => {
-    batch.requeueFailed(c, frame, args?.files);
-    show();
+  setHandler(batchRetrySignal, async (args?: { files?: string[] }) => {
+    if (batch.whyNotRetry(c)) return;
+    await requeue(args?.files).catch((err: unknown) => log.warn('retry not applied', { error: String(err) }));
   });
   // The same actions as updates: refused before they enter history when they cannot apply.
   const refuse = (why: string | undefined) => {
@@ -101,15 +126,9 @@ export function setBatchHandlers(ctx: BatchHandlerContext): void {
     },
     { validator: () => refuse(batch.whyNotResume(c)) },
   );
-  setHandler(
-    retryUpdate,
-    (args?: { files?: string[] }) => {
-      const requeued = batch.requeueFailed(c, frame, args?.files);
-      show();
-      return { batchId, requeued };
-    },
-    { validator: (args?: { files?: string[] }) => refuse(batch.whyNotRetry(c, args?.files)) },
-  );
+  setHandler(retryUpdate, (args?: { files?: string[] }) => requeue(args?.files), {
+    validator: (_args?: { files?: string[] }) => refuse(batch.whyNotRetry(c)),
+  });
   setHandler(
     setConcurrencyUpdate,
     (n: number) => {

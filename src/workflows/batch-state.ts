@@ -4,12 +4,17 @@
  * and the details a person reads. No Temporal calls here: syncBatch is the loop that uses them,
  * and the unit tests drive them without a server.
  *
+ * The carry stays the same size however many files fail: it keeps counts, the files in flight,
+ * the latest failures (at most MAX_FAILURES_KEPT) and how far the batch has read its redrive
+ * queue. Which files failed, and their redrives, are in the ledger.
+ *
  * Functions that change the state change the carry they are given, and say what changed.
  */
 import { POLICY_BOUNDS } from '../config/policy-bounds';
 import { describeLimits } from './batch-limits';
 import {
   fileKey,
+  MAX_FAILURES_KEPT,
   type BatchCarry,
   type BatchPolicy,
   type BatchState,
@@ -19,8 +24,9 @@ import {
   type SyncItem,
 } from '../shared';
 
-/** Failures kept for the `failures` query and the details. */
-export const MAX_FAILURES_KEPT = 100;
+export { MAX_FAILURES_KEPT };
+/** The longest failure reason a batch keeps; the ledger has the whole text. */
+export const MAX_REASON_KEPT = 300;
 /** The most files a batch may have in flight. */
 export const MAX_CONCURRENCY_LIMIT = POLICY_BOUNDS.maxConcurrency.max;
 
@@ -31,17 +37,23 @@ export interface BatchFrame {
   policy: BatchPolicy;
   /** Files picked for a start whose manifest item is still being read. */
   pendingStarts: number;
+  /** A redrive run of an ended batch: its redrives count as started files. */
+  redriveRun?: boolean;
+  /** Latest failures kept (MAX_FAILURES_KEPT when absent). */
+  failuresKept?: number;
 }
 
-export function newCarry(policy: BatchPolicy): BatchCarry {
+/**
+ * A new batch's carry; a redrive run of an ended batch starts no manifest file and reads the
+ * positions [from, to) of the batch's redrive queue.
+ */
+export function newCarry(policy: BatchPolicy, redrive?: { from: number; to: number }): BatchCarry {
   return {
-    nextIndex: 0,
+    nextIndex: redrive ? Number.MAX_SAFE_INTEGER : 0,
     inFlight: {},
     counts: { started: 0, inFlight: 0, recorded: 0, rolledBack: 0, rollbackFailed: 0, cancelled: 0, resends: 0 },
-    failures: [],
-    failed: {},
-    redrive: [],
-    attempts: {},
+    recentFailures: [],
+    redrive: redrive ? { queued: redrive.to, taken: redrive.from } : { queued: 0, taken: 0 },
     paused: false,
     consecutiveFaults: 0,
     cancelRequested: false,
@@ -72,28 +84,36 @@ export function canStart(c: BatchCarry, f: BatchFrame): boolean {
     !c.cancelRequested &&
     !c.stopStarting &&
     inFlightCount(c, f) < c.maxConcurrency &&
-    (c.redrive.length > 0 || c.nextIndex < f.total)
+    (redrivesWaiting(c) || c.nextIndex < f.total)
   );
+}
+
+/** Whether queued redrives wait for a slot. */
+export function redrivesWaiting(c: BatchCarry): boolean {
+  return c.redrive.taken < c.redrive.queued;
 }
 
 /** Whether nothing is in flight and nothing more will start. */
 export function allDone(c: BatchCarry, f: BatchFrame): boolean {
   return (
     inFlightCount(c, f) === 0 &&
-    (c.cancelRequested || c.stopStarting || (c.redrive.length === 0 && c.nextIndex >= f.total))
+    (c.cancelRequested || c.stopStarting || (!redrivesWaiting(c) && c.nextIndex >= f.total))
   );
 }
 
-/** Takes the manifest indexes of the files to start now: redrives first, then new files. */
-export function takeStarts(c: BatchCarry, f: BatchFrame): number[] {
-  const picks: number[] = [];
+/** A file to start: an index of the manifest, or a position of the batch's redrive queue. */
+export type StartPick = { index: number } | { redrive: number };
+
+/** Takes the files to start now: redrives first, then new files of the manifest. */
+export function takeStarts(c: BatchCarry, f: BatchFrame): StartPick[] {
+  const picks: StartPick[] = [];
   const frame = { ...f };
   while (canStart(c, frame)) {
-    const redrive = c.redrive.shift();
-    if (redrive) {
-      picks.push(redrive.index);
+    if (redrivesWaiting(c)) {
+      picks.push({ redrive: c.redrive.taken++ });
+      if (f.redriveRun) c.counts.started += 1;
     } else {
-      picks.push(c.nextIndex++);
+      picks.push({ index: c.nextIndex++ });
       c.counts.started += 1;
     }
     frame.pendingStarts += 1;
@@ -116,12 +136,13 @@ function countField(state: FileResult['state']): 'recorded' | 'rolledBack' | 'ro
 
 /**
  * Counts how one file ended, once: a second report of the same file is a duplicate. A failed
- * file becomes a redrive candidate and may take the batch past its failure threshold.
+ * file (a redrive candidate in the ledger) joins the latest failures and may take the batch past
+ * its failure threshold.
  */
 export function applyFileResult(
   c: BatchCarry,
   result: FileResult,
-  f: Pick<BatchFrame, 'total' | 'policy'>,
+  f: Pick<BatchFrame, 'total' | 'policy' | 'failuresKept'>,
 ): 'duplicate' | 'failed' | 'done' {
   const key = fileKey(result.orderId, result.fileName);
   const slot = c.inFlight[key];
@@ -131,40 +152,52 @@ export function applyFileResult(
   c.counts[countField(result.state)] += 1;
   c.counts.resends += result.resends;
   if (result.state !== 'ROLLED_BACK' && result.state !== 'ROLLBACK_FAILED') return 'done';
-  c.failed[key] = { index: slot.index, state: result.state };
-  c.failures.unshift({
+  const reason = result.reason ?? 'unknown';
+  c.recentFailures.unshift({
     orderId: result.orderId,
     fileName: result.fileName,
     state: result.state,
-    reason: result.reason ?? 'unknown',
+    reason: reason.length > MAX_REASON_KEPT ? `${reason.slice(0, MAX_REASON_KEPT - 1)}…` : reason,
     resends: result.resends,
   });
-  if (c.failures.length > MAX_FAILURES_KEPT) c.failures.length = MAX_FAILURES_KEPT;
+  const kept = Math.min(f.failuresKept ?? MAX_FAILURES_KEPT, MAX_FAILURES_KEPT);
+  if (c.recentFailures.length > kept) c.recentFailures.length = kept;
   if (overThreshold(c, f)) c.stopStarting = c.failedBatch = true;
   return 'failed';
 }
 
-/** The failed files a retry would requeue: the named ones that failed, or every failed one. */
-export function retryCandidates(c: BatchCarry, files?: string[]): string[] {
-  const wanted = files && files.length > 0 ? files : Object.keys(c.failed);
-  return wanted.filter((key, i) => c.failed[key] !== undefined && wanted.indexOf(key) === i);
+/** What a retry queued in the ledger (see activities/redrive.ts). */
+export interface RedrivesQueuedTally {
+  /** The batch's queue end after the retry. */
+  end: number;
+  /** Of the files queued, how many had ended ROLLED_BACK and how many ROLLBACK_FAILED. */
+  rolledBack: number;
+  rollbackFailed: number;
 }
 
-/** Queues failed files for a redrive, each as a new interaction; returns the keys requeued. */
-export function requeueFailed(c: BatchCarry, f: Pick<BatchFrame, 'total' | 'policy'>, files?: string[]): string[] {
-  if (c.cancelRequested) return [];
-  const keys = retryCandidates(c, files);
-  for (const key of keys) {
-    const failed = c.failed[key]!;
-    delete c.failed[key];
-    c.counts[countField(failed.state)] -= 1;
-    c.failures = c.failures.filter((x) => fileKey(x.orderId, x.fileName) !== key);
-    c.attempts[key] = (c.attempts[key] ?? 0) + 1;
-    c.redrive.push({ key, index: failed.index });
+/**
+ * Takes the files a retry queued in the ledger into the batch: they wait for a slot, are no
+ * longer counted as failed, and leave the latest failures (the named ones; all for a retry of
+ * every failed file).
+ */
+export function noteRedrivesQueued(
+  c: BatchCarry,
+  f: Pick<BatchFrame, 'total' | 'policy'>,
+  queued: RedrivesQueuedTally,
+  files?: string[],
+): void {
+  c.redrive.queued = Math.max(c.redrive.queued, queued.end);
+  // Files that failed in an earlier run of the batch were never counted by this one.
+  c.counts.rolledBack = Math.max(0, c.counts.rolledBack - queued.rolledBack);
+  c.counts.rollbackFailed = Math.max(0, c.counts.rollbackFailed - queued.rollbackFailed);
+  if (files && files.length > 0) {
+    const named = new Set(files);
+    c.recentFailures = c.recentFailures.filter((x) => !named.has(fileKey(x.orderId, x.fileName)));
+  } else {
+    c.recentFailures = [];
   }
   // A redrive may bring a batch that had stopped starting files back under its threshold.
   c.stopStarting = c.failedBatch = overThreshold(c, f);
-  return keys;
 }
 
 // --- why an operator action cannot apply (the updates' validators); undefined: it can ---------
@@ -190,12 +223,16 @@ export function whyNotSetConcurrency(c: BatchCarry, n: unknown): string | undefi
   return undefined;
 }
 
-export function whyNotRetry(c: BatchCarry, files?: string[]): string | undefined {
+/**
+ * Why a retry cannot apply, as far as the batch knows by itself; which files are redrive
+ * candidates is the ledger's to say (the CLI asks it before the update, the handler after).
+ */
+export function whyNotRetry(c: BatchCarry): string | undefined {
   if (c.cancelRequested) return 'the batch is cancelled';
-  const unknown = (files ?? []).filter((key) => c.failed[key] === undefined);
-  if (unknown.length > 0) return `not failed files of this batch: ${unknown.join(', ')}`;
-  return retryCandidates(c, files).length === 0 ? 'nothing to redrive: the batch has no failed files' : undefined;
+  return failedCount(c) === 0 ? NOTHING_TO_REDRIVE : undefined;
 }
+
+export const NOTHING_TO_REDRIVE = 'nothing to redrive: the batch has no failed files';
 
 /** Pauses the batch (no file starts); false when it was paused already or is cancelled. */
 export function pause(c: BatchCarry): boolean {
@@ -293,7 +330,7 @@ export function noteNotifyFailure(c: BatchCarry, text: string): void {
 }
 
 export function failuresOf(c: BatchCarry): FailureInfo[] {
-  return c.failures.slice(0, MAX_FAILURES_KEPT);
+  return c.recentFailures.slice(0, MAX_FAILURES_KEPT);
 }
 
 /** The batch's current details, in words, as the Web UI shows them. */
@@ -316,9 +353,10 @@ export function describeBatch(c: BatchCarry, f: BatchFrame, state: BatchState): 
     lines.push(`notifications not delivered: ${c.notifyFailures.count} (last: ${c.notifyFailures.last})`);
   }
   if (c.cancelRequested) lines.push(`cancel requested: ${c.cancelReason ?? ''}`);
-  if (c.failures.length > 0) {
+  if (c.redrive.taken < c.redrive.queued) lines.push(`redrives waiting: ${c.redrive.queued - c.redrive.taken}`);
+  if (c.recentFailures.length > 0) {
     lines.push('failed files (latest first):');
-    for (const x of c.failures.slice(0, 10)) lines.push(`- ${x.orderId}/${x.fileName}: ${x.state}, ${x.reason}`);
+    for (const x of c.recentFailures.slice(0, 10)) lines.push(`- ${x.orderId}/${x.fileName}: ${x.state}, ${x.reason}`);
   }
   return lines.join('\n\n');
 }

@@ -8,6 +8,8 @@
  * files still in flight; their completions go to the run that started them, which has closed,
  * so the next run asks how they ended (awaitFileResults) and counts each once.
  *
+ * Its carried state does not grow with the batch: failed files and their redrives are in the
+ * ledger (a retry queues them there, and the batch reads its redrive queue a page at a time).
  * The state changes themselves are plain functions in batch-state.ts.
  */
 import {
@@ -27,7 +29,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { EndedFile } from '../activities';
+import type { EndedFile, QueuedRedrive } from '../activities';
 import { FailureType } from '../failures';
 import {
   SA_BATCH_ID,
@@ -50,6 +52,7 @@ import {
   awaitFileResults,
   finishBatch,
   loadItems,
+  loadRedrives,
   openBatch,
   probeRecordingSystem,
   rollbackRecordedFiles,
@@ -72,15 +75,24 @@ export { MAX_FAILURES_KEPT } from './batch-state';
 export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
   const { batchId, policy, total } = input;
   const info = workflowInfo();
-  const c = input.carry ?? batch.newCarry(policy);
+  const c = input.carry ?? batch.newCarry(policy, input.redrive);
   // All state the handlers touch is declared before them: a run that continued as new gets its
   // buffered signals as soon as a handler is set.
-  const frame: batch.BatchFrame = { batchId, total, policy, pendingStarts: 0 };
+  const frame: batch.BatchFrame = {
+    batchId,
+    total,
+    policy,
+    pendingStarts: 0,
+    redriveRun: !!input.redrive,
+    failuresKept: input.failuresKept,
+  };
+  const pageSize = Math.max(1, Math.min(input.pageSize ?? PAGE_SIZE, PAGE_SIZE));
   let finalState: BatchState | undefined;
   let cancelSentToChildren = false;
   let nativeCancel: unknown;
   let ended = false;
   let page: { start: number; items: SyncItem[] } = { start: 0, items: [] };
+  let redrivePage: { start: number; items: QueuedRedrive[] } = { start: 0, items: [] };
   let startsUnderWay = 0;
   /** Files this run did not start (an earlier run did), by workflow id: learnt by activity. */
   const awaited = new Map<string, string>();
@@ -124,7 +136,7 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
   // --- starting files ---------------------------------------------------------------------------
   async function itemAt(index: number): Promise<SyncItem> {
     if (index < page.start || index >= page.start + page.items.length) {
-      const items = await loadItems({ manifestPath: input.manifestPath, offset: index, limit: PAGE_SIZE });
+      const items = await loadItems({ manifestPath: input.manifestPath, offset: index, limit: pageSize });
       if (items.length === 0) {
         throw ApplicationFailure.nonRetryable(
           `manifest ${input.manifestPath} has no item ${index}`,
@@ -136,13 +148,29 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
     return page.items[index - page.start]!;
   }
 
-  function startOne(index: number, item: SyncItem): Promise<void> {
+  async function redriveAt(position: number): Promise<QueuedRedrive> {
+    if (position < redrivePage.start || position >= redrivePage.start + redrivePage.items.length) {
+      const items = await loadRedrives({ batchId, from: position, limit: pageSize });
+      if (items.length === 0) {
+        throw ApplicationFailure.nonRetryable(
+          `redrive queue of ${batchId} has no position ${position}`,
+          FailureType.BadInput,
+        );
+      }
+      redrivePage = { start: position, items };
+    }
+    return redrivePage.items[position - redrivePage.start]!;
+  }
+
+  const fileToStart = async (pick: batch.StartPick): Promise<QueuedRedrive> =>
+    'redrive' in pick ? redriveAt(pick.redrive) : { item: await itemAt(pick.index), attempt: 0 };
+
+  function startOne({ item, attempt }: QueuedRedrive): Promise<void> {
     const key = fileKey(item.orderId, item.fileName);
-    const attempt = c.attempts[key] ?? (input.redrive ? 1 : 0);
     const workflowId = fileWorkflowId(batchId, item.orderId, item.fileName);
     const target = item.target ?? 'default';
     // Taken before the start, so a completion that overtakes the start still finds its slot.
-    const slot: (typeof c.inFlight)[string] = { workflowId, index };
+    const slot: (typeof c.inFlight)[string] = { workflowId };
     c.inFlight[key] = slot;
     return startChild(syncFile, {
       workflowId,
@@ -183,20 +211,22 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
     );
   }
 
-  /** Starts as many files as the window allows, reading the manifest a page at a time. */
+  /**
+   * Starts as many files as the window allows, reading the manifest and the redrive queue a
+   * page at a time.
+   */
   async function startAvailable(): Promise<void> {
     const picks = batch.takeStarts(c, frame);
     frame.pendingStarts += picks.length;
     try {
-      const items: SyncItem[] = [];
-      for (const index of picks) items.push(await itemAt(index));
-      const indexes = picks.splice(0);
-      frame.pendingStarts -= indexes.length;
+      const files: QueuedRedrive[] = [];
+      for (const pick of picks) files.push(await fileToStart(pick));
+      frame.pendingStarts -= picks.splice(0).length;
       startsUnderWay += 1;
       try {
         // Children are started outside the batch's cancellation: a cancelled batch tells its
         // files by signal and still waits for each to end.
-        await CancellationScope.nonCancellable(() => Promise.all(items.map((item, i) => startOne(indexes[i]!, item))));
+        await CancellationScope.nonCancellable(() => Promise.all(files.map(startOne)));
       } finally {
         startsUnderWay -= 1;
       }

@@ -59,7 +59,11 @@ describe('operator actions, confirmed', () => {
       await cli('retry', batchId, '--file', 'ORD-NOPE/none.bin'),
       'not failed files of this batch: ORD-NOPE/none.bin',
     );
-    expect(json(await cli('retry', batchId, '--file', key, '--json'))).toEqual({ batchId, requeued: [key] });
+    expect(json(await cli('retry', batchId, '--file', key, '--json'))).toEqual({
+      batchId,
+      requeued: [key],
+      requeuedCount: 1,
+    });
     refused(await cli('retry', batchId, '--file', key), `not failed files of this batch: ${key}`);
 
     expect(json(await cli('set-concurrency', batchId, '3', '--json'))).toEqual({ batchId, maxConcurrency: 3 });

@@ -48,6 +48,8 @@ type StubbedActivities = Pick<
   | 'loadItems'
   | 'awaitFileResults'
   | 'probeRecordingSystem'
+  | 'queueBatchRedrives'
+  | 'loadRedrives'
 >;
 type ActivityName = keyof StubbedActivities;
 type Args<N extends ActivityName> = Parameters<StubbedActivities[N]>[0];
@@ -118,6 +120,8 @@ function stubs(manifests: Map<string, SyncItem[]>): StubbedActivities {
       (manifests.get(manifestPath) ?? []).slice(offset, offset + limit),
     awaitFileResults: async () => [],
     probeRecordingSystem: async () => {},
+    queueBatchRedrives: async ({ from }) => ({ end: from, count: 0, rolledBack: 0, rollbackFailed: 0, keys: [] }),
+    loadRedrives: async () => [],
   };
 }
 

@@ -14,10 +14,11 @@ import {
   newCarry,
   noteTransportFault,
   pause,
+  MAX_FAILURES_KEPT,
+  MAX_REASON_KEPT,
+  noteRedrivesQueued,
   requestCancel,
-  requeueFailed,
   resume,
-  retryCandidates,
   setMaxConcurrency,
   takeStarts,
   whyNotCancel,
@@ -33,11 +34,14 @@ function frame(total: number, policy: Partial<BatchFrame['policy']> = {}): Batch
   return { batchId: 'b1', total, policy: { ...DEFAULT_POLICY, ...policy }, pendingStarts: 0 };
 }
 
-/** Starts the files takeStarts picks, as syncBatch does, naming them by index. */
-function start(c: BatchCarry, f: BatchFrame): number[] {
-  const picks = takeStarts(c, f);
-  for (const i of picks) c.inFlight[fileKey('O', `f${i}`)] = { workflowId: `wf-${i}`, index: i };
-  return picks;
+/**
+ * Starts the files takeStarts picks, as syncBatch does: a manifest index i is file O/f<i>, a
+ * redrive queue position p is `redrives[p]` (a manifest index). Returns the indexes started.
+ */
+function start(c: BatchCarry, f: BatchFrame, redrives: number[] = []): number[] {
+  const started = takeStarts(c, f).map((pick) => ('redrive' in pick ? redrives[pick.redrive]! : pick.index));
+  for (const i of started) c.inFlight[fileKey('O', `f${i}`)] = { workflowId: `wf-${i}` };
+  return started;
 }
 
 function ended(i: number, state: FileResult['state'], resends = 0): FileResult {
@@ -65,7 +69,7 @@ describe('the sliding window', () => {
     const f = { ...frame(10, { maxConcurrency: 3 }), pendingStarts: 2 };
     const c = newCarry(f.policy);
     expect(inFlightCount(c, f)).toBe(2);
-    expect(takeStarts(c, f)).toEqual([0]);
+    expect(takeStarts(c, f)).toEqual([{ index: 0 }]);
   });
 
   it('counts a file once: a second report of it is a duplicate', () => {
@@ -100,10 +104,30 @@ describe('failures, the threshold and redrives', () => {
     expect(canStart(c, f)).toBe(false);
     expect(allDone(c, f)).toBe(true);
     expect(endState(c)).toBe('FAILED');
-    expect(c.failures.map((x) => x.fileName)).toEqual(['f1', 'f0']);
+    expect(c.recentFailures.map((x) => x.fileName)).toEqual(['f1', 'f0']);
   });
 
-  it('requeues the failed files (named or all), each once, and takes them back under the threshold', () => {
+  it('keeps the latest failures only, however many files fail, with their reasons cut short', () => {
+    const f = frame(5_000, { maxConcurrency: 50 });
+    const c = newCarry(f.policy);
+    const sizes: number[] = [];
+    for (let done = 0; done < f.total;) {
+      for (const i of start(c, f)) {
+        applyFileResult(c, { ...ended(i, 'ROLLED_BACK'), reason: 'x'.repeat(2_000) }, f);
+        done += 1;
+      }
+      sizes.push(JSON.stringify(c).length);
+    }
+    expect(c.counts.rolledBack).toBe(5_000);
+    expect(c.recentFailures).toHaveLength(MAX_FAILURES_KEPT);
+    expect(c.recentFailures[0]!.fileName).toBe('f4999');
+    expect(c.recentFailures[0]!.reason).toHaveLength(MAX_REASON_KEPT);
+    // The carry after 5,000 failures is the size it had after the first 100 (give or take the
+    // digits of its counts and file names), where one entry per failed file would add 300 KB.
+    expect(Math.max(...sizes) - sizes[1]!).toBeLessThan(1_000);
+  });
+
+  it('takes queued redrives in, first, and back under the threshold', () => {
     const f = frame(10, { maxConcurrency: 4, toleratedFailurePercent: 10 });
     const c = newCarry(f.policy);
     start(c, f);
@@ -111,26 +135,45 @@ describe('failures, the threshold and redrives', () => {
     applyFileResult(c, ended(1, 'ROLLBACK_FAILED'), f);
     applyFileResult(c, ended(2, 'RECORDED'), f);
     expect(c.failedBatch).toBe(true);
-    expect(retryCandidates(c, ['O/f2', 'O/nope'])).toEqual([]);
-    expect(requeueFailed(c, f, ['O/f1', 'O/f1'])).toEqual(['O/f1']);
+    expect(canStart(c, f)).toBe(false);
+    // The ledger queued O/f1 at position 0 of the batch's redrive queue.
+    noteRedrivesQueued(c, f, { end: 1, rolledBack: 0, rollbackFailed: 1 }, ['O/f1']);
     expect(c.failedBatch).toBe(false);
-    expect(c.counts.rollbackFailed).toBe(0);
-    expect(requeueFailed(c, f)).toEqual(['O/f0']);
-    expect(c.attempts).toEqual({ 'O/f1': 1, 'O/f0': 1 });
-    expect(c.failures).toEqual([]);
-    // Redrives start before new files.
-    expect(start(c, f).slice(0, 2)).toEqual([1, 0]);
+    expect(c.counts).toMatchObject({ rolledBack: 1, rollbackFailed: 0 });
+    expect(c.recentFailures.map((x) => x.fileName)).toEqual(['f0']);
+    expect(c.redrive).toEqual({ queued: 1, taken: 0 });
+    // Then every other failed file, O/f0 at position 1.
+    noteRedrivesQueued(c, f, { end: 2, rolledBack: 1, rollbackFailed: 0 });
+    expect(c.recentFailures).toEqual([]);
+    expect(c.counts.rolledBack).toBe(0);
+    // Redrives start before new files, in queue order; they are not new files started.
+    const started = c.counts.started;
+    expect(start(c, f, [1, 0]).slice(0, 2)).toEqual([1, 0]);
+    expect(c.redrive).toEqual({ queued: 2, taken: 2 });
+    expect(c.counts.started).toBe(started + 1);
   });
 
-  it('requeues nothing once the batch is cancelled', () => {
+  it('a redrive run starts the queued positions only, and counts them as its files', () => {
+    const f = { ...frame(3, { maxConcurrency: 2 }), redriveRun: true };
+    const c = newCarry(f.policy, { from: 5, to: 8 });
+    expect(start(c, f, [0, 0, 0, 0, 0, 10, 11, 12])).toEqual([10, 11]);
+    for (const i of [10, 11]) applyFileResult(c, ended(i, 'RECORDED'), f);
+    expect(start(c, f, [0, 0, 0, 0, 0, 10, 11, 12])).toEqual([12]);
+    applyFileResult(c, ended(12, 'RECORDED'), f);
+    expect(allDone(c, f)).toBe(true);
+    expect(c.counts).toMatchObject({ started: 3, recorded: 3 });
+  });
+
+  it('takes no retry once the batch is cancelled', () => {
     const f = frame(2);
     const c = newCarry(f.policy);
     start(c, f);
     applyFileResult(c, ended(0, 'ROLLED_BACK'), f);
+    expect(whyNotRetry(c)).toBeUndefined();
     expect(requestCancel(c, 'stop')).toBe(true);
     expect(requestCancel(c, 'again')).toBe(false);
     expect(c.cancelReason).toBe('stop');
-    expect(requeueFailed(c, f)).toEqual([]);
+    expect(whyNotRetry(c)).toBe('the batch is cancelled');
     expect(endState(c)).toBe('CANCELLED');
   });
 });
@@ -206,8 +249,6 @@ describe("why an operator action cannot apply (the updates' validators)", () => 
 
     applyFileResult(c, ended(0, 'ROLLED_BACK'), f);
     expect(whyNotRetry(c)).toBeUndefined();
-    expect(whyNotRetry(c, ['O/f0'])).toBeUndefined();
-    expect(whyNotRetry(c, ['O/f0', 'O/f1', 'X/y'])).toBe('not failed files of this batch: O/f1, X/y');
     pause(c);
     expect(whyNotPause(c)).toBe('the batch is already paused');
     expect(whyNotResume(c)).toBeUndefined();

@@ -92,7 +92,7 @@ describe.each(TRANSFER_PATHS)('signals and queries ($path)', ({ localSendMaxByte
     h.simulator.setFaults({ rejectRate: 0 });
     const { redriveBatch } = await import('../../src/batch/redrive');
     const only = fileKey(items[1]!.orderId, items[1]!.fileName);
-    expect(await redriveBatch(h.client, h.ledger, batchId, h.taskQueue, [only])).toEqual({ files: [only] });
+    expect(await redriveBatch(h.client, h.ledger, batchId, h.taskQueue, [only])).toEqual({ files: [only], count: 1 });
     const second = await h.client.workflow.getHandle(handle.workflowId).result();
     expect(second.recorded).toBe(1);
     const latest = await h.ledger.latestInteractions(batchId);

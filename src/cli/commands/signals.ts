@@ -19,7 +19,8 @@ import {
 } from '../../shared';
 import { describeLimits } from '../../workflows/batch-limits';
 import { POLICY_BOUNDS } from '../../config/policy-bounds';
-import { action, CliError, parseLimitOption, parsePolicyValue, printJson, withClient } from '../common';
+import { fileRefs } from '../../activities/redrive';
+import { action, CliError, parseLimitOption, parsePolicyValue, printJson, withClient, withLedger } from '../common';
 import { describeBatch, runningBatch } from './batch-handle';
 import { redriveEndedBatch } from './redrive';
 
@@ -45,6 +46,20 @@ async function confirm<Ret, Args extends unknown[]>(
       throw new CliError(`batch ${batchId} refused ${update.name}: ${why}`, 2);
     }
     throw err;
+  }
+}
+
+/** The first files of a list, and how many more there are. */
+function listed(first: string[], count: number): string {
+  return count > first.length ? `${first.join(', ')} and ${count - first.length} more` : first.join(', ');
+}
+
+/** Refuses (exit 2) a retry naming files the ledger cannot redrive: not failed, or queued already. */
+async function refuseNotRedrivable(batchId: string, files: string[]): Promise<void> {
+  const refused = await withLedger((ledger) => ledger.notRedrivable(batchId, fileRefs(files)));
+  if (refused.length > 0) {
+    const keys = refused.map((f) => `${f.orderId}/${f.fileName}`).join(', ');
+    throw new CliError(`batch ${batchId} refused retry: not failed files of this batch: ${keys}`, 2);
   }
 }
 
@@ -128,15 +143,22 @@ export function registerSignals(program: Command): void {
           if (bad.length) throw new CliError(`--file takes ORDER/FILE, got: ${bad.join(', ')}`, 2);
           const desc = await describeBatch(client, batchId);
           if (desc.status.name === 'RUNNING') {
+            // Named files the ledger cannot redrive are refused here, before the update.
+            if (flags.file?.length) await refuseNotRedrivable(batchId, flags.file);
             const r = await confirm(client, batchId, retryUpdate, flags.file?.length ? { files: flags.file } : {});
-            show(flags.json, r, `Batch ${batchId} requeued ${r.requeued.length} files: ${r.requeued.join(', ')}`);
+            if (r.requeuedCount === 0) throw new CliError(`batch ${batchId}: nothing to redrive (queued already)`, 2);
+            show(
+              flags.json,
+              r,
+              `Batch ${batchId} requeued ${r.requeuedCount} files: ${listed(r.requeued, r.requeuedCount)}`,
+            );
             return;
           }
           const redriven = await redriveEndedBatch(client, batchId, flags.file);
           show(
             flags.json,
-            { batchId, requeued: redriven.files, redriveRun: true },
-            `Batch ${batchId} had ended; started a redrive run for ${redriven.files.length} files`,
+            { batchId, requeued: redriven.files, requeuedCount: redriven.count, redriveRun: true },
+            `Batch ${batchId} had ended; started a redrive run for ${redriven.count} files: ${listed(redriven.files, redriven.count)}`,
           );
         }),
       ),
