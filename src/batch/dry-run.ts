@@ -3,12 +3,20 @@
  * them the ledger already holds RECORDED with the same sha256 (the sha256 of the file's bytes
  * now, as a send would compute it). Reads the source files and the ledger; writes nothing: no
  * normalised manifest, no ledger row or table, no workflow.
+ *
+ * The input is read as a stream (input.ts), its files spooled to a temporary database; then the
+ * ledger's RECORDED files are read page by page and matched against them. Only a file the ledger
+ * holds RECORDED at the same target is hashed: the others cannot be already recorded, so a dry
+ * run of new files reads no file's bytes.
  */
-import { stat } from 'node:fs/promises';
-import { fileWithChecksumKey, isMissingTable, openLedgerToRead } from '../ledger';
-import type { SyncItem } from '../shared';
+import { createHash } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { isMissingTable, openLedgerToRead } from '../ledger';
+import type { RecordedFile } from '../ledger/port';
 import { mapWithConcurrency } from '../source/concurrency';
 import { sha256File } from '../source/files';
+import { SpooledFiles, type SpooledFile } from '../source/spooled-files';
+import { readInput, type InputSource, type InputSummary, type ReadInputOptions } from './input';
 
 export interface DryRunTarget {
   target: string;
@@ -30,53 +38,108 @@ export interface DryRunPlan {
 
 /** Files hashed at once: reading is the cost, and a few in flight keep a disk busy. */
 const HASH_CONCURRENCY = 4;
+/** RECORDED files read from the ledger per page. */
+const LEDGER_PAGE = 5000;
+/** Files up to this size are hashed from one read; larger ones as a stream. */
+const WHOLE_READ_BYTES = 1024 * 1024;
 
+/** The sha256 of a file's bytes now: one read for a small file, a stream for a large one. */
+async function sha256Now(sourcePath: string): Promise<string> {
+  if ((await stat(sourcePath)).size > WHOLE_READ_BYTES) return (await sha256File(sourcePath)).sha256;
+  return createHash('sha256')
+    .update(await readFile(sourcePath))
+    .digest('hex');
+}
+
+/**
+ * Reads the input as a start would (the same errors, the same --skip-invalid) and plans it; the
+ * ledger at `ledgerUrl` is only read. Rejects with an InputError as a start would.
+ */
 export async function planDryRun(
-  items: readonly SyncItem[],
-  opts: { defaultTarget: string; ledgerUrl: string },
-): Promise<DryRunPlan> {
-  const files = await mapWithConcurrency(items, HASH_CONCURRENCY, async (item) => {
-    const [digest, st] = await Promise.all([sha256File(item.sourcePath), stat(item.sourcePath)]);
-    return {
-      target: item.target ?? opts.defaultTarget,
-      orderId: item.orderId,
-      fileName: item.fileName,
-      sha256: digest.sha256,
-      bytes: st.size,
+  src: InputSource,
+  opts: Omit<ReadInputOptions, 'files'> & { defaultTarget: string; ledgerUrl: string },
+): Promise<{ plan: DryRunPlan; input: InputSummary }> {
+  const files = new SpooledFiles(true);
+  try {
+    const byTarget = new Map<string, DryRunTarget>();
+    const input = await readInput(src, { ...opts, files }, ({ item, size }) => {
+      const name = item.target ?? opts.defaultTarget;
+      let t = byTarget.get(name);
+      if (!t) {
+        t = { target: name, files: 0, bytes: 0, alreadyRecorded: 0 };
+        byTarget.set(name, t);
+      }
+      t.files += 1;
+      t.bytes += size;
+    });
+    const ledgerRead = await countAlreadyRecorded(files, byTarget, opts);
+    const targets = [...byTarget.values()].sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0));
+    const plan: DryRunPlan = {
+      files: targets.reduce((n, t) => n + t.files, 0),
+      bytes: targets.reduce((n, t) => n + t.bytes, 0),
+      alreadyRecorded: targets.reduce((n, t) => n + t.alreadyRecorded, 0),
+      targets,
+      ledgerRead,
     };
-  });
-  let held = new Set<string>();
-  let ledgerRead = false;
+    return { plan, input };
+  } finally {
+    files.close();
+  }
+}
+
+/**
+ * Reads the ledger's RECORDED files page by page and counts, per target, the input's files among
+ * them whose bytes now have the same sha256 (each file once). Returns whether the ledger was read.
+ */
+async function countAlreadyRecorded(
+  files: SpooledFiles,
+  byTarget: Map<string, DryRunTarget>,
+  opts: { defaultTarget: string; ledgerUrl: string },
+): Promise<boolean> {
   const ledger = openLedgerToRead(opts.ledgerUrl);
-  if (ledger) {
-    try {
-      held = await ledger.recordedWithSameChecksum(files);
-      ledgerRead = true;
-    } catch (err) {
-      if (!isMissingTable(err)) throw err;
-    } finally {
-      await ledger.close();
+  if (!ledger) return false;
+  try {
+    let after = 0;
+    for (;;) {
+      let page: RecordedFile[];
+      try {
+        page = await ledger.recordedFilesAfter(after, LEDGER_PAGE);
+      } catch (err) {
+        if (isMissingTable(err)) return false;
+        throw err;
+      }
+      // The input's valid files the ledger holds RECORDED at their own target.
+      const matches: { recorded: RecordedFile; file: SpooledFile }[] = [];
+      for (const recorded of page) {
+        const file = files.find(recorded.orderId, recorded.fileName);
+        if (!file || file.skipped || file.counted) continue;
+        if ((file.target ?? opts.defaultTarget) !== recorded.target) continue;
+        matches.push({ recorded, file });
+      }
+      // Each file hashed once, however many batches recorded it.
+      const toHash = new Map<string, SpooledFile>();
+      for (const { file } of matches) {
+        if (file.sha256 === null) toHash.set(`${file.orderId}\u0000${file.fileName}`, file);
+      }
+      const hashed = new Map<string, string>();
+      await mapWithConcurrency([...toHash], HASH_CONCURRENCY, async ([key, file]) => {
+        const sha256 = await sha256Now(file.sourcePath);
+        hashed.set(key, sha256);
+        files.rememberSha256(file, sha256);
+      });
+      for (const { recorded, file } of matches) {
+        const key = `${file.orderId}\u0000${file.fileName}`;
+        const sha256 = file.sha256 ?? hashed.get(key);
+        if (sha256 !== recorded.sha256 || files.find(file.orderId, file.fileName)?.counted) continue;
+        files.markCounted(file);
+        byTarget.get(recorded.target)!.alreadyRecorded += 1;
+      }
+      if (page.length < LEDGER_PAGE) return true;
+      after = page[page.length - 1]!.seq;
     }
+  } finally {
+    await ledger.close();
   }
-  const byTarget = new Map<string, DryRunTarget>();
-  for (const f of files) {
-    let t = byTarget.get(f.target);
-    if (!t) {
-      t = { target: f.target, files: 0, bytes: 0, alreadyRecorded: 0 };
-      byTarget.set(f.target, t);
-    }
-    t.files += 1;
-    t.bytes += f.bytes;
-    if (held.has(fileWithChecksumKey(f))) t.alreadyRecorded += 1;
-  }
-  const targets = [...byTarget.values()].sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0));
-  return {
-    files: files.length,
-    bytes: targets.reduce((n, t) => n + t.bytes, 0),
-    alreadyRecorded: targets.reduce((n, t) => n + t.alreadyRecorded, 0),
-    targets,
-    ledgerRead,
-  };
 }
 
 /** The plan as text: a line of totals, then one line per target. */

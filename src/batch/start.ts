@@ -4,7 +4,6 @@
  * batch id is rejected rather than doing the work twice.
  */
 import { randomUUID } from 'node:crypto';
-import { rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import {
   WorkflowIdReusePolicy,
@@ -26,86 +25,13 @@ import {
   type NotifyOptions,
   type RateLimit,
 } from '../shared';
-import type { ManifestError, ParsedManifest } from '../source/port';
-import { checkSourceFiles } from '../source/files';
-import { formatManifestErrors } from '../source/input-errors';
-import { readManifest } from '../source/manifest';
-import { scanDirectory } from '../source/scan';
-import { pageIndexPath, writeNormalizedManifest } from '../source/normalized';
-import { mapWithConcurrency } from '../source/concurrency';
-import type { TargetNames } from '../config/target-names';
-import { errorText } from '../errors';
+import { NormalizedManifestWriter, removeNormalizedManifest, writeNormalizedManifest } from '../source/normalized';
+import { InputError, readInput, type InputSource, type InputSummary, type ReadInputOptions } from './input';
 import type { syncBatch } from '../workflows/sync-batch';
 
 export const DEFAULT_STATE_DIR = '.image-sync';
 
-export class InputError extends Error {
-  constructor(
-    message: string,
-    readonly errors: ManifestError[] = [],
-  ) {
-    super(message);
-    this.name = 'InputError';
-  }
-}
-
-export interface LoadedInput {
-  items: SyncItem[];
-  /** Lines skipped with --skip-invalid. */
-  skipped: ManifestError[];
-}
-
-/** Why an item's target (its own, or the default) is not among `targets`; null when it is. */
-function targetProblem(item: SyncItem, targets: TargetNames): string | null {
-  const name = item.target ?? targets.defaultTarget;
-  if (targets.names.includes(name)) return null;
-  const configured = targets.names.join(', ') || 'none';
-  return item.target === undefined
-    ? `the default target "${name}" is not configured (configured: ${configured}), order ${item.orderId}, file ${item.fileName}`
-    : `unknown target "${name}" (configured: ${configured})`;
-}
-
-/**
- * Reads a manifest or a folder; any invalid line stops the batch unless skipInvalid is set.
- * With `targets`, an item whose target is not configured is invalid too (field `target`).
- */
-export async function loadInput(
-  src: { manifest?: string; dir?: string },
-  skipInvalid = false,
-  opts: { targets?: TargetNames } = {},
-): Promise<LoadedInput> {
-  if (!src.manifest === !src.dir) throw new InputError('give exactly one of --manifest FILE or --dir DIR');
-  let parsed: ParsedManifest;
-  try {
-    parsed = src.manifest ? await readManifest(src.manifest) : await scanDirectory(src.dir!);
-  } catch (err) {
-    throw new InputError(errorText(err));
-  }
-  const present = await mapWithConcurrency(parsed.items, 32, (item) =>
-    stat(item.sourcePath).then(
-      (st) => st.isFile(),
-      () => false,
-    ),
-  );
-  const absent = parsed.items.filter((_, i) => !present[i]);
-  const missing = await checkSourceFiles(absent, { lines: parsed.lines?.filter((_, i) => !present[i]) });
-  const targetProblems = parsed.items.map((item) => (opts.targets ? targetProblem(item, opts.targets) : null));
-  const targetErrors: ManifestError[] = [];
-  targetProblems.forEach((message, i) => {
-    if (message !== null) targetErrors.push({ line: parsed.lines?.[i] ?? 0, field: 'target', message });
-  });
-  // In line order; the sort is stable, so errors of one line, and those without a line, keep theirs.
-  const errors = [...parsed.errors, ...missing, ...targetErrors].sort((a, b) => a.line - b.line);
-  if (errors.length > 0 && !skipInvalid) {
-    throw new InputError(
-      `${errors.length} invalid ${errors.length === 1 ? 'entry' : 'entries'}; nothing was started (use --skip-invalid to skip them):\n${formatManifestErrors(errors)}`,
-      errors,
-    );
-  }
-  const items = parsed.items.filter((_, i) => present[i] && targetProblems[i] === null);
-  if (items.length === 0) throw new InputError('the input holds no file to send');
-  return { items, skipped: errors };
-}
+export { InputError, loadInput, type LoadedInput } from './input';
 
 export interface StartBatchOptions {
   batchId?: string;
@@ -172,21 +98,79 @@ export function newBatchId(now = new Date()): string {
   return `${now.toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-')}-${randomUUID().slice(0, 8)}`;
 }
 
-export async function startBatch(
-  client: Client,
-  items: SyncItem[],
-  opts: StartBatchOptions,
-): Promise<{ batchId: string; runId: string; handle: WorkflowHandle<typeof syncBatch>; manifestPath: string }> {
-  const batchId = validateBatchId(opts.batchId ?? newBatchId());
-  const policy = validatePolicy(opts.policy);
+/** Where a start writes its normalised manifest: a file of its own per start, under the state folder. */
+export function newManifestPath(batchId: string, stateDir = DEFAULT_STATE_DIR): string {
   // A manifest of its own per start: a refused start must not touch a running batch's manifest.
-  const manifestPath = path.resolve(
-    opts.stateDir ?? DEFAULT_STATE_DIR,
+  return path.resolve(
+    stateDir,
     'manifests',
     `${batchId}.${Date.now().toString(36)}-${randomUUID().slice(0, 8)}.ndjson`,
   );
+}
+
+/**
+ * Reads a manifest or a folder as a stream (see readInput) straight into a new normalised
+ * manifest for `batchId`; nothing is left behind when the input is refused.
+ */
+export async function writeInputManifest(
+  src: InputSource,
+  opts: { batchId: string; stateDir?: string } & Omit<ReadInputOptions, 'files'>,
+): Promise<PreparedManifest & InputSummary> {
+  const writer = await NormalizedManifestWriter.create(newManifestPath(opts.batchId, opts.stateDir));
+  let summary: InputSummary;
+  try {
+    summary = await readInput(src, opts, (c) => writer.add(c.item));
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+  const { file, items } = await writer.finish();
+  return { ...summary, manifestPath: file, total: items };
+}
+
+/** A normalised manifest written for a start (see writeInputManifest). */
+export interface PreparedManifest {
+  manifestPath: string;
+  total: number;
+}
+
+/** Writes `items` as the batch's normalised manifest, then starts it (see startPreparedBatch). */
+export async function startBatch(client: Client, items: SyncItem[], opts: StartBatchOptions): Promise<StartedBatch> {
+  const batchId = validateBatchId(opts.batchId ?? newBatchId());
+  validatePolicy(opts.policy);
+  const manifestPath = newManifestPath(batchId, opts.stateDir);
   await writeNormalizedManifest(items, manifestPath);
-  const input: SyncBatchInput = { batchId, manifestPath, total: items.length, policy };
+  return startPreparedBatch(client, { manifestPath, total: items.length }, { ...opts, batchId });
+}
+
+export interface StartedBatch {
+  batchId: string;
+  runId: string;
+  handle: WorkflowHandle<typeof syncBatch>;
+  manifestPath: string;
+}
+
+/**
+ * Starts `syncBatch` over a normalised manifest already written; the manifest is removed when
+ * the start is refused (a batch id in use: WorkflowExecutionAlreadyStartedError).
+ */
+export async function startPreparedBatch(
+  client: Client,
+  prepared: PreparedManifest,
+  opts: StartBatchOptions,
+): Promise<StartedBatch> {
+  const { manifestPath, total } = prepared;
+  const removeManifest = () => removeNormalizedManifest(manifestPath);
+  let batchId: string;
+  let policy: BatchPolicy;
+  try {
+    batchId = validateBatchId(opts.batchId ?? newBatchId());
+    policy = validatePolicy(opts.policy);
+  } catch (err) {
+    await removeManifest();
+    throw err;
+  }
+  const input: SyncBatchInput = { batchId, manifestPath, total, policy };
   if (opts.continueAsNewAfterEvents !== undefined) input.continueAsNewAfterEvents = opts.continueAsNewAfterEvents;
   if (opts.pageSize !== undefined) input.pageSize = opts.pageSize;
   if (opts.failuresKept !== undefined) input.failuresKept = opts.failuresKept;
@@ -199,17 +183,16 @@ export async function startBatch(
       taskQueue: opts.taskQueue,
       args: [input],
       workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-      staticSummary: `image-sync batch ${batchId}: ${items.length} files, max concurrency ${policy.maxConcurrency}, max resends ${policy.maxResends}${policy.atomic ? ', atomic' : ''}`,
+      staticSummary: `image-sync batch ${batchId}: ${total} files, max concurrency ${policy.maxConcurrency}, max resends ${policy.maxResends}${policy.atomic ? ', atomic' : ''}`,
       typedSearchAttributes: [
         { key: SA_BATCH_ID, value: batchId },
         { key: SA_STATE, value: 'RUNNING' },
-        { key: SA_FILES_TOTAL, value: items.length },
+        { key: SA_FILES_TOTAL, value: total },
         { key: SA_FILES_FAILED, value: 0 },
       ],
     });
   } catch (err) {
-    await rm(manifestPath, { force: true });
-    await rm(pageIndexPath(manifestPath), { force: true });
+    await removeManifest();
     throw err;
   }
   return { batchId, runId: handle.firstExecutionRunId, handle, manifestPath };

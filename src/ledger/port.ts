@@ -164,6 +164,12 @@ export interface FileWithChecksum {
   sha256: string;
 }
 
+/** A file some batch holds RECORDED: one row of {@link Ledger.recordedFilesAfter}. */
+export interface RecordedFile extends FileWithChecksum {
+  /** The interaction's sequence number: the next page starts after the last one. */
+  seq: number;
+}
+
 /** The key a file has in the set {@link Ledger.recordedWithSameChecksum} returns. */
 export function fileWithChecksumKey(f: FileWithChecksum): string {
   return `${f.target}\u0000${f.orderId}\u0000${f.fileName}\u0000${f.sha256}`;
@@ -264,6 +270,12 @@ export interface Ledger {
     files: readonly FileWithChecksum[],
     opts?: { scanAbove?: number; pageSize?: number },
   ): Promise<Set<string>>;
+  /**
+   * A page of the files some batch's latest interaction holds RECORDED, with their target and
+   * sha256, in seq order after `afterSeq` (0 for the first page), at most `limit`: one paged pass
+   * over the ledger, in the same memory whatever its size.
+   */
+  recordedFilesAfter(afterSeq: number, limit: number): Promise<RecordedFile[]>;
   /** The batches with an interaction whose source lies under folder `dir`, by first interaction. */
   batchIdsWithSourcesUnder(dir: string): Promise<string[]>;
 

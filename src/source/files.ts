@@ -1,6 +1,6 @@
 /** Source files on the worker's disk: content types, streaming checksums, and checks that they are there. */
 import { createHash } from 'node:crypto';
-import { createReadStream, promises as fs } from 'node:fs';
+import { createReadStream, stat } from 'node:fs';
 import path from 'node:path';
 import { errorText } from '../errors';
 import type { SyncItem } from '../shared';
@@ -93,6 +93,29 @@ function statProblem(error: unknown): string {
 }
 
 /**
+ * Whether a source file is there: its size when it is a regular file (symbolic links are
+ * followed), else why not ('file not found', 'not a regular file', ...).
+ */
+export function checkSourceFile(sourcePath: string): Promise<{ problem: null; size: number } | { problem: string }> {
+  // The callback form: a start checks every file of its input, and it costs less CPU per call than fs.promises.
+  return new Promise((resolve) => {
+    stat(sourcePath, (error, stats) => {
+      if (error) resolve({ problem: statProblem(error) });
+      else resolve(stats.isFile() ? { problem: null, size: stats.size } : { problem: 'not a regular file' });
+    });
+  });
+}
+
+/** The error of an item whose source file is not there: field 'path', the order, file and source path in its message. */
+export function sourceFileError(line: number, item: SyncItem, problem: string): ManifestError {
+  return {
+    line,
+    field: 'path',
+    message: `${problem}: ${item.sourcePath} (order ${quoteValue(item.orderId)}, file ${quoteValue(item.fileName)})`,
+  };
+}
+
+/**
  * Checks that every item's sourcePath exists and is a regular file (symbolic links are
  * followed), with bounded parallel stat calls. Each error has field 'path', the manifest line
  * from `opts.lines` (0 when unknown), and the order, file and source path in its message.
@@ -102,23 +125,10 @@ export async function checkSourceFiles(
   items: readonly SyncItem[],
   opts: CheckSourceFilesOptions = {},
 ): Promise<ManifestError[]> {
-  const problems = await mapWithConcurrency(items, opts.concurrency ?? 32, async (item) => {
-    try {
-      const stats = await fs.stat(item.sourcePath);
-      return stats.isFile() ? null : 'not a regular file';
-    } catch (error) {
-      return statProblem(error);
-    }
-  });
+  const checks = await mapWithConcurrency(items, opts.concurrency ?? 32, (item) => checkSourceFile(item.sourcePath));
   const errors: ManifestError[] = [];
-  problems.forEach((problem, index) => {
-    if (problem === null) return;
-    const item = items[index]!;
-    errors.push({
-      line: opts.lines?.[index] ?? 0,
-      field: 'path',
-      message: `${problem}: ${item.sourcePath} (order ${quoteValue(item.orderId)}, file ${quoteValue(item.fileName)})`,
-    });
+  checks.forEach((check, index) => {
+    if (check.problem !== null) errors.push(sourceFileError(opts.lines?.[index] ?? 0, items[index]!, check.problem));
   });
   return errors;
 }

@@ -1,7 +1,7 @@
 /**
- * One manifest record's fields, validated: the schema of a record and the collector of a
- * manifest's items and errors, which also spots duplicate files. Every problem names the line
- * and the field, so a person can fix the input.
+ * One manifest record's fields, validated: the schema of a record and its validator, which also
+ * spots duplicate files. Every problem names the line and the field, so a person can fix the
+ * input.
  */
 import path from 'node:path';
 import { z } from 'zod';
@@ -56,78 +56,104 @@ function recordSchema(baseDir: string) {
 
 type ManifestRecord = z.output<ReturnType<typeof recordSchema>>;
 
-/** Collects the items and errors of one manifest, in line order, and spots duplicate files. */
-export class ManifestBuilder {
-  private readonly items: SyncItem[] = [];
-  private readonly lines: number[] = [];
-  private readonly errors: ManifestError[] = [];
-  private readonly firstLineOfFile = new Map<string, number>();
+/** One manifest line's outcome: a valid item, or one of its errors (a line can have several). */
+export type ManifestEntry =
+  { line: number; item: SyncItem; error?: undefined } | { line: number; error: ManifestError; item?: undefined };
+
+/**
+ * Where duplicate files are spotted: remembers each (order, file) with the line it was first
+ * seen on. A manifest of any size needs one that does not keep them in memory (spooled-files.ts).
+ */
+export interface SeenFiles {
+  /** The line `item`'s (order, file) was first seen on; undefined when new (it is then remembered at `line`). */
+  firstLineOf(item: SyncItem, line: number): number | undefined;
+}
+
+/** SeenFiles in memory, for small inputs and tests. */
+export function seenFilesInMemory(): SeenFiles {
+  const firstLines = new Map<string, number>();
+  return {
+    firstLineOf(item, line) {
+      const key = `${item.orderId}\u0000${item.fileName}`;
+      const first = firstLines.get(key);
+      if (first === undefined) firstLines.set(key, line);
+      return first;
+    },
+  };
+}
+
+/** Validates manifest records one at a time, spotting duplicate files; keeps nothing itself. */
+export class RecordValidator {
   private readonly schema: ReturnType<typeof recordSchema>;
 
-  constructor(baseDir: string) {
+  constructor(
+    baseDir: string,
+    private readonly seen: SeenFiles,
+  ) {
     this.schema = recordSchema(baseDir);
   }
 
-  error(line: number, field: string, message: string): void {
-    this.errors.push({ line, field, message });
-  }
-
-  /** Validates one record (an object of field values as written) and keeps it when valid. */
-  addRecord(line: number, raw: unknown): void {
+  /** Validates one record (an object of field values as written) and appends its entries to `out`. */
+  validate(line: number, raw: unknown, out: ManifestEntry[]): void {
+    const error = (field: string, message: string) => out.push({ line, error: { line, field, message } });
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-      this.error(line, '', 'must be a JSON object');
+      error('', 'must be a JSON object');
       return;
     }
     const result = this.schema.safeParse(raw);
     if (!result.success) {
       for (const issue of result.error.issues) {
         if (issue.code === 'unrecognized_keys') {
-          for (const key of issue.keys)
-            this.error(line, key, `unknown field (the fields are ${MANIFEST_FIELDS.join(', ')})`);
+          for (const key of issue.keys) error(key, `unknown field (the fields are ${MANIFEST_FIELDS.join(', ')})`);
         } else {
-          this.error(line, issue.path.length > 0 ? String(issue.path[0]) : '', issue.message);
+          error(issue.path.length > 0 ? String(issue.path[0]) : '', issue.message);
         }
       }
       return;
     }
-    const item = this.toItem(line, result.data);
+    const item = toItem(result.data, error);
     if (item === null) return;
-    const key = `${item.orderId}\u0000${item.fileName}`;
-    const firstLine = this.firstLineOfFile.get(key);
+    const firstLine = this.seen.firstLineOf(item, line);
     if (firstLine !== undefined) {
-      this.error(
-        line,
+      error(
         'fileName',
         `duplicate file ${quoteValue(item.fileName)} of order ${quoteValue(item.orderId)} (first on line ${firstLine})`,
       );
       return;
     }
-    this.firstLineOfFile.set(key, line);
-    this.items.push(item);
-    this.lines.push(line);
+    out.push({ line, item });
   }
+}
 
-  private toItem(line: number, record: ManifestRecord): SyncItem | null {
-    const sourcePath = record.path;
-    const sourceName = path.basename(sourcePath);
-    const fileName = record.fileName ?? sourceName;
-    if (record.fileName == null) {
-      const problem = nameProblem(fileName);
-      if (problem !== null) {
-        this.error(line, 'fileName', `the file name taken from path ${problem}`);
-        return null;
-      }
+function toItem(record: ManifestRecord, error: (field: string, message: string) => void): SyncItem | null {
+  const sourcePath = record.path;
+  const sourceName = path.basename(sourcePath);
+  const fileName = record.fileName ?? sourceName;
+  if (record.fileName == null) {
+    const problem = nameProblem(fileName);
+    if (problem !== null) {
+      error('fileName', `the file name taken from path ${problem}`);
+      return null;
     }
-    const contentType =
-      record.contentType ?? (hasKnownContentType(fileName) ? contentTypeFor(fileName) : contentTypeFor(sourceName));
-    const item: SyncItem = { orderId: record.orderId, fileName, sourcePath };
-    if (record.sha256 != null) item.sha256 = record.sha256;
-    if (record.target != null) item.target = record.target;
-    item.contentType = contentType;
-    return item;
   }
+  const contentType =
+    record.contentType ?? (hasKnownContentType(fileName) ? contentTypeFor(fileName) : contentTypeFor(sourceName));
+  const item: SyncItem = { orderId: record.orderId, fileName, sourcePath };
+  if (record.sha256 != null) item.sha256 = record.sha256;
+  if (record.target != null) item.target = record.target;
+  item.contentType = contentType;
+  return item;
+}
 
-  result(): ParsedManifest {
-    return { items: this.items, errors: this.errors, lines: this.lines };
+/** A manifest's entries as items, errors and item lines, in the order given. */
+export function collectEntries(entries: Iterable<ManifestEntry>, parsed: ParsedManifest): ParsedManifest {
+  parsed.lines ??= [];
+  for (const entry of entries) {
+    if (entry.error) parsed.errors.push(entry.error);
+    else {
+      parsed.items.push(entry.item);
+      parsed.lines.push(entry.line);
+    }
   }
+  return parsed;
 }

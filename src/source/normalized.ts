@@ -63,50 +63,106 @@ function itemLine(item: SyncItem): string {
 }
 
 /**
- * Writes items as a normalised manifest and its page index. Both are written to temporary
- * files first and renamed into place, so a reader never sees half a file.
+ * Writes a normalised manifest item by item, and its page index at the end. Both are written to
+ * temporary files first and renamed into place by finish(), so a reader never sees half a file;
+ * abort() removes them. Memory holds one stride of items and the index's offsets.
  */
-export async function writeNormalizedManifest(items: readonly SyncItem[], file: string): Promise<void> {
-  const target = path.resolve(file);
-  await fs.mkdir(path.dirname(target), { recursive: true });
-  const suffix = `.tmp-${process.pid}-${Date.now().toString(36)}`;
-  const dataTemp = `${target}${suffix}`;
-  const indexTemp = `${pageIndexPath(target)}${suffix}`;
-  const offsets: number[] = [];
-  let bytes = 0;
-  try {
+export class NormalizedManifestWriter {
+  private readonly offsets: number[] = [];
+  private pending: string[] = [];
+  private bytes = 0;
+  private count = 0;
+  private done = false;
+
+  private constructor(
+    readonly file: string,
+    private readonly dataTemp: string,
+    private readonly indexTemp: string,
+    private readonly handle: fs.FileHandle,
+  ) {}
+
+  static async create(file: string): Promise<NormalizedManifestWriter> {
+    const target = path.resolve(file);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    const suffix = `.tmp-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+    const dataTemp = `${target}${suffix}`;
     const handle = await fs.open(dataTemp, 'w');
+    return new NormalizedManifestWriter(target, dataTemp, `${pageIndexPath(target)}${suffix}`, handle);
+  }
+
+  /** Items added so far. */
+  get items(): number {
+    return this.count;
+  }
+
+  /** Adds one item; resolves at once unless a stride of items is due to be written. */
+  async add(item: SyncItem): Promise<void> {
+    this.pending.push(itemLine(item));
+    this.count += 1;
+    if (this.pending.length >= INDEX_STRIDE) await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    if (this.pending.length === 0) return;
+    this.offsets.push(this.bytes);
+    const buffer = Buffer.from(this.pending.join(''), 'utf8');
+    this.pending = [];
+    await this.handle.write(buffer);
+    this.bytes += buffer.length;
+  }
+
+  /** Writes what is left and the index, and renames both into place. */
+  async finish(): Promise<{ file: string; items: number }> {
     try {
-      for (let start = 0; start < items.length; start += INDEX_STRIDE) {
-        offsets.push(bytes);
-        const chunk = items
-          .slice(start, start + INDEX_STRIDE)
-          .map(itemLine)
-          .join('');
-        const buffer = Buffer.from(chunk, 'utf8');
-        await handle.write(buffer);
-        bytes += buffer.length;
-      }
-      await handle.sync();
-    } finally {
-      await handle.close();
+      await this.flush();
+      await this.handle.sync();
+      await this.handle.close();
+      this.done = true;
+      const { mtimeMs } = await fs.stat(this.dataTemp);
+      const index: PageIndex = {
+        version: INDEX_VERSION,
+        stride: INDEX_STRIDE,
+        items: this.count,
+        bytes: this.bytes,
+        mtimeMs,
+        offsets: this.offsets,
+      };
+      await fs.writeFile(this.indexTemp, JSON.stringify(index));
+      await fs.rename(this.dataTemp, this.file);
+      await fs.rename(this.indexTemp, pageIndexPath(this.file));
+    } catch (error) {
+      await this.abort();
+      throw error;
     }
-    const { mtimeMs } = await fs.stat(dataTemp);
-    const index: PageIndex = {
-      version: INDEX_VERSION,
-      stride: INDEX_STRIDE,
-      items: items.length,
-      bytes,
-      mtimeMs,
-      offsets,
-    };
-    await fs.writeFile(indexTemp, JSON.stringify(index));
-    await fs.rename(dataTemp, target);
-    await fs.rename(indexTemp, pageIndexPath(target));
+    return { file: this.file, items: this.count };
+  }
+
+  /** Drops what was written (nothing is left behind). Safe to call more than once. */
+  async abort(): Promise<void> {
+    if (!this.done) {
+      this.done = true;
+      await this.handle.close().catch(() => undefined);
+    }
+    await Promise.all([fs.rm(this.dataTemp, { force: true }), fs.rm(this.indexTemp, { force: true })]);
+  }
+}
+
+/** Writes items as a normalised manifest and its page index (see NormalizedManifestWriter). */
+export async function writeNormalizedManifest(items: readonly SyncItem[], file: string): Promise<void> {
+  const writer = await NormalizedManifestWriter.create(file);
+  try {
+    for (const item of items) await writer.add(item);
   } catch (error) {
-    await Promise.all([fs.rm(dataTemp, { force: true }), fs.rm(indexTemp, { force: true })]);
+    await writer.abort();
     throw error;
   }
+  await writer.finish();
+}
+
+/** Removes a normalised manifest and its page index, when they are there. */
+export async function removeNormalizedManifest(file: string): Promise<void> {
+  await fs.rm(file, { force: true });
+  await fs.rm(pageIndexPath(file), { force: true });
 }
 
 /** The page index of a data file, or null when it is missing, unreadable or out of date. */

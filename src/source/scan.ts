@@ -4,10 +4,11 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { errorText } from '../errors';
 import type { SyncItem } from '../shared';
-import { mapWithConcurrency } from './concurrency';
+import { orderedMap } from './concurrency';
 import { contentTypeFor } from './files';
 import { readFailure } from './input-errors';
 import { nameProblem, quoteValue } from './names';
+import { collectEntries, type ManifestEntry } from './manifest-record';
 import type { ManifestError, ParsedManifest } from './port';
 
 const SCAN_CONCURRENCY = 16;
@@ -28,14 +29,16 @@ async function readFolder(folder: string): Promise<Dirent[]> {
 }
 
 /**
- * Builds items from a folder laid out as `dir/<orderId>/<file>`: one level of order folders,
- * regular files inside them. Names starting with '.' are skipped. Files directly in `dir`,
- * folders inside order folders, symbolic links and other non-regular entries, and names that
- * fail the name rules are reported with line 0, the relative path in the message, and not
- * scanned further. Items come sorted by orderId, then fileName (by UTF-16 code units).
- * Rejects with a SourceInputError when `dir` cannot be read.
+ * Reads a folder laid out as `dir/<orderId>/<file>` as a stream: one level of order folders,
+ * regular files inside them, a batch of entries per order folder (a few folders read ahead).
+ * Names starting with '.' are skipped. Files directly in `dir`, folders inside order folders,
+ * symbolic links and other non-regular entries, and names that fail the name rules are reported
+ * with line 0, the relative path in the message, and not scanned further: those of `dir` itself
+ * first, then each order folder's after its items. Items come sorted by orderId, then fileName
+ * (by UTF-16 code units). Memory holds the order folders' names and one folder's entries at a
+ * time, whatever the number of files. Rejects with a SourceInputError when `dir` cannot be read.
  */
-export async function scanDirectory(dir: string): Promise<ParsedManifest> {
+export async function* scanDirectoryEntries(dir: string): AsyncGenerator<ManifestEntry[]> {
   const root = path.resolve(dir);
   let entries: Dirent[];
   try {
@@ -43,31 +46,38 @@ export async function scanDirectory(dir: string): Promise<ParsedManifest> {
   } catch (error) {
     throw readFailure(error, root, 'folder');
   }
-  const errors: ManifestError[] = [];
+  const errors: ManifestEntry[] = [];
+  const error = (field: string, message: string) => errors.push({ line: 0, error: { line: 0, field, message } });
   const orderIds: string[] = [];
   for (const entry of entries) {
     const shown = quoteValue(entry.name, 120);
     if (entry.isDirectory()) {
       const problem = nameProblem(entry.name);
       if (problem === null) orderIds.push(entry.name);
-      else errors.push({ line: 0, field: 'orderId', message: `folder ${shown}: an order id ${problem}` });
+      else error('orderId', `folder ${shown}: an order id ${problem}`);
     } else if (entry.isFile()) {
-      errors.push({
-        line: 0,
-        field: 'path',
-        message: `${shown}: a file directly in the folder is not read; put it in an <orderId>/ folder`,
-      });
+      error('path', `${shown}: a file directly in the folder is not read; put it in an <orderId>/ folder`);
     } else {
-      errors.push({ line: 0, field: 'path', message: `${shown}: ${entryKind(entry)}, not read` });
+      error('path', `${shown}: ${entryKind(entry)}, not read`);
     }
   }
+  entries = [];
+  if (errors.length > 0) yield errors;
+  for await (const order of orderedMap(orderIds, SCAN_CONCURRENCY, (orderId) => scanOrderFolder(root, orderId))) {
+    const batch: ManifestEntry[] = order.items.map((item) => ({ line: 0, item }));
+    for (const e of order.errors) batch.push({ line: 0, error: e });
+    if (batch.length > 0) yield batch;
+  }
+}
 
-  const perOrder = await mapWithConcurrency(orderIds, SCAN_CONCURRENCY, (orderId) => scanOrderFolder(root, orderId));
-
-  const items = perOrder.flatMap((order) => order.items);
-  items.sort((a, b) => byCodeUnits(a.orderId, b.orderId) || byCodeUnits(a.fileName, b.fileName));
-  errors.push(...perOrder.flatMap((order) => order.errors));
-  return { items, errors, lines: items.map(() => 0) };
+/**
+ * Reads a whole folder into memory (see scanDirectoryEntries): for small inputs and tests.
+ * Errors of the folder itself come first, then those of each order folder.
+ */
+export async function scanDirectory(dir: string): Promise<ParsedManifest> {
+  const parsed: ParsedManifest = { items: [], errors: [], lines: [] };
+  for await (const batch of scanDirectoryEntries(dir)) collectEntries(batch, parsed);
+  return parsed;
 }
 
 /** The files of one order folder, `root/<orderId>/`, and the entries it does not read. */

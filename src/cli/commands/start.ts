@@ -1,13 +1,21 @@
 import type { Command } from 'commander';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { formatDryRun, planDryRun } from '../../batch/dry-run';
-import { InputError, loadInput, startBatch, validateBatchId, validatePolicy } from '../../batch/start';
+import { formatInputErrors } from '../../batch/input';
+import {
+  InputError,
+  newBatchId,
+  startPreparedBatch,
+  validateBatchId,
+  validatePolicy,
+  writeInputManifest,
+} from '../../batch/start';
+import { removeNormalizedManifest } from '../../source/normalized';
 import { targetNamesFromEnv } from '../../config/target-names';
 import { DEFAULT_TARGET } from '../../config/targets';
 import { ledgerUrlFromEnv } from '../../ledger';
 import { batchWorkflowId, type BatchResult } from '../../shared';
 import { connectClient, temporalSettings } from '../../temporal/connection';
-import { formatManifestErrors } from '../../source/input-errors';
 import { action, CliError, collectUrl, notifyOptions, parseLimitOption, policyOption, printJson } from '../common';
 import { progressIntervalOption } from '../progress';
 import { watchBatch } from './status';
@@ -101,42 +109,74 @@ export function registerStart(program: Command): void {
           probeIntervalMs: flags.probeIntervalMs,
           localSendMaxBytes: flags.localSendMaxBytes,
         };
-        let input;
+        const src = { manifest: flags.manifest, dir: flags.dir };
+        const readOptions = {
+          skipInvalid: flags.skipInvalid,
+          targets: targetNames.ok ? targetNames.targets : undefined,
+        };
+        // The input is read as a stream: into the dry run's counts, or into the batch's normalised manifest.
+        let dryRun: Awaited<ReturnType<typeof planDryRun>> | undefined;
+        let prepared: Awaited<ReturnType<typeof writeInputManifest>> | undefined;
+        const batchId = flags.batchId ?? newBatchId();
+        const settings = flags.dryRun ? undefined : temporalSettings();
         try {
-          input = await loadInput({ manifest: flags.manifest, dir: flags.dir }, flags.skipInvalid, {
-            targets: targetNames.ok ? targetNames.targets : undefined,
-          });
+          validatePolicy(policy);
+          validateBatchId(batchId);
           if (flags.dryRun) {
-            validatePolicy(policy);
-            if (flags.batchId !== undefined) validateBatchId(flags.batchId);
+            dryRun = await planDryRun(src, {
+              ...readOptions,
+              defaultTarget: targetNames.ok ? targetNames.targets.defaultTarget : DEFAULT_TARGET,
+              ledgerUrl: ledgerUrlFromEnv(),
+            });
+          } else {
+            prepared = await writeInputManifest(src, { ...readOptions, batchId });
           }
         } catch (err) {
-          if (err instanceof InputError && flags.json)
-            printJson({ error: 'invalid input', errors: err.errors, message: err.message });
+          if (err instanceof InputError && flags.json) {
+            const notListed = err.errorCount - err.errors.length;
+            printJson({
+              error: 'invalid input',
+              errors: err.errors,
+              ...(notListed > 0 ? { errorsNotListed: notListed } : {}),
+              message: err.message,
+            });
+          }
           throw err instanceof InputError ? new CliError(err.message, 2) : err;
         }
-        if (input.skipped.length > 0 && !flags.json) {
+        const input = (dryRun?.input ?? prepared)!;
+        if (input.skippedCount > 0 && !flags.json) {
           process.stderr.write(
-            `Skipped ${input.skipped.length} invalid entries:\n${formatManifestErrors(input.skipped)}\n`,
+            `Skipped ${input.skippedCount} invalid entries:\n${formatInputErrors(input.skipped, input.skippedCount)}\n`,
           );
         }
-        if (flags.dryRun) {
-          const plan = await planDryRun(input.items, {
-            defaultTarget: targetNames.ok ? targetNames.targets.defaultTarget : DEFAULT_TARGET,
-            ledgerUrl: ledgerUrlFromEnv(),
-          });
-          if (flags.json) printJson({ dryRun: true, batchId: flags.batchId ?? null, ...plan, skipped: input.skipped });
+        const skippedJson = {
+          skipped: input.skipped,
+          ...(input.skippedCount > input.skipped.length
+            ? { skippedNotListed: input.skippedCount - input.skipped.length }
+            : {}),
+        };
+        if (dryRun) {
+          const { plan } = dryRun;
+          if (flags.json) printJson({ dryRun: true, batchId: flags.batchId ?? null, ...plan, ...skippedJson });
           else process.stdout.write(formatDryRun(plan, flags.batchId));
           return;
         }
-        const settings = temporalSettings();
-        const { client, connection } = await connectClient(settings);
+        const manifest = prepared!;
+        const temporal = settings!;
+        let connected;
+        try {
+          connected = await connectClient(temporal);
+        } catch (err) {
+          await removeNormalizedManifest(manifest.manifestPath);
+          throw err;
+        }
+        const { client, connection } = connected;
         try {
           let started;
           try {
-            started = await startBatch(client, input.items, {
-              batchId: flags.batchId,
-              taskQueue: settings.taskQueue,
+            started = await startPreparedBatch(client, manifest, {
+              batchId,
+              taskQueue: temporal.taskQueue,
               policy,
               limits: { maxBytesPerSecond: flags.maxBytesPerSecond, maxRequestsPerSecond: flags.maxRequestsPerSecond },
               notify: notifyOptions(flags.notify),
@@ -144,7 +184,7 @@ export function registerStart(program: Command): void {
           } catch (err) {
             if (err instanceof WorkflowExecutionAlreadyStartedError) {
               throw new CliError(
-                `batch ${flags.batchId} already exists (${batchWorkflowId(flags.batchId ?? '')}); nothing was started`,
+                `batch ${batchId} already exists (${batchWorkflowId(batchId)}); nothing was started`,
                 3,
               );
             }
@@ -155,18 +195,18 @@ export function registerStart(program: Command): void {
             batchId: started.batchId,
             workflowId: started.handle.workflowId,
             runId: started.runId,
-            files: input.items.length,
-            skipped: input.skipped,
+            files: manifest.total,
+            ...skippedJson,
           };
           if (!flags.wait) {
             if (flags.json) printJson(summary);
             else
               process.stdout.write(
-                `Started batch ${started.batchId}: ${input.items.length} files (workflow ${started.handle.workflowId})\n`,
+                `Started batch ${started.batchId}: ${manifest.total} files (workflow ${started.handle.workflowId})\n`,
               );
             return;
           }
-          if (!flags.json) process.stdout.write(`Started batch ${started.batchId}: ${input.items.length} files\n`);
+          if (!flags.json) process.stdout.write(`Started batch ${started.batchId}: ${manifest.total} files\n`);
           const result: BatchResult = await watchBatch(client, started.batchId, {
             quiet: flags.json,
             progressIntervalSeconds: flags.progressInterval,

@@ -176,6 +176,23 @@ export function interactionQueries(db: LedgerDb) {
       }
     },
 
+    async recordedFilesAfter(afterSeq, limit) {
+      const rows = await latestOfEachFile(db)
+        .select(['i.seq', 'i.target', 'i.order_id', 'i.file_name', 'i.sha256'])
+        .where('i.status', '=', 'RECORDED')
+        .where('i.seq', '>', afterSeq)
+        .orderBy('i.seq')
+        .limit(limit)
+        .execute();
+      return rows.map((r) => ({
+        seq: Number(r.seq),
+        target: r.target,
+        orderId: r.order_id,
+        fileName: r.file_name,
+        sha256: r.sha256,
+      }));
+    },
+
     async batchIdsWithSourcesUnder(dir) {
       const folder = dir.endsWith('/') ? dir : `${dir}/`;
       // An exact, case-sensitive prefix on both backends (SQLite's LIKE ignores ASCII case);
