@@ -22,7 +22,7 @@ export const MAX_LISTED_ERRORS = 10_000;
 /** stat calls in flight at once. */
 const STAT_CONCURRENCY = 64;
 /** Entries checked together (their stat calls overlap). */
-const CHECK_BATCH = 2000;
+const CHECK_BATCH = 1000;
 
 export class InputError extends Error {
   constructor(
