@@ -116,6 +116,34 @@ for (const backend of BACKENDS) {
       }
     });
 
+    it('recordedFilesAfter: pages through the RECORDED latest interactions in seq order, each once', async () => {
+      const tag = randomUUID().slice(0, 8);
+      const batchId = `pages-${tag}`;
+      const o = `O-${tag}`;
+      for (let n = 0; n < 7; n++) {
+        await ledger.openInteraction(
+          ix(batchId, `${tag}-${n}`, { orderId: o, fileName: `f${n}.png`, status: n === 3 ? 'SENDING' : 'RECORDED' }),
+        );
+      }
+      // f5.png redriven: its latest interaction is rolled back, so it is not RECORDED any more.
+      await ledger.openInteraction(ix(batchId, `${tag}-5b`, { orderId: o, fileName: 'f5.png', status: 'ROLLED_BACK' }));
+      const seen: string[] = [];
+      let after = 0;
+      let pages = 0;
+      for (;;) {
+        const page = await ledger.recordedFilesAfter(after, 2);
+        pages += 1;
+        for (const r of page) {
+          expect(r.seq).toBeGreaterThan(after);
+          if (r.orderId === o) seen.push(`${r.fileName}:${r.target}:${r.sha256 === SHA_A}`);
+        }
+        if (page.length < 2) break;
+        after = page[page.length - 1]!.seq;
+      }
+      expect(seen).toEqual(['f0.png', 'f1.png', 'f2.png', 'f4.png', 'f6.png'].map((f) => `${f}:default:true`));
+      expect(pages).toBeGreaterThanOrEqual(3);
+    });
+
     it('interactionTrails: the last rule that failed, the first send and the last event of each interaction', async () => {
       const tag = randomUUID().slice(0, 8);
       const batchId = `t-${tag}`;
