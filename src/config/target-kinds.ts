@@ -1,7 +1,8 @@
 /**
  * The kinds of recording-system target a targets file may name, and how each one's entry is
  * checked and resolved: `http` (image-sync's own contract, optionally over TLS with a client
- * certificate), `s3` (an S3-compatible object store) and `sftp` (an SFTP drop).
+ * certificate), `s3` (an S3-compatible object store), `sftp` (an SFTP drop) and `webdav`
+ * (a WebDAV document store).
  *
  * Credentials are never written in the file: an entry names the environment variable that holds
  * each secret (`tokenEnv`, `accessKeyIdEnv`, ...); the variable `<NAME>_FILE` may name a file
@@ -73,19 +74,32 @@ const sftpEntry = z.strictObject({
   ...common,
 });
 
+const webdavEntry = z.strictObject({
+  kind: z.literal('webdav'),
+  /** The root collection: a file lands at `<url>/<orderId>/<fileName>`. */
+  url: z.url(),
+  usernameEnv: envName.optional(),
+  passwordEnv: envName.optional(),
+  tokenEnv: envName.optional(),
+  caFile: filePath.optional(),
+  ...common,
+});
+
 /** Kinds a later release may add; an entry naming one is refused with that reason. */
-export const KINDS_NOT_YET = ['webdav'];
+export const KINDS_NOT_YET: string[] = [];
 
 export const targetEntrySchema = z.preprocess(
   (raw) => (raw && typeof raw === 'object' && !('kind' in raw) ? { ...raw, kind: 'http' } : raw),
-  z.discriminatedUnion('kind', [httpEntry, s3Entry, sftpEntry], { error: 'must be one of http, s3, sftp' }),
+  z.discriminatedUnion('kind', [httpEntry, s3Entry, sftpEntry, webdavEntry], {
+    error: 'must be one of http, s3, sftp, webdav',
+  }),
 );
 
 /** The reason for an entry's kind that this release does not accept. */
 export function kindProblem(kind: unknown): string {
   return KINDS_NOT_YET.includes(String(kind))
     ? `${String(kind)} targets are not supported by this release`
-    : 'must be one of http, s3, sftp';
+    : 'must be one of http, s3, sftp, webdav';
 }
 export type TargetEntry = z.output<typeof targetEntrySchema>;
 export type TargetKind = TargetEntry['kind'];
@@ -129,7 +143,14 @@ export interface SftpTarget extends CommonSettings {
   root: string;
 }
 
-export type TargetConfig = HttpTarget | S3Target | SftpTarget;
+export interface WebDavTarget extends CommonSettings {
+  kind: 'webdav';
+  url: string;
+  auth: { username: string; password: string } | { token: string };
+  ca?: string;
+}
+
+export type TargetConfig = HttpTarget | S3Target | SftpTarget | WebDavTarget;
 
 /** A target entry that cannot be used: names the target and the field. */
 export class TargetConfigError extends Error {
@@ -240,6 +261,34 @@ export function resolveTarget(name: string, e: TargetEntry, env: NodeJS.ProcessE
         ...(e.passphraseEnv ? { passphrase: secretOf(env, name, 'passphraseEnv', e.passphraseEnv) } : {}),
         hostKey: e.hostKey,
         root: e.root.replace(/\/+$/, '') || '/',
+      };
+    }
+    case 'webdav': {
+      const basic = Boolean(e.usernameEnv || e.passwordEnv);
+      if (basic === Boolean(e.tokenEnv)) {
+        throw new TargetConfigError(name, 'tokenEnv', 'give either usernameEnv and passwordEnv, or tokenEnv');
+      }
+      if (basic && !(e.usernameEnv && e.passwordEnv)) {
+        throw new TargetConfigError(
+          name,
+          e.usernameEnv ? 'passwordEnv' : 'usernameEnv',
+          'usernameEnv and passwordEnv go together',
+        );
+      }
+      if (e.caFile && !e.url.startsWith('https:')) {
+        throw new TargetConfigError(name, 'url', 'caFile needs an https:// URL');
+      }
+      return {
+        ...commonOf(name, e),
+        kind: 'webdav',
+        url: e.url,
+        auth: e.tokenEnv
+          ? { token: secretOf(env, name, 'tokenEnv', e.tokenEnv) }
+          : {
+              username: secretOf(env, name, 'usernameEnv', e.usernameEnv!),
+              password: secretOf(env, name, 'passwordEnv', e.passwordEnv!),
+            },
+        ...(e.caFile ? { ca: fileOf(name, 'caFile', e.caFile) } : {}),
       };
     }
   }

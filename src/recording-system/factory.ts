@@ -6,6 +6,7 @@ import { HttpRecordingSystem } from './http-adapter';
 import type { RecordingSystem } from './port';
 import { S3RecordingSystem } from './s3-adapter';
 import { SftpRecordingSystem } from './sftp-adapter';
+import { WebDavRecordingSystem } from './webdav-adapter';
 
 export function createRecordingSystem(target: TargetConfig): RecordingSystem {
   switch (target.kind) {
@@ -20,5 +21,7 @@ export function createRecordingSystem(target: TargetConfig): RecordingSystem {
       return new S3RecordingSystem(target);
     case 'sftp':
       return new SftpRecordingSystem(target);
+    case 'webdav':
+      return new WebDavRecordingSystem(target);
   }
 }

@@ -143,7 +143,12 @@ describe('targets configuration', () => {
       await writeFile(secretFile, 'from-a-file\n');
       const file = await targetsFile({
         defaultTarget: 'bucket',
-        targets: { bucket: s3, drop: sftp, plain: { url: 'https://a.example', tokenEnv: 'E' } },
+        targets: {
+          bucket: s3,
+          drop: sftp,
+          plain: { url: 'https://a.example', tokenEnv: 'E' },
+          dav: { kind: 'webdav', url: 'https://dav.example/docs', usernameEnv: 'S3_KEY', passwordEnv: 'SFTP_KEY' },
+        },
       });
       const { S3_SECRET: _unused, ...rest } = secrets;
       void _unused;
@@ -163,6 +168,10 @@ describe('targets configuration', () => {
         privateKey: 'PRIVATE KEY TEXT',
       });
       expect(config.targets.get('plain')).toMatchObject({ kind: 'http', token: 'plain-token-value' });
+      expect(config.targets.get('dav')).toMatchObject({
+        kind: 'webdav',
+        auth: { username: 'AKIAEXAMPLE', password: 'PRIVATE KEY TEXT' },
+      });
       await createTargets(config).close();
     });
 
@@ -187,9 +196,9 @@ describe('targets configuration', () => {
       [{ ...sftp, root: 'relative' }, /target t, field root: must be an absolute path/],
       [
         { kind: 'webdav', url: 'https://dav.example' },
-        /target t, field kind: webdav targets are not supported by this release/,
+        /target t, field tokenEnv: give either usernameEnv and passwordEnv, or tokenEnv/,
       ],
-      [{ kind: 'ftp' }, /target t, field kind: must be one of http, s3, sftp/],
+      [{ kind: 'ftp' }, /target t, field kind: must be one of http, s3, sftp, webdav/],
       [
         { url: 'https://a.example', tokenEnv: 'E', certFile: '/c.pem' },
         /target t, field keyFile: certFile and keyFile go together/,

@@ -1,8 +1,9 @@
 /**
  * The real servers the destination tests, the demo and the bench run image-sync against:
  * versitygw (an S3-compatible gateway, a Go module built with `go install`, pinned, cached under
- * ~/.cache/image-sync), and OpenSSH's sshd (Debian's `openssh-server` package; .ci/run installs
- * it). `npm run destinations:install` builds what is missing.
+ * ~/.cache/image-sync), OpenSSH's sshd and lighttpd with mod_webdav (Debian's `openssh-server`,
+ * `lighttpd` and `lighttpd-mod-webdav` packages; .ci/run installs them).
+ * `npm run destinations:install` builds what is missing and checks the rest.
  */
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -13,6 +14,7 @@ import { findGo } from '../../temporal/server-binary';
 export const VERSITYGW_VERSION = 'v1.8.0';
 export const VERSITYGW_MODULE = 'github.com/versity/versitygw/cmd/versitygw';
 export const SSHD_PATH = '/usr/sbin/sshd';
+export const LIGHTTPD_PATH = '/usr/sbin/lighttpd';
 
 function cacheDir(env: NodeJS.ProcessEnv): string {
   return path.join(env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'image-sync');
@@ -69,6 +71,14 @@ export function sshdProblem(): string | undefined {
   return undefined;
 }
 
+/** Debian's lighttpd with mod_webdav, or why it cannot be used. */
+export function lighttpdProblem(): string | undefined {
+  if (!existsSync(LIGHTTPD_PATH) || !existsSync('/usr/lib/lighttpd/mod_webdav.so')) {
+    return `lighttpd with mod_webdav is missing: apt-get install lighttpd lighttpd-mod-webdav (.ci/run does)`;
+  }
+  return undefined;
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
   const gw = await ensureVersitygw();
@@ -76,6 +86,9 @@ async function main(): Promise<void> {
   const sshd = sshdProblem();
   if (sshd) throw new Error(sshd);
   console.log(`sshd: ${SSHD_PATH}`);
+  const lighttpd = lighttpdProblem();
+  if (lighttpd) throw new Error(lighttpd);
+  console.log(`lighttpd: ${LIGHTTPD_PATH}`);
 }
 
 if (require.main === module) {

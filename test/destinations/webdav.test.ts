@@ -1,0 +1,72 @@
+/**
+ * The webdav kind against a real WebDAV store (Debian's lighttpd with mod_webdav, started by the
+ * project's script): every core behaviour, plus the conditional requests the adapter relies on.
+ */
+import { mkdirSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { startWebDavServer } from '../../src/devtools/destinations/webdav-server';
+import { WebDavRecordingSystem } from '../../src/recording-system/webdav-adapter';
+import { sha256File } from '../../src/source/files';
+import { describeDestination } from './behaviours';
+
+async function webdavRig() {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'image-sync-webdav-'));
+  const server = await startWebDavServer({ dir });
+  const auth = { username: server.username, password: server.password };
+  return {
+    server,
+    dir,
+    system: (ns: string) => {
+      // The target's root collection exists on a real store: made here as the folder lighttpd serves.
+      mkdirSync(path.join(server.root, ns), { recursive: true });
+      return new WebDavRecordingSystem({ url: `${server.url}/${ns}`, auth, requestTimeoutMs: 2_000 });
+    },
+    stop: () => server.stop(),
+    start: () => server.start(),
+    close: () => server.close(),
+  };
+}
+
+describeDestination('webdav', webdavRig);
+
+describe('webdav adapter primitives', () => {
+  it('never replaces a held file, removes only its own, and refuses a bad password', async () => {
+    const rig = await webdavRig();
+    const dav = rig.system('prim');
+    try {
+      const file = path.join(rig.dir, 'one.bin');
+      await writeFile(file, Buffer.alloc(3000, 1));
+      const { sha256 } = await sha256File(file);
+      const req = {
+        orderId: 'o',
+        fileName: 'one.bin',
+        sourcePath: file,
+        sha256,
+        size: 3000,
+        contentType: 'application/octet-stream',
+        idempotencyKey: 'k1',
+      };
+      expect(await dav.put(req)).toEqual({ outcome: 'stored', httpStatus: 201 });
+      expect(await dav.put(req)).toEqual({ outcome: 'already-stored', httpStatus: 200 });
+      await expect(dav.put({ ...req, idempotencyKey: 'k2' })).rejects.toMatchObject({ kind: 'conflict' });
+      expect(await dav.stat('o', 'one.bin')).toMatchObject({ sha256, size: 3000, idempotencyKey: 'k1' });
+      expect(await dav.removeIfOwn('o', 'one.bin', 'k2')).toBe('other');
+      expect(await dav.removeIfOwn('o', 'one.bin', 'k1')).toBe('removed');
+      expect(await dav.remove('o', 'one.bin')).toBe('absent');
+      const intruder = new WebDavRecordingSystem({
+        url: `${rig.server.url}/prim`,
+        auth: { username: rig.server.username, password: 'wrong-password-42' },
+        requestTimeoutMs: 2_000,
+      });
+      const err = await intruder.stat('o', 'one.bin').catch((e: unknown) => e);
+      expect(err).toMatchObject({ kind: 'unauthorized' });
+      expect(String((err as Error).message)).not.toContain('wrong-password-42');
+    } finally {
+      await dav.close();
+      await rig.close();
+    }
+  });
+});
