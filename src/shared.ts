@@ -221,6 +221,8 @@ export interface Progress {
   cancelled: number;
   resends: number;
   paused: boolean;
+  /** Why a paused batch is paused: by an operator, or by itself for an outage of one target. */
+  pause?: { by: 'operator' } | { by: 'outage'; target: string; since: string; lastError: string };
   state: BatchState | FileState;
 }
 

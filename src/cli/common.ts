@@ -3,7 +3,15 @@ import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import { ConfigError } from '../config/production-env';
 import { errorText } from '../errors';
-import { ledgerUrlFromEnv, openLedger, type Ledger } from '../ledger';
+import {
+  describeLedgerLocation,
+  isMissingTable,
+  ledgerUrlFromEnv,
+  openLedger,
+  openLedgerToRead,
+  parseLedgerUrl,
+  type Ledger,
+} from '../ledger';
 import { connectClient } from '../temporal/connection';
 import { InvalidArgumentError } from 'commander';
 import { POLICY_BOUNDS, policyBoundsText, policyHelp, withinPolicyBounds } from '../config/policy-bounds';
@@ -148,6 +156,21 @@ export async function withClient(fn: (client: Client) => Promise<void>): Promise
   }
 }
 
+/** The ledger IMAGE_SYNC_LEDGER_URL names, as messages show it (never its password). */
+export function ledgerName(): string {
+  return describeLedgerLocation(parseLedgerUrl(ledgerUrlFromEnv()));
+}
+
+/** Why there is nothing to read: no ledger where IMAGE_SYNC_LEDGER_URL points, and how to point elsewhere. */
+export function noLedgerText(): string {
+  return `there is no ledger at ${ledgerName()} (IMAGE_SYNC_LEDGER_URL; its default is relative to the folder batches were started from)`;
+}
+
+/** A command that reads the ledger found none: exit 3, naming where it looked. */
+function noLedger(): CliError {
+  return new CliError(noLedgerText(), 3);
+}
+
 /** Runs fn with the ledger IMAGE_SYNC_LEDGER_URL names, closing it afterwards. */
 export async function withLedger<T>(fn: (ledger: Ledger) => Promise<T>): Promise<T> {
   const ledger = await openLedger(ledgerUrlFromEnv());
@@ -156,4 +179,36 @@ export async function withLedger<T>(fn: (ledger: Ledger) => Promise<T>): Promise
   } finally {
     await ledger.close();
   }
+}
+
+/**
+ * Runs fn with the ledger opened to read only: reading creates no file, table or migration. A
+ * SQLite ledger that does not exist, or a ledger whose tables no batch has created, throws
+ * `missing()` (by default: exit 3, naming where it looked).
+ */
+export async function withLedgerToRead<T>(
+  fn: (ledger: Ledger) => Promise<T>,
+  missing: () => Error = noLedger,
+): Promise<T> {
+  const ledger = openLedgerToRead(ledgerUrlFromEnv());
+  if (!ledger) throw missing();
+  try {
+    return await fn(ledger);
+  } catch (err) {
+    if (isMissingTable(err)) throw missing();
+    throw err;
+  } finally {
+    await ledger.close();
+  }
+}
+
+/** Runs fn with the ledger opened to write, refusing to create a SQLite ledger that does not exist. */
+export async function withExistingLedger<T>(
+  fn: (ledger: Ledger) => Promise<T>,
+  missing: () => Error = noLedger,
+): Promise<T> {
+  const probe = openLedgerToRead(ledgerUrlFromEnv());
+  if (!probe) throw missing();
+  await probe.close();
+  return withLedger(fn);
 }

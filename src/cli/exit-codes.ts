@@ -10,7 +10,11 @@ export const EXIT_CODES: readonly { code: number; meaning: string }[] = [
     meaning:
       'bad input: an unknown option, a bad option or environment value, an invalid manifest line (named with its field), or an operator action the batch refused',
   },
-  { code: 3, meaning: 'unknown batch or schedule, a batch id already used, or a batch that has ended' },
+  {
+    code: 3,
+    meaning:
+      'unknown batch or schedule (the message names the namespace and server, or the ledger, asked), no ledger where IMAGE_SYNC_LEDGER_URL points, a batch id already used, or a batch that has ended',
+  },
   { code: 4, meaning: 'a batch ended other than COMPLETED (start --wait, status --watch), or reconcile found drift' },
   { code: 130, meaning: 'worker stopped at once by a second SIGINT' },
   { code: 143, meaning: 'worker stopped at once by a second SIGTERM' },

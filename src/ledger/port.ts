@@ -259,6 +259,8 @@ export interface Ledger {
   latestInteractions(batchId: string, filter?: LatestFilter): Promise<InteractionRow[]>;
   /** How many interactions a batch has, and how many of its files are in each status. */
   batchCounts(batchId: string): Promise<BatchCounts>;
+  /** Interactions of the batch that reached an end state at or after `since` (ISO-8601): the recent rate. */
+  filesEndedSince(batchId: string, since: string): Promise<number>;
   /** The (order, file) pairs whose latest interaction is RECORDED in some batch whose id starts with prefix. */
   recordedFilesOfBatches(prefix: string): Promise<FileRef[]>;
   /**

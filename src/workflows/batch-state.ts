@@ -303,7 +303,15 @@ export function runningState(c: BatchCarry): BatchState {
 }
 
 export function progressOf(c: BatchCarry, f: BatchFrame, state: BatchState): Progress {
-  return { ...c.counts, total: f.total, inFlight: inFlightCount(c, f), paused: c.paused, state };
+  const pause = c.outage ? { by: 'outage' as const, ...c.outage } : { by: 'operator' as const };
+  return {
+    ...c.counts,
+    total: f.total,
+    inFlight: inFlightCount(c, f),
+    paused: c.paused,
+    state,
+    ...(c.paused ? { pause } : {}),
+  };
 }
 
 /** The result counted for a file workflow that ended without one (failed, terminated, timed out). */

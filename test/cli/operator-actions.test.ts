@@ -50,14 +50,20 @@ describe('operator actions, confirmed', () => {
 
     expect(json(await cli('pause', batchId, '--json'))).toEqual({ batchId, state: 'PAUSED' });
     refused(await cli('pause', batchId), 'already paused');
+    // status says why the batch is paused, and the rate it read from the ledger.
+    const status = await cli('status', batchId);
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toContain(`paused by an operator; resume with: image-sync resume ${batchId}`);
+    expect(status.stdout).toMatch(/rate: \d+ files ended in the last \d+s \(SQLite file /);
 
     // The file in flight when the batch paused is rejected and rolled back.
     await waitFor('a failed file', async () => (await h.ledger.listRollbacks(batchId)).length > 0);
     const [failed] = await h.ledger.listRollbacks(batchId);
     const key = `${failed!.order_id}/${failed!.file_name}`;
+    // --file is repeatable; the batch id after it is not taken for a file.
     refused(
-      await cli('retry', batchId, '--file', 'ORD-NOPE/none.bin'),
-      'not failed files of this batch: ORD-NOPE/none.bin',
+      await cli('retry', '--file', 'ORD-NOPE/none.bin', '--file', 'ORD-NOPE/two.bin', batchId),
+      'not failed files of this batch: ORD-NOPE/none.bin, ORD-NOPE/two.bin',
     );
     expect(json(await cli('retry', batchId, '--file', key, '--json'))).toEqual({
       batchId,

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { FileReportRow } from '../../src/batch/report';
 import type { ListedBatch } from '../../src/cli/commands/list';
 import { startSimulator, type RunningSimulator } from '../../src/devtools/simulator/simulator';
+import { openLedger } from '../../src/ledger';
 import { batchWorkflowId, type BatchResult } from '../../src/shared';
 import {
   CLI_PATH,
@@ -282,12 +283,27 @@ describe('start --dry-run and unknown targets, no worker needed', () => {
     expect(absent.stderr).toContain('IMAGE_SYNC_TARGETS_FILE=');
   });
 
-  it('list on a ledger without batches, and a bad --state', async () => {
+  it('list names the ledger it reads, never creates one, and refuses a bad --state', async () => {
+    // No batch was ever started with this ledger: list says where it looked, and creates nothing.
+    const nowhere = await s.run(['list']);
+    expect(nowhere.code).toBe(3);
+    expect(nowhere.stderr).toContain(`there is no ledger at SQLite file ${s.ledgerFile}`);
+    expect(existsSync(s.ledgerFile)).toBe(false);
+    const report = await s.run(['report', 'b-none']);
+    expect(report.code).toBe(3);
+    expect(report.stderr).toContain(
+      `the ledger has no batch b-none: there is no ledger at SQLite file ${s.ledgerFile}`,
+    );
+    expect(existsSync(s.ledgerFile)).toBe(false);
+
+    // A ledger without batches: an empty list, naming the ledger.
+    await (await openLedger(`sqlite:${s.ledgerFile}`)).close();
     const json = await s.run(['list', '--json']);
     expect(json.code, json.stderr).toBe(0);
-    expect(parseJson<{ batches: unknown[] }>(json)).toEqual({ batches: [] });
+    expect(parseJson<{ batches: unknown[] }>(json)).toEqual({ ledger: `SQLite file ${s.ledgerFile}`, batches: [] });
     const text = await s.run(['list']);
-    expect(text.stdout).toBe('No batches.\n');
+    expect(text.stdout).toBe(`No batches in the ledger at SQLite file ${s.ledgerFile}.\n`);
+    expect(text.stderr).toBe(`ledger: SQLite file ${s.ledgerFile}\n`);
     const bad = await s.run(['list', '--state', 'DONE']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--state must be one of RUNNING');

@@ -17,6 +17,7 @@ import {
   MAX_FAILURES_KEPT,
   MAX_REASON_KEPT,
   noteRedrivesQueued,
+  progressOf,
   requestCancel,
   resume,
   setMaxConcurrency,
@@ -182,9 +183,11 @@ describe('pause, resume and the outage pause', () => {
   it('starts nothing while paused', () => {
     const f = frame(3);
     const c = newCarry(f.policy);
+    expect(progressOf(c, f, 'RUNNING').pause).toBeUndefined();
     expect(pause(c)).toBe(true);
     expect(pause(c)).toBe(false);
     expect(canStart(c, f)).toBe(false);
+    expect(progressOf(c, f, 'PAUSED')).toMatchObject({ paused: true, pause: { by: 'operator' } });
     expect(resume(c)).toBe(true);
     expect(resume(c)).toBe(false);
     expect(canStart(c, f)).toBe(true);
@@ -204,6 +207,13 @@ describe('pause, resume and the outage pause', () => {
     expect(c.paused).toBe(true);
     expect(c.outage).toEqual({ target: 'default', since: 't5', lastError: 'Unavailable: 503' });
     expect(describeBatch(c, f, 'PAUSED')).toContain('paused automatically: recording system "default" looks down');
+    // The progress query says why, for `image-sync status`.
+    expect(progressOf(c, f, 'PAUSED').pause).toEqual({
+      by: 'outage',
+      target: 'default',
+      since: 't5',
+      lastError: 'Unavailable: 503',
+    });
     const outage = c.outage!;
     expect(endOutage(c, { ...outage })).toBe(false); // a different outage
     expect(endOutage(c, outage)).toBe(true);

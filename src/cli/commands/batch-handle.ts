@@ -1,5 +1,6 @@
 import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription } from '@temporalio/client';
 import { batchWorkflowId } from '../../shared';
+import { temporalSettings } from '../../temporal/connection';
 import { CliError } from '../common';
 
 /** Describes a batch's workflow, or fails with a clear "no such batch". */
@@ -7,8 +8,13 @@ export async function describeBatch(client: Client, batchId: string): Promise<Wo
   try {
     return await client.workflow.getHandle(batchWorkflowId(batchId)).describe();
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError)
-      throw new CliError(`no batch ${batchId} (workflow ${batchWorkflowId(batchId)} not found)`, 3);
+    if (err instanceof WorkflowNotFoundError) {
+      const { connectionOptions, namespace } = temporalSettings();
+      throw new CliError(
+        `no batch ${batchId}: workflow ${batchWorkflowId(batchId)} not found in namespace ${namespace} at ${connectionOptions.address} (ended batches are kept for the namespace's retention; the ledger keeps them longer: image-sync report ${batchId})`,
+        3,
+      );
+    }
     throw err;
   }
 }

@@ -1,7 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { BatchRow } from '../../ledger';
 import { BATCH_STATES, type BatchState } from '../../shared';
-import { action, parseIntOption, printJson, withLedger } from '../common';
+import { action, ledgerName, parseIntOption, printJson, withLedgerToRead } from '../common';
 
 export interface ListedBatch {
   batchId: string;
@@ -36,9 +36,9 @@ function parseState(raw: string): BatchState {
   return state as BatchState;
 }
 
-/** The batches as a table: one line each, newest first. */
-export function formatBatches(batches: ListedBatch[]): string {
-  if (batches.length === 0) return 'No batches.\n';
+/** The batches as a table: one line each, newest first; `ledger` names where they were read. */
+export function formatBatches(batches: ListedBatch[], ledger: string): string {
+  if (batches.length === 0) return `No batches in the ledger at ${ledger}.\n`;
   const width = Math.max(8, ...batches.map((b) => b.batchId.length));
   const lines = [
     `${'BATCH'.padEnd(width)}  ${'STATE'.padEnd(23)}  ${'FILES'.padStart(6)}  ${'RECORDED'.padStart(8)}  ${'ROLLED BACK'.padStart(11)}  ${'FAILED'.padStart(6)}  ${'STARTED'.padEnd(24)}  ENDED`,
@@ -54,16 +54,21 @@ export function formatBatches(batches: ListedBatch[]): string {
 export function registerList(program: Command): void {
   program
     .command('list')
-    .description('the batches the ledger knows, newest first, with state, counts and start and end times')
+    .description(
+      'the batches the ledger knows, newest first, with state, counts and start and end times (reads the ledger only)',
+    )
     .option('--state <state>', `only batches in this state (${BATCH_STATES.join(', ')})`, parseState)
     .option('--limit <n>', 'at most this many batches (default 100)', parseIntOption('--limit', 1, 100_000))
     .option('--json', 'print one JSON document')
     .action(
       action(async (flags: { state?: BatchState; limit?: number; json?: boolean }) => {
-        await withLedger(async (ledger) => {
+        await withLedgerToRead(async (ledger) => {
           const batches = (await ledger.listBatches({ state: flags.state, limit: flags.limit ?? 100 })).map(toListed);
-          if (flags.json) printJson({ batches });
-          else process.stdout.write(formatBatches(batches));
+          if (flags.json) printJson({ ledger: ledgerName(), batches });
+          else {
+            process.stderr.write(`ledger: ${ledgerName()}\n`);
+            process.stdout.write(formatBatches(batches, ledgerName()));
+          }
         });
       }),
     );

@@ -12,7 +12,7 @@ import { repairBatch } from '../../consistency/repair';
 import type { RepairOutcome } from '../../consistency/repair-outcome';
 import { errorText } from '../../errors';
 import { connectClient } from '../../temporal/connection';
-import { action, CliError, parseIntOption, printJson, withLedger } from '../common';
+import { action, CliError, ledgerName, noLedgerText, parseIntOption, printJson, withExistingLedger } from '../common';
 
 interface ReconcileFlags {
   repair?: boolean;
@@ -131,50 +131,54 @@ export function registerReconcile(program: Command): void {
     .action(
       action(async (batchId: string, flags: ReconcileFlags) => {
         if (flags.removeForeign && !flags.repair) throw new CliError('--remove-foreign only goes with --repair', 2);
-        await withLedger(async (ledger) => {
-          if (!(await ledger.getBatch(batchId))) throw new CliError(`the ledger has no batch ${batchId}`, 3);
-          const targets = createTargets(loadTargetsConfig());
-          const context = await batchContext(batchId, flags);
-          const progress = progressPrinter(flags.progress ?? (process.stderr.isTTY && !flags.json));
-          const opts: CheckOptions = {
-            ledger,
-            targets,
-            batchId,
-            maxResends: context.maxResends,
-            manifestPath: context.manifestPath,
-            checkSources: flags.sources,
-            pageSize: flags.pageSize,
-            onProgress: progress.update,
-          };
-          const addProblems = (r: ConsistencyReport) => r.unchecked.push(...context.problems);
-          if (!flags.repair) {
-            const report = await checkBatchConsistency(opts);
+        const noBatch = (why: string) => new CliError(`the ledger has no batch ${batchId}: ${why}`, 3);
+        await withExistingLedger(
+          async (ledger) => {
+            if (!(await ledger.getBatch(batchId))) throw noBatch(`it is not in ${ledgerName()}`);
+            const targets = createTargets(loadTargetsConfig());
+            const context = await batchContext(batchId, flags);
+            const progress = progressPrinter(flags.progress ?? (process.stderr.isTTY && !flags.json));
+            const opts: CheckOptions = {
+              ledger,
+              targets,
+              batchId,
+              maxResends: context.maxResends,
+              manifestPath: context.manifestPath,
+              checkSources: flags.sources,
+              pageSize: flags.pageSize,
+              onProgress: progress.update,
+            };
+            const addProblems = (r: ConsistencyReport) => r.unchecked.push(...context.problems);
+            if (!flags.repair) {
+              const report = await checkBatchConsistency(opts);
+              progress.end();
+              addProblems(report);
+              if (flags.json) printJson(report);
+              else printReport(report, summary(batchId, report));
+              if (report.drifts.length > 0) process.exitCode = 4;
+              return;
+            }
+            const result = await repairBatch({ ...opts, removeForeign: flags.removeForeign });
             progress.end();
-            addProblems(report);
-            if (flags.json) printJson(report);
-            else printReport(report, summary(batchId, report));
-            if (report.drifts.length > 0) process.exitCode = 4;
-            return;
-          }
-          const result = await repairBatch({ ...opts, removeForeign: flags.removeForeign });
-          progress.end();
-          addProblems(result.before);
-          addProblems(result.after);
-          if (flags.json) printJson(result);
-          else {
-            const out = (line: string) => process.stdout.write(`${line}\n`);
-            out(
-              `Batch ${batchId}: ${result.before.drifts.length} drifts found, ${result.before.needsAttention.length} need attention`,
-            );
-            for (const r of result.repairs) out(repairLine(r) + ` (${r.detail})`);
-            printReport(
-              result.after,
-              `After repair: ${result.after.drifts.length} drifts (${summary(batchId, result.after)})`,
-            );
-          }
-          // 0 only when every repair succeeded and nothing is left to repair.
-          if (result.after.drifts.length > 0 || result.repairs.some((r) => !r.ok)) process.exitCode = 4;
-        });
+            addProblems(result.before);
+            addProblems(result.after);
+            if (flags.json) printJson(result);
+            else {
+              const out = (line: string) => process.stdout.write(`${line}\n`);
+              out(
+                `Batch ${batchId}: ${result.before.drifts.length} drifts found, ${result.before.needsAttention.length} need attention`,
+              );
+              for (const r of result.repairs) out(repairLine(r) + ` (${r.detail})`);
+              printReport(
+                result.after,
+                `After repair: ${result.after.drifts.length} drifts (${summary(batchId, result.after)})`,
+              );
+            }
+            // 0 only when every repair succeeded and nothing is left to repair.
+            if (result.after.drifts.length > 0 || result.repairs.some((r) => !r.ok)) process.exitCode = 4;
+          },
+          () => noBatch(noLedgerText()),
+        );
       }),
     );
 }

@@ -10,7 +10,7 @@ import {
 } from '../../batch/report';
 import { createTargets, loadTargetsConfig } from '../../config/targets';
 import { errorText } from '../../errors';
-import { action, CliError, printJson, withLedger } from '../common';
+import { action, CliError, ledgerName, noLedgerText, printJson, withLedgerToRead } from '../common';
 
 interface ReportFlags {
   json?: boolean;
@@ -32,33 +32,37 @@ export function registerReport(program: Command): void {
     .action(
       action(async (batchId: string, flags: ReportFlags) => {
         if (flags.failedOnly && !flags.export) throw new CliError('--failed-only needs --export DIR', 2);
-        await withLedger(async (ledger) => {
-          const report = await buildReport(ledger, batchId);
-          if (!report) throw new CliError(`the ledger has no batch ${batchId}`, 3);
-          const exported: string[] = [];
-          let receipts: Receipts | undefined;
-          if (flags.export) {
-            // The receipt's sha256 is what the recording system holds now, read at export time.
-            try {
-              receipts = { read: true, sha256: await readReceipts(report, createTargets(loadTargetsConfig())) };
-            } catch (err) {
-              receipts = { read: false, reason: errorText(err) };
-              process.stderr.write(`image-sync: receipts not read, sha256Receipt left empty: ${receipts.reason}\n`);
+        const noBatch = (why: string) => new CliError(`the ledger has no batch ${batchId}: ${why}`, 3);
+        await withLedgerToRead(
+          async (ledger) => {
+            const report = await buildReport(ledger, batchId);
+            if (!report) throw noBatch(`it is not in ${ledgerName()}`);
+            const exported: string[] = [];
+            let receipts: Receipts | undefined;
+            if (flags.export) {
+              // The receipt's sha256 is what the recording system holds now, read at export time.
+              try {
+                receipts = { read: true, sha256: await readReceipts(report, createTargets(loadTargetsConfig())) };
+              } catch (err) {
+                receipts = { read: false, reason: errorText(err) };
+                process.stderr.write(`image-sync: receipts not read, sha256Receipt left empty: ${receipts.reason}\n`);
+              }
+              const trails = await ledger.interactionTrails(batchId);
+              const rows = fileReportRows(report, trails, receipts, { failedOnly: flags.failedOnly });
+              exported.push(...(await writeFileReport(rows, flags.export)));
+              exported.push(...(await exportByStatus(report, flags.export, { failedOnly: flags.failedOnly })));
             }
-            const trails = await ledger.interactionTrails(batchId);
-            const rows = fileReportRows(report, trails, receipts, { failedOnly: flags.failedOnly });
-            exported.push(...(await writeFileReport(rows, flags.export)));
-            exported.push(...(await exportByStatus(report, flags.export, { failedOnly: flags.failedOnly })));
-          }
-          if (flags.json) {
-            const receiptsRead =
-              receipts && (receipts.read ? { read: true } : { read: false, reason: receipts.reason });
-            printJson({ ...report, exported, ...(receiptsRead ? { receipts: receiptsRead } : {}) });
-          } else {
-            process.stdout.write(formatReport(report));
-            for (const f of exported) process.stdout.write(`  wrote ${f}\n`);
-          }
-        });
+            if (flags.json) {
+              const receiptsRead =
+                receipts && (receipts.read ? { read: true } : { read: false, reason: receipts.reason });
+              printJson({ ...report, exported, ...(receiptsRead ? { receipts: receiptsRead } : {}) });
+            } else {
+              process.stdout.write(formatReport(report));
+              for (const f of exported) process.stdout.write(`  wrote ${f}\n`);
+            }
+          },
+          () => noBatch(noLedgerText()),
+        );
       }),
     );
 }

@@ -65,10 +65,13 @@ export function registerSchedule(program: Command): void {
   schedule
     .command('create')
     .description('create a schedule that syncs the new files of a folder, or reconciles, every interval')
-    .option('--dir <dir>', 'folder holding one sub-folder per order: sync its new files')
+    .option(
+      '--dir <dir>',
+      'folder holding one sub-folder per order: sync its new files (required: this or --reconcile)',
+    )
     .option(
       '--reconcile <batch-or-dir>',
-      'instead of syncing, reconcile this batch, or every batch whose files came from this folder',
+      'instead of syncing, reconcile this batch, or every batch whose files came from this folder (required: this or --dir)',
     )
     .requiredOption('--every <interval>', 'how often: 30s, 15m, 2h, 1d')
     .option('--id <id>', 'schedule id (default: image-sync-<folder name>)')

@@ -134,7 +134,11 @@ export function registerSignals(program: Command): void {
     .command('retry')
     .description('redrive the files that ended ROLLED_BACK or ROLLBACK_FAILED, each as a new interaction')
     .argument('<batch>', 'batch id')
-    .option('--file <order/file...>', 'only these files (ORDER/FILE); all failed files when omitted')
+    .option(
+      '--file <order/file>',
+      'only this file (ORDER/FILE; repeatable: --file A --file B); all failed files when omitted',
+      (raw: string, previous: string[] = []) => [...previous, raw],
+    )
     .option('--json', 'print the result as one JSON document')
     .action(
       action(async (batchId: string, flags: { file?: string[]; json?: boolean }) =>

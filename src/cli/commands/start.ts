@@ -47,8 +47,11 @@ export function registerStart(program: Command): void {
   program
     .command('start')
     .description('start a batch from a manifest (NDJSON or CSV) or a folder of <orderId>/<file>')
-    .option('--manifest <file>', 'manifest: orderId, path, fileName?, sha256?, target?, contentType?')
-    .option('--dir <dir>', 'folder holding one sub-folder per order')
+    .option(
+      '--manifest <file>',
+      'manifest: orderId, path, fileName?, sha256?, target?, contentType? (required: this or --dir)',
+    )
+    .option('--dir <dir>', 'folder holding one sub-folder per order (required: this or --manifest)')
     .option('--batch-id <id>', 'business id of the batch (default: time and a random suffix)')
     .option(...policyOption('maxConcurrency', 'n'))
     .option(...policyOption('maxResends', 'n'))

@@ -13,7 +13,7 @@ import {
   type Progress,
 } from '../../shared';
 import { connectClient } from '../../temporal/connection';
-import { action, CliError, printJson } from '../common';
+import { action, CliError, ledgerName, printJson, withLedgerToRead } from '../common';
 import { doneOf, plainProgressLine, progressDisplay, progressIntervalOption } from '../progress';
 import { describeBatch } from './batch-handle';
 
@@ -99,10 +99,61 @@ async function resultAfterFailure(client: Client, batchId: string, err: Workflow
   };
 }
 
+/** Failures `status` lists before "and N more". */
+const SHOWN_FAILURES = 20;
+/** The window of the recent rate `status` reads from the ledger. */
+const RATE_WINDOW_MS = 60_000;
+
+export interface RecentRate {
+  filesPerSecond: number;
+  /** Files that ended within the window, and the window's length in seconds. */
+  files: number;
+  seconds: number;
+  ledger: string;
+  /** Why the ledger could not be read, when it could not. */
+  unread?: string;
+}
+
+/**
+ * Files per second over the last minute (or since the batch began, when that is shorter), from
+ * the interactions the ledger saw end. Best effort: a ledger that cannot be read says why.
+ */
+async function recentRate(batchId: string): Promise<RecentRate> {
+  const ledger = ledgerName();
+  try {
+    return await withLedgerToRead(async (l) => {
+      const batch = await l.getBatch(batchId);
+      const now = Date.now();
+      const began = batch ? Date.parse(batch.created_at) : now - RATE_WINDOW_MS;
+      const from = Math.max(now - RATE_WINDOW_MS, began);
+      const seconds = Math.max(1, (now - from) / 1000);
+      const files = await l.filesEndedSince(batchId, new Date(from).toISOString());
+      return { filesPerSecond: files / seconds, files, seconds: Math.round(seconds), ledger };
+    });
+  } catch (err) {
+    return { filesPerSecond: 0, files: 0, seconds: 0, ledger, unread: errorText(err) };
+  }
+}
+
+function rateWords(r: RecentRate): string {
+  if (r.unread) return `rate: unknown (${r.unread})`;
+  return `rate: ${r.files} files ended in the last ${r.seconds}s (${r.ledger})`;
+}
+
+/** Why a paused batch is paused, and what ends it. */
+function pauseWords(batchId: string, p: Progress): string | undefined {
+  if (!p.paused) return undefined;
+  if (p.pause?.by === 'outage')
+    return `paused by itself since ${p.pause.since}: target ${p.pause.target} is not answering (last error: ${p.pause.lastError}); it resumes when a probe answers, or now with: image-sync resume ${batchId}`;
+  return `paused by an operator; resume with: image-sync resume ${batchId}`;
+}
+
 export function registerStatus(program: Command): void {
   program
     .command('status')
-    .description('show how far a batch is: done / total, failures, resends, state')
+    .description(
+      'show how far a batch is: done / total, the rate over the last minute and ETA, failures, resends, state, why it is paused',
+    )
     .argument('<batch>', 'batch id')
     .option('--watch', 'follow the batch until it ends (exit 4 when it ends other than COMPLETED)')
     .option(...progressIntervalOption('--watch'))
@@ -131,23 +182,33 @@ export function registerStatus(program: Command): void {
             failures = await handle.query(failuresQuery);
           } catch (err) {
             if (desc.status.name === 'RUNNING')
-              throw new CliError(`batch ${batchId} did not answer its progress query: ${errorText(err)}`);
+              throw new CliError(
+                `batch ${batchId} did not answer its progress query (is a worker serving task queue ${desc.taskQueue}?): ${errorText(err)}`,
+              );
           }
           const sa = {
             state: desc.typedSearchAttributes.get(SA_STATE),
             total: desc.typedSearchAttributes.get(SA_FILES_TOTAL),
             failed: desc.typedSearchAttributes.get(SA_FILES_FAILED),
           };
+          const rate = progress ? await recentRate(batchId) : undefined;
           if (flags.json) {
-            printJson({ batchId, workflowStatus: desc.status.name, progress, failures, searchAttributes: sa });
+            printJson({ batchId, workflowStatus: desc.status.name, progress, failures, searchAttributes: sa, rate });
             return;
           }
-          process.stdout.write(
-            `Batch ${batchId}: workflow ${desc.status.name}, state ${progress?.state ?? sa.state}\n`,
-          );
-          if (progress) process.stdout.write(`${progressLine(progress, 0)}\n`);
-          for (const f of failures.slice(0, 20))
-            process.stdout.write(`  ${f.orderId}/${f.fileName}: ${f.state}: ${f.reason}\n`);
+          const out = (line: string) => process.stdout.write(`${line}\n`);
+          out(`Batch ${batchId}: workflow ${desc.status.name}, state ${progress?.state ?? sa.state}`);
+          if (progress) {
+            out(progressLine(progress, rate?.filesPerSecond ?? 0));
+            out(`  ${rate ? rateWords(rate) : 'rate: unknown'}`);
+            const why = pauseWords(batchId, progress);
+            if (why) out(`  ${why}`);
+          }
+          for (const f of failures.slice(0, SHOWN_FAILURES))
+            out(`  ${f.orderId}/${f.fileName}: ${f.state}: ${f.reason}`);
+          const failed = progress ? progress.rolledBack + progress.rollbackFailed : failures.length;
+          if (failed > Math.min(failures.length, SHOWN_FAILURES))
+            out(`  ... and ${failed - Math.min(failures.length, SHOWN_FAILURES)} more: image-sync report ${batchId}`);
         } finally {
           await connection.close();
         }

@@ -43,13 +43,24 @@ function argumentSynopsis(a: Argument): string {
   return a.required ? `<${name}>` : `[${name}]`;
 }
 
+/** The option this one is an alternative to, when its help says "(required: this or --other)". */
+function alternativeOf(o: Option): string | undefined {
+  return /\(required: this or (--[a-z-]+)\)/.exec(o.description)?.[1];
+}
+
 /** The whole command line of a command: every argument and option it takes. */
 export function synopsis(cmd: Command, prefix = 'image-sync'): string {
-  const parts = [
-    `${prefix} ${cmd.name()}`,
-    ...(cmd.registeredArguments as Argument[]).map(argumentSynopsis),
-    ...visibleOptions(cmd).map(optionSynopsis),
-  ];
+  const options = visibleOptions(cmd);
+  const written = new Set<Option>();
+  const parts = [`${prefix} ${cmd.name()}`, ...(cmd.registeredArguments as Argument[]).map(argumentSynopsis)];
+  for (const o of options) {
+    if (written.has(o)) continue;
+    const other = options.find((x) => x.long === alternativeOf(o));
+    if (other) {
+      written.add(other);
+      parts.push(`(${optionSynopsis(o).slice(1, -1)} | ${optionSynopsis(other).slice(1, -1)})`);
+    } else parts.push(optionSynopsis(o));
+  }
   return parts.join(' ');
 }
 
@@ -81,7 +92,7 @@ function commandSection(cmd: Command, prefix: string, level: string): string {
     for (const o of options) {
       const dflt = defaultOf(o);
       lines.push(
-        `| \`${cell(o.flags)}\` | ${o.mandatory ? 'yes' : 'no'} | ${dflt ? `\`${cell(dflt)}\`` : ''} | ${cell(o.description)} |`,
+        `| \`${cell(o.flags)}\` | ${o.mandatory ? 'yes' : alternativeOf(o) ? `this or \`${alternativeOf(o)}\`` : 'no'} | ${dflt ? `\`${cell(dflt)}\`` : ''} | ${cell(o.description)} |`,
       );
     }
     lines.push('');

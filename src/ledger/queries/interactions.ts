@@ -132,6 +132,17 @@ export function interactionQueries(db: LedgerDb) {
       return { interactions: Number(all.n), files };
     },
 
+    async filesEndedSince(batchId, since) {
+      const row = await db
+        .selectFrom('interactions')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('batch_id', '=', batchId)
+        .where('status', 'in', ['RECORDED', 'ROLLED_BACK', 'ROLLBACK_FAILED', 'CANCELLED'])
+        .where('updated_at', '>=', since)
+        .executeTakeFirstOrThrow();
+      return Number(row.n);
+    },
+
     /** A scheduled sync uses it to skip what earlier runs delivered. */
     async recordedFilesOfBatches(prefix) {
       const pattern = `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
