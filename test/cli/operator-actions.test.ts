@@ -101,7 +101,7 @@ describe('operator actions, confirmed', () => {
       ['pause', 'retry', 'setMaxConcurrency', 'resume', 'cancel'],
     );
     expect(events.filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_REJECTED)).toEqual([]);
-  }, 180_000);
+  }, 240_000);
 
   it('retry with nothing to redrive is refused with exit 2', async () => {
     h.simulator.setFaults({ rejectRate: 0, latencyMs: 300 });
