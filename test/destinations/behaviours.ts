@@ -73,6 +73,27 @@ class Faulty implements RecordingSystem {
   }
 }
 
+/** Writes `bytes` to `dir/name` and returns the request that sends it to order `o` under `idempotencyKey`. */
+export async function primitiveRequest(
+  dir: string,
+  name: string,
+  bytes: Buffer,
+  idempotencyKey: string,
+): Promise<PutRequest> {
+  const file = path.join(dir, name);
+  await writeFile(file, bytes);
+  const { sha256 } = await sha256File(file);
+  return {
+    orderId: 'o',
+    fileName: name,
+    sourcePath: file,
+    sha256,
+    size: bytes.length,
+    contentType: 'application/octet-stream',
+    idempotencyKey,
+  };
+}
+
 /** The server holds other bytes of the same size under the same idempotency key. */
 async function replaceBytes(system: RecordingSystem, req: PutRequest, scratch: string) {
   const file = path.join(scratch, `garbage-${randomBytes(4).toString('hex')}`);

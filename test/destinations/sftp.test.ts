@@ -9,8 +9,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startSftpServer } from '../../src/devtools/destinations/sftp-server';
 import { SftpRecordingSystem } from '../../src/recording-system/sftp-adapter';
-import { sha256File } from '../../src/source/files';
-import { describeDestination } from './behaviours';
+import { describeDestination, primitiveRequest } from './behaviours';
 
 async function sftpRig() {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'image-sync-sftp-'));
@@ -33,18 +32,8 @@ describe('sftp adapter primitives', () => {
     const rig = await sftpRig();
     const sftp = rig.system('prim');
     try {
-      const file = path.join(rig.dir, 'one.bin');
-      await writeFile(file, Buffer.alloc(5000, 1));
-      const { sha256 } = await sha256File(file);
-      const req = {
-        orderId: 'o',
-        fileName: 'one.bin',
-        sourcePath: file,
-        sha256,
-        size: 5000,
-        contentType: 'application/octet-stream',
-        idempotencyKey: 'k1',
-      };
+      const req = await primitiveRequest(rig.dir, 'one.bin', Buffer.alloc(5000, 1), 'k1');
+      const { sha256 } = req;
       expect(await sftp.put(req)).toEqual({ outcome: 'stored', httpStatus: 201 });
       expect(await sftp.put(req)).toEqual({ outcome: 'already-stored', httpStatus: 200 });
       await expect(sftp.put({ ...req, idempotencyKey: 'k2' })).rejects.toMatchObject({ kind: 'conflict' });

@@ -3,14 +3,13 @@
  * project's script): every core behaviour, plus the conditional requests the adapter relies on.
  */
 import { mkdirSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startWebDavServer } from '../../src/devtools/destinations/webdav-server';
 import { WebDavRecordingSystem } from '../../src/recording-system/webdav-adapter';
-import { sha256File } from '../../src/source/files';
-import { describeDestination } from './behaviours';
+import { describeDestination, primitiveRequest } from './behaviours';
 
 async function webdavRig() {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'image-sync-webdav-'));
@@ -37,18 +36,8 @@ describe('webdav adapter primitives', () => {
     const rig = await webdavRig();
     const dav = rig.system('prim');
     try {
-      const file = path.join(rig.dir, 'one.bin');
-      await writeFile(file, Buffer.alloc(3000, 1));
-      const { sha256 } = await sha256File(file);
-      const req = {
-        orderId: 'o',
-        fileName: 'one.bin',
-        sourcePath: file,
-        sha256,
-        size: 3000,
-        contentType: 'application/octet-stream',
-        idempotencyKey: 'k1',
-      };
+      const req = await primitiveRequest(rig.dir, 'one.bin', Buffer.alloc(3000, 1), 'k1');
+      const { sha256 } = req;
       expect(await dav.put(req)).toEqual({ outcome: 'stored', httpStatus: 201 });
       expect(await dav.put(req)).toEqual({ outcome: 'already-stored', httpStatus: 200 });
       await expect(dav.put({ ...req, idempotencyKey: 'k2' })).rejects.toMatchObject({ kind: 'conflict' });
