@@ -3,14 +3,13 @@
  * recording system during an outage, and learn how files started by an earlier run of a batch
  * ended.
  */
-import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { WorkflowFailedError } from '@temporalio/client';
 import { errorText } from '../errors';
 import { fileKey, scheduleBatchPrefix, type FileResult, type SyncItem } from '../shared';
-import { scanDirectory } from '../source/scan';
-import { readItemsPage, writeNormalizedManifest } from '../source/normalized';
+import { readInput } from '../batch/input';
+import { NormalizedManifestWriter, readItemsPage } from '../source/normalized';
 import { mapped, systemFor, type ActivityDeps } from './context';
 
 /** A file workflow the batch waits for, and how it ended once it has. */
@@ -23,6 +22,8 @@ export type EndedFile = { workflowId: string; result: FileResult } | { workflowI
 
 /** How often awaitFileResults looks at the files it waits for. */
 const AWAIT_POLL_MS = 500;
+/** A schedule's folder files asked about in one look at the ledger. */
+const LEDGER_PAGE = 1000;
 
 export function createBatchActivities(deps: ActivityDeps) {
   const { ledger, targets } = deps;
@@ -62,7 +63,11 @@ export function createBatchActivities(deps: ActivityDeps) {
 
     /**
      * Scans a schedule's folder for the files no earlier run of the schedule recorded, leaving
-     * the ones modified in the last settleMs for the next run, and writes their manifest.
+     * the ones modified in the last settleMs for the next run, and writes their manifest. The
+     * folder is read as a stream, as `start --dir` reads it (batch/input.ts), and the ledger is
+     * asked about its files a page at a time: memory does not grow with the folder or with what
+     * the schedule recorded before. Entries the scan does not read, and files gone or not regular
+     * by the time they are checked, are counted in skippedInvalid.
      */
     async prepareScheduledBatch(args: {
       scheduleId: string;
@@ -71,22 +76,38 @@ export function createBatchActivities(deps: ActivityDeps) {
       batchId: string;
       settleMs: number;
     }): Promise<{ manifestPath: string; total: number; skippedInvalid: number }> {
-      const scanned = await scanDirectory(args.dir);
-      const done = new Set(
-        (await mapped(() => ledger.recordedFilesOfBatches(scheduleBatchPrefix(args.scheduleId)))).map((f) =>
-          fileKey(f.orderId, f.fileName),
-        ),
-      );
+      const prefix = scheduleBatchPrefix(args.scheduleId);
       const settledBefore = Date.now() - args.settleMs;
-      const fresh: SyncItem[] = [];
-      for (const item of scanned.items) {
-        if (done.has(fileKey(item.orderId, item.fileName))) continue;
-        const st = await stat(item.sourcePath).catch(() => undefined);
-        if (st && st.mtimeMs <= settledBefore) fresh.push(item);
-      }
       const manifestPath = path.join(args.stateDir, 'manifests', `${args.batchId}.ndjson`);
-      if (fresh.length > 0) await writeNormalizedManifest(fresh, manifestPath);
-      return { manifestPath, total: fresh.length, skippedInvalid: scanned.errors.length };
+      const writer = await NormalizedManifestWriter.create(manifestPath);
+      let page: SyncItem[] = [];
+      let seen = 0;
+      const flush = async (): Promise<void> => {
+        const items = page;
+        page = [];
+        if (items.length === 0) return;
+        const recorded = await mapped(() => ledger.recordedOfBatchesAmong(prefix, items));
+        const done = new Set(recorded.map((f) => fileKey(f.orderId, f.fileName)));
+        for (const item of items) if (!done.has(fileKey(item.orderId, item.fileName))) await writer.add(item);
+      };
+      try {
+        const summary = await readInput({ dir: args.dir }, { skipInvalid: true, allowEmpty: true }, async (c) => {
+          if (++seen % LEDGER_PAGE === 0) Context.current().heartbeat();
+          if (c.mtimeMs > settledBefore) return;
+          page.push(c.item);
+          if (page.length >= LEDGER_PAGE) await flush();
+        });
+        await flush();
+        if (writer.items === 0) {
+          await writer.abort();
+          return { manifestPath, total: 0, skippedInvalid: summary.skippedCount };
+        }
+        const { items } = await writer.finish();
+        return { manifestPath, total: items, skippedInvalid: summary.skippedCount };
+      } catch (error) {
+        await writer.abort();
+        throw error;
+      }
     },
 
     /** Whether a recording system answers an authenticated request at all. */

@@ -68,13 +68,16 @@ export interface ReadInputOptions {
    * its details when it was made so), skipped ones marked. A temporary one of its own when absent.
    */
   files?: SpooledFiles;
+  /** An input without a valid item is not refused (a schedule's folder may hold no new file). */
+  allowEmpty?: boolean;
 }
 
-/** A valid item, its manifest line (0 for a folder scan) and its size at the time of the check. */
+/** A valid item, its manifest line (0 for a folder scan), its size and modification time at the time of the check. */
 export interface CheckedItem {
   line: number;
   item: SyncItem;
   size: number;
+  mtimeMs: number;
 }
 
 export interface InputSummary {
@@ -135,7 +138,8 @@ export async function readInput(
         continue;
       }
       valid += 1;
-      if (opts.skipInvalid || errors.count === 0) await onItem({ line, item, size: checked.size });
+      if (opts.skipInvalid || errors.count === 0)
+        await onItem({ line, item, size: checked.size, mtimeMs: checked.mtimeMs });
     }
   };
 
@@ -171,7 +175,7 @@ export async function readInput(
       errors.count,
     );
   }
-  if (valid === 0) throw new InputError('the input holds no file to send');
+  if (valid === 0 && !opts.allowEmpty) throw new InputError('the input holds no file to send');
   return { files: valid, skipped: errors.listed, skippedCount: errors.count };
 }
 

@@ -264,6 +264,11 @@ export interface Ledger {
   /** The (order, file) pairs whose latest interaction is RECORDED in some batch whose id starts with prefix. */
   recordedFilesOfBatches(prefix: string): Promise<FileRef[]>;
   /**
+   * Which of `files` (at most a few thousand: they are looked up in slices) are RECORDED by the
+   * latest interaction of some batch whose id starts with prefix; each found file once.
+   */
+  recordedOfBatchesAmong(prefix: string, files: readonly FileRef[]): Promise<FileRef[]>;
+  /**
    * Which of `files` some batch's latest interaction holds RECORDED with the same sha256 at the
    * same target; returns their {@link fileWithChecksumKey}s. Up to `scanAbove` files are looked
    * up by checksum; more are matched in one paged pass over the RECORDED interactions.

@@ -93,15 +93,22 @@ function statProblem(error: unknown): string {
 }
 
 /**
- * Whether a source file is there: its size when it is a regular file (symbolic links are
- * followed), else why not ('file not found', 'not a regular file', ...).
+ * Whether a source file is there: its size and modification time when it is a regular file
+ * (symbolic links are followed), else why not ('file not found', 'not a regular file', ...).
  */
-export function checkSourceFile(sourcePath: string): Promise<{ problem: null; size: number } | { problem: string }> {
+export function checkSourceFile(
+  sourcePath: string,
+): Promise<{ problem: null; size: number; mtimeMs: number } | { problem: string }> {
   // The callback form: a start checks every file of its input, and it costs less CPU per call than fs.promises.
   return new Promise((resolve) => {
     stat(sourcePath, (error, stats) => {
       if (error) resolve({ problem: statProblem(error) });
-      else resolve(stats.isFile() ? { problem: null, size: stats.size } : { problem: 'not a regular file' });
+      else
+        resolve(
+          stats.isFile()
+            ? { problem: null, size: stats.size, mtimeMs: stats.mtimeMs }
+            : { problem: 'not a regular file' },
+        );
     });
   });
 }

@@ -46,6 +46,15 @@ export const ACTIVITY_OPTIONS = {
     startToCloseTimeout: '30 seconds',
     retry: { maximumAttempts: 1 },
   },
+  /**
+   * A schedule's folder scan: as long as the folder takes to read (it heartbeats as it goes), so
+   * a folder of millions of files is not cut short by the batch activities' five minutes.
+   */
+  scan: {
+    startToCloseTimeout: '2 hours',
+    heartbeatTimeout: '60 seconds',
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 10 },
+  },
   /** Reading the manifest and batch-wide ledger work. */
   batch: {
     startToCloseTimeout: '5 minutes',

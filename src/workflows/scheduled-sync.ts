@@ -16,7 +16,7 @@ import {
 import { ACTIVITY_OPTIONS } from './options';
 import { syncBatch } from './sync-batch';
 
-const { prepareScheduledBatch } = proxyActivities<Activities>(ACTIVITY_OPTIONS.batch);
+const { prepareScheduledBatch } = proxyActivities<Activities>(ACTIVITY_OPTIONS.scan);
 
 /**
  * A batch id from the run's start time and run id: deterministic, sorted in time order, and

@@ -4,7 +4,7 @@
  */
 import { sql, type ExpressionBuilder, type Updateable } from 'kysely';
 import { FILE_STATES, type FileState } from '../../shared';
-import { fileWithChecksumKey, type BatchCounts, type LedgerQueries } from '../port';
+import { fileWithChecksumKey, type BatchCounts, type FileRef, type LedgerQueries } from '../port';
 import { safeLedgerText } from '../safe-text';
 import type { InteractionsTable, LedgerDatabase, LedgerDb } from '../schema';
 import { MAX_BOUND_VALUES, nowIso, slices } from './common';
@@ -153,6 +153,30 @@ export function interactionQueries(db: LedgerDb) {
         .where('i.status', '=', 'RECORDED')
         .execute();
       return rows.map((r) => ({ orderId: r.order_id, fileName: r.file_name }));
+    },
+
+    /** A scheduled sync asks this of its folder's files a page at a time. */
+    async recordedOfBatchesAmong(prefix, files) {
+      const pattern = `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      const key = (orderId: string, fileName: string) => `${orderId}\u0000${fileName}`;
+      const found = new Map<string, FileRef>();
+      // Orders and names of a slice bound at most MAX_BOUND_VALUES values together; the rows
+      // matching an order of the slice and a name of another pair are dropped here.
+      for (const part of slices(files, MAX_BOUND_VALUES / 2)) {
+        const wanted = new Set(part.map((f) => key(f.orderId, f.fileName)));
+        const rows = await latestOfEachFile(db)
+          .select(['i.order_id', 'i.file_name'])
+          .where('i.order_id', 'in', [...new Set(part.map((f) => f.orderId))])
+          .where('i.file_name', 'in', [...new Set(part.map((f) => f.fileName))])
+          .where(sql<boolean>`i.batch_id like ${pattern} escape '\\'`)
+          .where('i.status', '=', 'RECORDED')
+          .execute();
+        for (const r of rows) {
+          const k = key(r.order_id, r.file_name);
+          if (wanted.has(k) && !found.has(k)) found.set(k, { orderId: r.order_id, fileName: r.file_name });
+        }
+      }
+      return [...found.values()];
     },
 
     async recordedWithSameChecksum(files, opts = {}) {
