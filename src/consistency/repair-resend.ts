@@ -2,6 +2,10 @@
  * The repair of a RECORDED file whose copy is missing, altered or stale: its source is sent
  * again as a new interaction of the batch, after the copy held in its place is removed, and
  * verified with the preset rules; a send or verification that fails is rolled back.
+ *
+ * The repair sends under the file's claim (repair-claim.ts): it waits for a live interaction
+ * delivering the file, skips the file when that one has delivered the same bytes meanwhile, and
+ * otherwise opens its interaction and claims the file before it removes or sends anything.
  */
 import { stat } from 'node:fs/promises';
 import { judge } from '../activities';
@@ -9,6 +13,7 @@ import { errorText } from '../errors';
 import type { InteractionRow, Ledger } from '../ledger/port';
 import type { RecordingSystem } from '../recording-system/port';
 import { contentTypeFor, sha256File } from '../source/files';
+import { takeRepairClaim, waitForFreeClaim } from './repair-claim';
 import { finishRollback, openRepairInteraction, removeCopy, startRollback } from './repair-ledger';
 import { heldText, outcome, type Finding, type RepairOutcome } from './repair-outcome';
 import { withRetries } from './retries';
@@ -19,12 +24,20 @@ export async function resendAsNewInteraction(
   system: RecordingSystem,
   f: Finding,
   previous: InteractionRow,
+  claimPatienceMs: number,
 ): Promise<RepairOutcome> {
   const source = await stat(previous.source_path).catch(() => undefined);
   if (!source?.isFile()) {
     return outcome(f, 'skipped', false, null, `the source ${previous.source_path} is gone: nothing to send`);
   }
   const digest = await sha256File(previous.source_path);
+  const file = { target: f.target, orderId: f.orderId, fileName: f.fileName };
+  const busy = await waitForFreeClaim(ledger, file, claimPatienceMs);
+  if (busy) {
+    return outcome(f, 'skipped', false, null, `${claimedText(busy)}; nothing sent, run reconcile again later`);
+  }
+  const meanwhile = await recordedMeanwhile(ledger, system, f, previous, digest);
+  if (meanwhile) return outcome(f, 'skipped', true, null, meanwhile);
   const interactionId = await openRepairInteraction(
     ledger,
     f,
@@ -38,9 +51,22 @@ export async function resendAsNewInteraction(
     previous,
   );
   const rollBack = (reason: string) => rollBackOwnCopy(ledger, system, f, interactionId, previous.batch_id, reason);
+  const holder = await takeRepairClaim(ledger, { ...file, interactionId, batchId: previous.batch_id }, claimPatienceMs);
+  if (holder) {
+    await ledger.appendEvent({
+      interactionId,
+      eventKey: `CLAIM_WAIT:${holder.interactionId}`,
+      kind: 'CLAIM_WAIT',
+      detail: { holder: holder.interactionId, batchId: holder.batchId, workflowId: holder.workflowId },
+    });
+    await rollBack(`${claimedText(holder)}; nothing sent`);
+    return outcome(f, 'resent', false, interactionId, `${claimedText(holder)}; nothing sent, rolled back`);
+  }
   if (f.held) {
-    // The copy in the way (altered, stale, or another sender's with --remove-foreign) goes first.
-    await withRetries(() => system.remove(f.orderId, f.fileName));
+    // The copy in the way (altered, stale, or another sender's with --remove-foreign) goes
+    // first, and only that copy: one written under another key since the check stays.
+    const held = f.held;
+    await withRetries(() => system.removeIfOwn(f.orderId, f.fileName, held.idempotencyKey));
     await ledger.appendEvent({
       interactionId,
       eventKey: 'REPLACED_COPY_REMOVED',
@@ -112,4 +138,29 @@ async function rollBackOwnCopy(
     finalState: 'ROLLED_BACK',
     detail: {},
   });
+}
+
+function claimedText(holder: { interactionId: string; batchId: string }): string {
+  return `interaction ${holder.interactionId} of batch ${holder.batchId} is delivering this file`;
+}
+
+/**
+ * Whether, while the repair waited, an interaction of the file delivered the bytes the batch
+ * recorded: the copy held has them and its writer is RECORDED. Then there is nothing to send.
+ */
+async function recordedMeanwhile(
+  ledger: Ledger,
+  system: RecordingSystem,
+  f: Finding,
+  previous: InteractionRow,
+  digest: { sha256: string; size: number },
+): Promise<string | undefined> {
+  if (digest.sha256 !== previous.sha256 || digest.size !== previous.size_bytes) return undefined;
+  const now = await withRetries(() => system.stat(f.orderId, f.fileName));
+  if (!now || now.sha256 !== digest.sha256 || now.size !== digest.size) return undefined;
+  const writer = await ledger.getInteraction(now.idempotencyKey);
+  if (writer?.status !== 'RECORDED' || writer.order_id !== f.orderId || writer.file_name !== f.fileName) {
+    return undefined;
+  }
+  return `held again with the bytes recorded, as interaction ${writer.interaction_id} of batch ${writer.batch_id} recorded them: nothing sent`;
 }

@@ -15,11 +15,14 @@ import { errorText } from '../errors';
 import { checkBatchConsistency, type CheckOptions, type ConsistencyReport } from './invariant';
 import { outcome, type Finding, type RepairOutcome } from './repair-outcome';
 import { recordGoneAsRolledBack, removeAsNewInteraction, writeRollbackRow } from './repair-remove';
+import { REPAIR_CLAIM_PATIENCE_MS } from './repair-claim';
 import { resendAsNewInteraction } from './repair-resend';
 
 export interface RepairOptions extends CheckOptions {
   /** Remove copies another sender wrote where the ledger says none should be, or where ours should be. */
   removeForeign?: boolean;
+  /** How long a resend waits for a file another live interaction is delivering (default REPAIR_CLAIM_PATIENCE_MS). */
+  claimPatienceMs?: number;
 }
 
 export interface RepairResult {
@@ -70,7 +73,13 @@ async function repairOne(opts: RepairOptions, f: Finding): Promise<RepairOutcome
       case 'different-bytes':
       case 'stale':
         if (!previous) return outcome(f, 'skipped', false, null, 'the interaction is not in the ledger');
-        return await resendAsNewInteraction(ledger, system, f, previous);
+        return await resendAsNewInteraction(
+          ledger,
+          system,
+          f,
+          previous,
+          opts.claimPatienceMs ?? REPAIR_CLAIM_PATIENCE_MS,
+        );
       case 'held-not-recorded':
       case 'held-never-started':
       case 'rollback-failed':

@@ -20,6 +20,21 @@ import { nowIso } from './common';
 /** The statuses in which an interaction has ended, and its claim is free. */
 export const ENDED_STATUSES: readonly FileOutcome[] = ['RECORDED', 'ROLLED_BACK', 'ROLLBACK_FAILED', 'CANCELLED'];
 
+/**
+ * A claim held by a process instead of a workflow (a reconcile repair) names a workflow id under
+ * this prefix and no run. No workflow can be asked whether it still runs, so the claim is live
+ * for PROCESS_CLAIM_LEASE_MS from its taking; past that a delivery takes it over.
+ */
+export const PROCESS_CLAIM_PREFIX = 'reconcile-repair/';
+export const PROCESS_CLAIM_LEASE_MS = 10 * 60_000;
+
+/** Whether a claim taken by a process is still within its lease. */
+export function processClaimLive(holder: { workflowId: string; claimedAt: string }, now = Date.now()): boolean {
+  return (
+    holder.workflowId.startsWith(PROCESS_CLAIM_PREFIX) && now - Date.parse(holder.claimedAt) < PROCESS_CLAIM_LEASE_MS
+  );
+}
+
 /** Attempts at a claim that changes hands under the caller (each change means another caller won). */
 const CLAIM_ROUNDS = 3;
 
