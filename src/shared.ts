@@ -118,6 +118,12 @@ export interface BatchPolicy {
    * a second upload.
    */
   resendRecorded?: boolean;
+  /**
+   * How long a file waits in all, in milliseconds, while another live interaction (another
+   * batch, a schedule's run, a redrive) holds its claim; then it fails without having sent
+   * anything, and is rolled back. DEFAULT_POLICY's when absent.
+   */
+  claimPatienceMs?: number;
 }
 
 export const DEFAULT_POLICY: BatchPolicy = {
@@ -129,6 +135,7 @@ export const DEFAULT_POLICY: BatchPolicy = {
   outagePauseAfter: 5,
   probeIntervalMs: 15_000,
   localSendMaxBytes: 8 * 1024 * 1024,
+  claimPatienceMs: 30 * 60_000,
 };
 
 export interface SyncBatchInput {
@@ -163,7 +170,10 @@ export interface SyncBatchInput {
 export interface SyncFileInput {
   batchId: string;
   item: SyncItem;
-  policy: Pick<BatchPolicy, 'maxResends' | 'resendBackoffMs' | 'localSendMaxBytes' | 'resendRecorded'>;
+  policy: Pick<
+    BatchPolicy,
+    'maxResends' | 'resendBackoffMs' | 'localSendMaxBytes' | 'resendRecorded' | 'claimPatienceMs'
+  >;
   /** Workflow id of the parent batch, told of transport faults by signal. Absent when run on its own. */
   parentWorkflowId?: string;
   /** Redrive count: 0 for the first run of this file in the batch. */

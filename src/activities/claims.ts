@@ -14,6 +14,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { FailureType } from '../failures';
 import type { ClaimHolder, Ledger } from '../ledger/port';
+import { PROCESS_CLAIM_PREFIX, processClaimLive } from '../ledger/queries/claims';
 import type { RecordingSystem } from '../recording-system/port';
 import { writerOf, type Digest, type FileRef } from './context';
 
@@ -30,6 +31,7 @@ export type ClaimLook =
 
 /** Whether the workflow run of a claim's holder still runs; true when it cannot be told. */
 async function holderRuns(holder: ClaimHolder): Promise<boolean> {
+  if (holder.workflowId.startsWith(PROCESS_CLAIM_PREFIX)) return processClaimLive(holder);
   let client;
   try {
     client = Context.current().client;
@@ -154,6 +156,27 @@ export async function deliverIfHeld(
   });
   await ledger.updateInteraction(interactionId, { status: 'RECORDED', lastError: null });
   return { kind: 'held', heldBy: receipt.idempotencyKey, batchId };
+}
+
+/**
+ * The key of the copy an upload under --resend-recorded replaces: the target holds these bytes
+ * of the file under another image-sync interaction's key (an earlier interaction recorded
+ * them). A new copy under this interaction's key takes its place in one step at the recording
+ * system (PutRequest.replacing). Undefined when there is nothing to replace.
+ */
+export async function copyToReplace(
+  ledger: Ledger,
+  system: RecordingSystem,
+  ref: FileRef,
+  digest: Digest,
+  signal: AbortSignal,
+): Promise<string | undefined> {
+  if (!system.replacesHeldCopy) return undefined;
+  const { item, interactionId } = ref;
+  const receipt = await system.stat(item.orderId, item.fileName, { signal });
+  if (!receipt || receipt.sha256 !== digest.sha256 || receipt.size !== digest.size) return undefined;
+  if ((await writerOf(ledger, receipt, item, interactionId)) !== 'sibling') return undefined;
+  return receipt.idempotencyKey;
 }
 
 /**

@@ -14,7 +14,7 @@ import { FailureType } from '../failures';
 import { ledgerPacer } from '../limits/pacer';
 import { RecordingSystemError, type Receipt, type RecordingSystem } from '../recording-system/port';
 import { contentTypeFor, sha256File } from '../source/files';
-import { claimFile, deliverIfHeld, removeOwnCopy, type BusyWith } from './claims';
+import { claimFile, copyToReplace, deliverIfHeld, removeOwnCopy, type BusyWith } from './claims';
 import {
   mapped,
   openInteraction,
@@ -93,15 +93,17 @@ export function createTransferActivities(deps: ActivityDeps) {
 
   /**
    * PUTs the file and records the send. A 409 over a copy of this file's own (a corrupted
-   * earlier send) is replaced, never a foreign one.
+   * earlier send) is replaced, never a foreign one. With `resendRecorded`, a copy of the same
+   * bytes another interaction recorded is replaced by this interaction's, in one conditional PUT.
    */
   async function put(
     system: RecordingSystem,
-    ref: FileRef & { resend: number; paced?: boolean },
+    ref: FileRef & { resend: number; paced?: boolean; resendRecorded?: boolean },
     digest: Digest,
     signal: AbortSignal,
   ): Promise<number> {
     const { item, interactionId } = ref;
+    const replacing = ref.resendRecorded ? await copyToReplace(ledger, system, ref, digest, signal) : undefined;
     const attempt = Context.current().info.attempt;
     const target = targets.resolveName(item.target);
     const once = async () => {
@@ -115,6 +117,7 @@ export function createTransferActivities(deps: ActivityDeps) {
         size: digest.size,
         contentType: item.contentType ?? contentTypeFor(item.fileName),
         idempotencyKey: interactionId,
+        ...(replacing !== undefined ? { replacing } : {}),
         signal,
         pace,
       });
@@ -124,7 +127,7 @@ export function createTransferActivities(deps: ActivityDeps) {
       try {
         result = await once();
       } catch (err) {
-        if (!(err instanceof RecordingSystemError && err.kind === 'conflict')) throw err;
+        if (!(err instanceof RecordingSystemError && err.kind === 'conflict') || replacing !== undefined) throw err;
         if ((await removeOwnCopy(ledger, system, { ...ref, target }, signal)) !== 'gone') throw err;
         result = await once();
       }
@@ -138,6 +141,7 @@ export function createTransferActivities(deps: ActivityDeps) {
           httpStatus: result.httpStatus,
           outcome: result.outcome,
           size: digest.size,
+          ...(replacing !== undefined ? { replaced: replacing } : {}),
         },
       });
       return result.httpStatus;
@@ -157,7 +161,7 @@ export function createTransferActivities(deps: ActivityDeps) {
   /** Reads the receipt, applies the preset rules and records the verdict (RECORDED when all pass). */
   async function verify(
     system: RecordingSystem,
-    ref: FileRef & { resend: number; paced?: boolean },
+    ref: FileRef & { resend: number; paced?: boolean; resendRecorded?: boolean },
     digest: Digest,
     signal: AbortSignal,
   ): Promise<Verdict> {
@@ -169,6 +173,8 @@ export function createTransferActivities(deps: ActivityDeps) {
     if (
       !verdict.ok &&
       verdict.rule === 'idempotency-key' &&
+      // Sent to hold a copy of its own: another interaction's copy does not deliver it.
+      !(ref.resendRecorded && system.replacesHeldCopy) &&
       (await writerOf(ledger, receipt!, item, interactionId)) === 'sibling'
     ) {
       // The same bytes, recorded by an earlier interaction for this file (an earlier batch):
@@ -251,7 +257,7 @@ export function createTransferActivities(deps: ActivityDeps) {
     },
 
     /** Streams a large file to its recording system, heartbeating; records the send. */
-    async sendFile(args: FileRef & { resend: number; paced?: boolean }): Promise<Digest> {
+    async sendFile(args: FileRef & { resend: number; paced?: boolean; resendRecorded?: boolean }): Promise<Digest> {
       return withHeartbeat(heartbeatEveryMs, (signal) =>
         mapped(async () => {
           const system = systemFor(targets, args.item.target);
@@ -269,7 +275,9 @@ export function createTransferActivities(deps: ActivityDeps) {
     },
 
     /** Applies the preset rules to the recording system's receipt; records RECORDED when all pass. */
-    async verifyFile(args: FileRef & Digest & { resend: number; paced?: boolean }): Promise<Verdict> {
+    async verifyFile(
+      args: FileRef & Digest & { resend: number; paced?: boolean; resendRecorded?: boolean },
+    ): Promise<Verdict> {
       const signal = Context.current().cancellationSignal;
       return mapped(() => verify(systemFor(targets, args.item.target), args, args, signal));
     },

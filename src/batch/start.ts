@@ -25,6 +25,7 @@ import {
   type NotifyOptions,
   type RateLimit,
 } from '../shared';
+import { policyBoundsText, withinPolicyBounds } from '../config/policy-bounds';
 import { NormalizedManifestWriter, removeNormalizedManifest, writeNormalizedManifest } from '../source/normalized';
 import { InputError, readInput, type InputSource, type InputSummary, type ReadInputOptions } from './input';
 import type { syncBatch } from '../workflows/sync-batch';
@@ -77,6 +78,10 @@ export function validatePolicy(partial: Partial<BatchPolicy> = {}): BatchPolicy 
   check(
     Number.isInteger(policy.probeIntervalMs) && policy.probeIntervalMs >= 100,
     '--probe-interval-ms must be at least 100',
+  );
+  check(
+    policy.claimPatienceMs === undefined || withinPolicyBounds('claimPatienceMs', policy.claimPatienceMs),
+    `--claim-patience-ms must be ${policyBoundsText('claimPatienceMs')}`,
   );
   check(
     policy.toleratedFailurePercent >= 0 && policy.toleratedFailurePercent <= 100,

@@ -58,6 +58,13 @@ export const POLICY_BOUNDS = {
     default: DEFAULT_POLICY.probeIntervalMs,
     help: 'while paused for an outage, probe the recording system this often',
   },
+  claimPatienceMs: {
+    flag: '--claim-patience-ms',
+    min: 0,
+    max: 86_400_000,
+    default: DEFAULT_POLICY.claimPatienceMs!,
+    help: 'how long a file waits while another live interaction delivers it; then it is rolled back unsent',
+  },
   localSendMaxBytes: {
     flag: '--local-send-max-bytes',
     min: 0,

@@ -135,6 +135,9 @@ export class LimitedRecordingSystem implements RecordingSystem {
   remove(orderId: string, fileName: string, opts?: RequestOptions) {
     return this.gate.run(() => this.inner.remove(orderId, fileName, opts));
   }
+  get replacesHeldCopy() {
+    return this.inner.replacesHeldCopy;
+  }
   removeIfOwn(orderId: string, fileName: string, idempotencyKey: string, opts?: RequestOptions) {
     return this.gate.run(() => this.inner.removeIfOwn(orderId, fileName, idempotencyKey, opts));
   }

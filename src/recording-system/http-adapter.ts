@@ -96,6 +96,9 @@ export class HttpRecordingSystem implements RecordingSystem {
     await this.agent?.close();
   }
 
+  /** A PUT with If-Match replaces the copy held under that key. */
+  readonly replacesHeldCopy = true;
+
   async put(req: PutRequest): Promise<PutResult> {
     const path = filePath(req.orderId, req.fileName);
     const headers = checkHeaders({
@@ -103,6 +106,7 @@ export class HttpRecordingSystem implements RecordingSystem {
       'Content-Length': String(req.size),
       'X-Checksum-SHA256': req.sha256,
       'Idempotency-Key': req.idempotencyKey,
+      ...(req.replacing !== undefined ? { 'If-Match': req.replacing } : {}),
     });
     const source = await openSource(req.sourcePath, req.size);
     try {
@@ -115,6 +119,10 @@ export class HttpRecordingSystem implements RecordingSystem {
           signal: req.signal,
         },
         async (res) => {
+          if (res.status === 412 && req.replacing !== undefined) {
+            await res.arrayBuffer();
+            throw this.error('conflict', `PUT ${path}: the copy held is not ${req.replacing}'s; nothing stored`, 412);
+          }
           if (res.status !== 201 && res.status !== 200) return UNHANDLED;
           await res.arrayBuffer();
           return { outcome: res.status === 201 ? 'stored' : 'already-stored', httpStatus: res.status };

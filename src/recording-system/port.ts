@@ -29,13 +29,19 @@ export interface PutRequest {
   contentType: string;
   /** The interaction sequence number. */
   idempotencyKey: string;
+  /**
+   * Replace the copy held under this idempotency key (the same bytes, recorded by an earlier
+   * interaction) by this upload, in one step at the recording system. A 'conflict' error
+   * (412) when the file is absent or its copy carries another key: nothing is stored.
+   */
+  replacing?: string;
   signal?: AbortSignal;
   /** Paces the file's stream on its way out (the batch's byte limits); the stream as read when absent. */
   pace?: (source: Readable) => Readable;
 }
 
 export interface PutResult {
-  /** 201 stored, or 200: the same idempotency key and checksum were already stored. */
+  /** 201 stored (or replaced), or 200: the same checksum was already stored. */
   outcome: 'stored' | 'already-stored';
   httpStatus: number;
 }
@@ -55,6 +61,11 @@ export interface RequestOptions {
 }
 
 export interface RecordingSystem {
+  /**
+   * Whether put honours `replacing` (the HTTP contract's conditional PUT). Adapters without it
+   * keep the copy held, and `--resend-recorded` then accepts that copy as delivered.
+   */
+  readonly replacesHeldCopy?: boolean;
   put(req: PutRequest): Promise<PutResult>;
   /** The receipt of one file, or null when the recording system does not hold it. */
   stat(orderId: string, fileName: string, opts?: RequestOptions): Promise<Receipt | null>;

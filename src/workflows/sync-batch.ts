@@ -186,6 +186,7 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
             resendBackoffMs: policy.resendBackoffMs,
             localSendMaxBytes: policy.localSendMaxBytes,
             ...(policy.resendRecorded ? { resendRecorded: true } : {}),
+            ...(policy.claimPatienceMs !== undefined ? { claimPatienceMs: policy.claimPatienceMs } : {}),
           },
         },
       ],

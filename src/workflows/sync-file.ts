@@ -28,6 +28,7 @@ import type { Activities } from '../activities';
 import { failedVerifying, failureMessage, isResendable, isTransportFault } from '../failures';
 import {
   cancelSignal,
+  DEFAULT_POLICY,
   fileRetrySignal,
   progressQuery,
   SA_RESENDS,
@@ -54,12 +55,12 @@ const { noteResend, recordRollbackFailed, markCancelled } = proxyLocalActivities
 
 /**
  * Waiting for a file another live interaction has claimed (another batch, a schedule's run, a
- * redrive): looks spaced from CLAIM_FIRST_WAIT_MS, doubling up to CLAIM_LONGEST_WAIT_MS, for
- * CLAIM_PATIENCE_MS in all; then the file fails, without having sent anything.
+ * redrive): looks spaced from CLAIM_FIRST_WAIT_MS, doubling up to CLAIM_LONGEST_WAIT_MS, for the
+ * policy's claimPatienceMs in all (30 minutes by default); then the file fails, without having
+ * sent anything, and is rolled back.
  */
 export const CLAIM_FIRST_WAIT_MS = 250;
 export const CLAIM_LONGEST_WAIT_MS = 10_000;
-export const CLAIM_PATIENCE_MS = 30 * 60_000;
 
 /** The receipt could not be read: the send is unproven, so it counts as failed. */
 const UNPROVEN = 'verification could not run: ';
@@ -73,8 +74,11 @@ interface Miss {
 
 export async function syncFile(input: SyncFileInput): Promise<FileResult> {
   const { item, batchId, policy } = input;
+  const claimPatienceMs = policy.claimPatienceMs ?? DEFAULT_POLICY.claimPatienceMs!;
   const interactionId = uuid4();
   const ref = { interactionId, batchId, item };
+  /** --resend-recorded: send a copy of its own even when the target holds these bytes already. */
+  const resendRecorded = policy.resendRecorded ? { resendRecorded: true } : {};
   let state: FileState = 'SENDING';
   let resends = 0;
   let opened = false;
@@ -175,7 +179,7 @@ export async function syncFile(input: SyncFileInput): Promise<FileResult> {
                 open: !opened,
                 // A paced file waits for its share of the limits: only a heartbeating activity may wait long.
                 localSendMaxBytes: input.paced ? 0 : policy.localSendMaxBytes,
-                ...(policy.resendRecorded ? { resendRecorded: true } : {}),
+                ...resendRecorded,
               }),
             tell,
           );
@@ -187,16 +191,18 @@ export async function syncFile(input: SyncFileInput): Promise<FileResult> {
         if (delivery.kind !== 'busy') break;
         const { holder } = delivery;
         const busy = `interaction ${holder.interactionId} of batch ${holder.batchId} is delivering this file`;
-        if (waited >= CLAIM_PATIENCE_MS) {
+        if (waited >= claimPatienceMs) {
           return {
-            reason: `${busy}; gave up waiting after ${Math.round(waited / 1000)} s`,
+            reason: `${busy}; gave up waiting after ${waited} ms`,
             resendable: false,
             transport: false,
           };
         }
         tell(`**waiting**: ${busy}`);
-        await sleep(wait);
-        waited += wait;
+        // The last look comes when the patience runs out, not after.
+        const pause = Math.min(wait, claimPatienceMs - waited);
+        await sleep(pause);
+        waited += pause;
         wait = Math.min(wait * 2, CLAIM_LONGEST_WAIT_MS);
       }
       if (delivery.kind === 'held') return undefined;
@@ -210,13 +216,13 @@ export async function syncFile(input: SyncFileInput): Promise<FileResult> {
     }
     let sent;
     try {
-      sent = await sendFile({ ...ref, resend: resends, paced: input.paced });
+      sent = await sendFile({ ...ref, resend: resends, paced: input.paced, ...resendRecorded });
     } catch (err) {
       return miss(err);
     }
     try {
       const verdict = await ledgerPatiently(
-        () => verifyFile({ ...ref, ...sent, resend: resends, paced: input.paced }),
+        () => verifyFile({ ...ref, ...sent, resend: resends, paced: input.paced, ...resendRecorded }),
         tell,
       );
       if (verdict.ok) return undefined;

@@ -194,12 +194,18 @@ export async function startStubWorkerHost(): Promise<StubWorkerHost> {
       );
     },
     async startFile(item, policy = {}, opts = {}) {
-      const { maxResends, resendBackoffMs, localSendMaxBytes, resendRecorded } = policyOf(policy);
+      const { maxResends, resendBackoffMs, localSendMaxBytes, resendRecorded, claimPatienceMs } = policyOf(policy);
       const input: SyncFileInput = {
         batchId: `stub-${randomUUID().slice(0, 12)}`,
         item,
         attempt: 0,
-        policy: { maxResends, resendBackoffMs, localSendMaxBytes, ...(resendRecorded ? { resendRecorded } : {}) },
+        policy: {
+          maxResends,
+          resendBackoffMs,
+          localSendMaxBytes,
+          claimPatienceMs,
+          ...(resendRecorded ? { resendRecorded } : {}),
+        },
       };
       const start = { workflowId: `stub-file-${randomUUID()}`, taskQueue, args: [input] as [SyncFileInput] };
       if (opts.cancelFirst === undefined) {

@@ -195,6 +195,27 @@ describe('recording system contract (adapter against simulator)', () => {
     expect(await rig.client.removeIfOwn('order-10', 'guarded.png', 'seq-owner')).toBe('removed');
   });
 
+  it('PUT with If-Match replaces only the copy written under that key: 201 under the new key, 412 otherwise', async () => {
+    const source = await writeSource(rig.sourceDir, 'replaced.png', 'the same bytes');
+    const req = (key: string, replacing?: string) =>
+      putRequest('order-12', 'replaced.png', source, { idempotencyKey: key, ...(replacing ? { replacing } : {}) });
+    // Absent: nothing to replace, nothing stored.
+    await expect(rig.client.put(req('seq-new', 'seq-old'))).rejects.toMatchObject({
+      kind: 'conflict',
+      httpStatus: 412,
+    });
+    expect(await rig.client.stat('order-12', 'replaced.png')).toBeNull();
+    await rig.client.put(req('seq-old'));
+    // Without If-Match the same bytes under another key are already held: the old copy stays.
+    expect(await rig.client.put(req('seq-new'))).toEqual({ outcome: 'already-stored', httpStatus: 200 });
+    expect((await rig.client.stat('order-12', 'replaced.png'))?.idempotencyKey).toBe('seq-old');
+    await expect(rig.client.put(req('seq-new', 'seq-other'))).rejects.toMatchObject({ httpStatus: 412 });
+    expect((await rig.client.stat('order-12', 'replaced.png'))?.idempotencyKey).toBe('seq-old');
+    expect(await rig.client.put(req('seq-new', 'seq-old'))).toEqual({ outcome: 'stored', httpStatus: 201 });
+    const held = await rig.client.stat('order-12', 'replaced.png');
+    expect(held).toMatchObject({ idempotencyKey: 'seq-new', sha256: source.sha256 });
+  });
+
   it('a conditional DELETE and a PUT of the same file never lose the PUT: a copy another key wrote survives', async () => {
     const source = await writeSource(rig.sourceDir, 'raced.png', 'raced bytes');
     for (let round = 0; round < 20; round++) {

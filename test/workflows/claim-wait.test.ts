@@ -58,6 +58,29 @@ describe('a file claimed by another interaction', () => {
     expect(w.callsOf('deliverFile')[1]!.args.resendRecorded).toBe(true);
   });
 
+  it('gives up when the wait reaches claimPatienceMs: the file is rolled back unsent, with the reason', async ({
+    stubWorker,
+  }) => {
+    const w = await stubWorker({ deliverFile: async () => busy });
+    const handle = await w.startFile(w.items(1)[0]!, { maxResends: 3, claimPatienceMs: 1_000 });
+    const result = await handle.result();
+    const reason = 'interaction ix-other of batch other-batch is delivering this file; gave up waiting after 1000 ms';
+    expect(result).toMatchObject({ state: 'ROLLED_BACK', resends: 0, reason });
+    // Looks at 0, 250, 750 and 1000 ms: the last wait is cut to the patience left.
+    const timers = ((await handle.fetchHistory()).events ?? []).flatMap((e) =>
+      e.timerStartedEventAttributes ? [tsToMs(e.timerStartedEventAttributes.startToFireTimeout)] : [],
+    );
+    expect(timers).toEqual([CLAIM_FIRST_WAIT_MS, 2 * CLAIM_FIRST_WAIT_MS, 1_000 - 3 * CLAIM_FIRST_WAIT_MS]);
+    expect(w.callsOf('deliverFile')).toHaveLength(4);
+    expect(w.callsOf('sendFile')).toEqual([]);
+    expect(w.callsOf('noteResend')).toEqual([]);
+    expect(w.callsOf('compensate').map((c) => [c.args.finalState, c.args.reason])).toEqual([['ROLLED_BACK', reason]]);
+
+    // A patience of 0 gives up at the first busy look.
+    const now = await w.startFile(w.items(1)[0]!, { claimPatienceMs: 0 });
+    expect(await now.result()).toMatchObject({ state: 'ROLLED_BACK', reason: expect.stringContaining('after 0 ms') });
+  });
+
   it('a cancel while it waits rolls the file back (its own copy only) and ends CANCELLED', async ({ stubWorker }) => {
     const w = await stubWorker({ deliverFile: async () => busy });
     const handle = await w.startFile(w.items(1)[0]!);

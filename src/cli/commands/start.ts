@@ -33,6 +33,7 @@ interface StartFlags {
   outagePauseAfter?: number;
   probeIntervalMs?: number;
   localSendMaxBytes?: number;
+  claimPatienceMs?: number;
   skipInvalid?: boolean;
   dryRun?: boolean;
   wait?: boolean;
@@ -62,6 +63,7 @@ export function registerStart(program: Command): void {
       '--resend-recorded',
       'send a file even when an earlier interaction recorded the same bytes at its target (by default such a file is RECORDED without a second upload)',
     )
+    .option(...policyOption('claimPatienceMs', 'ms'))
     .option(...policyOption('outagePauseAfter', 'n'))
     .option(...policyOption('probeIntervalMs', 'ms'))
     .option(
@@ -111,6 +113,7 @@ export function registerStart(program: Command): void {
           outagePauseAfter: flags.outagePauseAfter,
           probeIntervalMs: flags.probeIntervalMs,
           localSendMaxBytes: flags.localSendMaxBytes,
+          claimPatienceMs: flags.claimPatienceMs,
         };
         const src = { manifest: flags.manifest, dir: flags.dir };
         const readOptions = {

@@ -46,7 +46,7 @@ export interface SimulatorStats {
   files: number;
   /** Requests held open by a simulated timeout now. */
   held: number;
-  /** Upload bodies received whole with their checksum right (answered 201, 200 or 409; fail, timeout and reject faults do not count). */
+  /** Upload bodies received whole with their checksum right (answered 201, 200, 409 or 412; fail, timeout and reject faults do not count). */
   uploads: number;
 }
 
@@ -66,6 +66,8 @@ interface Upload {
   checksum: string;
   idempotencyKey: string;
   fault: 'drop' | 'corrupt' | null;
+  /** If-Match: store only over the copy held under this idempotency key, replacing it. */
+  replacing: string | undefined;
 }
 
 export class SimulatorHandler {
@@ -222,7 +224,7 @@ export class SimulatorHandler {
       this.counts.faults.reject++;
       return problem(422, 'rejected', 'rejected by a simulated business rule');
     }
-    return this.receive(ex, { orderId, fileName, checksum, idempotencyKey, fault });
+    return this.receive(ex, { orderId, fileName, checksum, idempotencyKey, fault, replacing: ifMatch(ex.req) });
   }
 
   /** Streams an upload to a temporary file, then stores it under the file's lock. */
@@ -247,7 +249,11 @@ export class SimulatorHandler {
     perFile.received++;
     perFile.keys.add(upload.idempotencyKey);
     const existing = this.store.get(upload.orderId, upload.fileName);
-    if (existing) {
+    if (upload.replacing !== undefined) {
+      if (existing?.idempotencyKey !== upload.replacing) {
+        return problem(412, 'precondition failed', 'the file is not held under the idempotency key If-Match names');
+      }
+    } else if (existing) {
       if (existing.sha256 === body.sha256) return { status: 200, body: existing };
       return problem(409, 'conflict', 'already stored with another checksum', { sha256: existing.sha256 });
     }

@@ -7,7 +7,9 @@
  * handler.ts, the routes, names and replies in protocol.ts, upload bodies in upload.ts.
  *
  * Routes (all answers are JSON; errors are `{ error, reason }`):
- *   PUT    /records/{orderId}/files/{fileName}  201 receipt | 200 receipt already held | 409 | 422 | 400
+ *   PUT    /records/{orderId}/files/{fileName}  201 receipt | 200 receipt already held | 409 | 422 | 400;
+ *                                               with `If-Match: <idempotency key>` it replaces only
+ *                                               the copy written under that key: 412 otherwise
  *   GET    /records/{orderId}/files/{fileName}  200 receipt | 404
  *   DELETE /records/{orderId}/files/{fileName}  204 | 404; with `If-Match: <idempotency key>` (quotes
  *                                               allowed) only the copy written under that key is
@@ -33,9 +35,12 @@
  * missing Idempotency-Key answers 400. A body whose sha256 differs from X-Checksum-SHA256
  * answers 422 with reason "checksum mismatch" and nothing is kept. When the file is already
  * held, the same checksum answers 200 with the original receipt (whatever the idempotency
- * key) and another checksum answers 409. PUTs and DELETEs of one file are serialised, so
- * concurrent PUTs of one file store it once: one 201, the others 200. A conditional DELETE
- * decides under the same lock, so no PUT lands between its look and its removal.
+ * key) and another checksum answers 409. A PUT with `If-Match: <idempotency key>` (quotes
+ * allowed) replaces the copy held under that key and answers 201; 412 when the file is absent
+ * or its copy carries another key (nothing is stored). PUTs and DELETEs of one file are
+ * serialised, so concurrent PUTs of one file store it once: one 201, the others 200. A
+ * conditional PUT or DELETE decides under the same lock, so nothing lands between its look and
+ * its write.
  *
  * Faults:
  *   PUT                fail 503 | timeout | reject 422 | drop: 201 but nothing kept |
