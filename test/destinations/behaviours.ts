@@ -239,6 +239,7 @@ export function describeDestination(kind: string, startRig: () => Promise<Destin
       const items = await h.makeFiles(4, 2048, 2);
       const { batchId, handle } = await h.start(items, { maxConcurrency: 4, maxResends: 2 });
       expect((await handle.result()).recorded).toBe(4);
+      expect((await h.consistency(batchId, 2)).drifts).toEqual([]);
       const [lost, altered] = [items[0]!, items[1]!];
       await system.remove(lost.orderId, lost.fileName);
       const held = (await system.stat(altered.orderId, altered.fileName))!;
@@ -253,6 +254,8 @@ export function describeDestination(kind: string, startRig: () => Promise<Destin
       );
       const repaired = await repairBatch({ ledger: h.ledger, targets: h.targets, batchId, maxResends: 2 });
       expect(repaired.after.drifts).toEqual([]);
+      // The check after the repair, done again from scratch: the invariant holds.
+      expect((await h.consistency(batchId, 2)).drifts).toEqual([]);
       for (const item of [lost, altered]) {
         expect((await system.stat(item.orderId, item.fileName))?.sha256).toBe(
           (await sha256File(item.sourcePath)).sha256,
