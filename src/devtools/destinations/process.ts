@@ -27,7 +27,7 @@ async function accepts(port: number): Promise<boolean> {
 }
 
 /** Every process below `pid` (Linux /proc): sshd's sessions leave its process group. */
-function descendants(pid: number): number[] {
+export function descendants(pid: number): number[] {
   const parentOf = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;

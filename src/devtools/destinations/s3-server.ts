@@ -18,6 +18,8 @@ export interface RunningS3Server {
   secretAccessKey: string;
   /** Where versitygw keeps the bucket's objects (`<dataDir>/<bucket>/<key>`). */
   dataDir: string;
+  /** The server's main process while it runs (its sessions are its descendants). */
+  pid(): number | null;
   stop(): Promise<void>;
   start(): Promise<void>;
   close(): Promise<void>;
@@ -32,6 +34,7 @@ export async function startS3Server(opts: { dir: string; bucket?: string }): Pro
   const secretAccessKey = randomBytes(18).toString('base64url');
   const env = { ...process.env, ROOT_ACCESS_KEY: accessKeyId, ROOT_SECRET_KEY: secretAccessKey };
   let proc: ServerProcess | null = null;
+  const pid = () => proc?.child.pid ?? null;
   const start = async () => {
     proc = await startServerProcess('versitygw', binary, ['--port', `127.0.0.1:${port}`, '--quiet', 'posix', dataDir], {
       port,
@@ -57,5 +60,5 @@ export async function startS3Server(opts: { dir: string; bucket?: string }): Pro
   } finally {
     admin.destroy();
   }
-  return { endpoint, bucket, region, accessKeyId, secretAccessKey, dataDir, start, stop, close: stop };
+  return { endpoint, bucket, region, accessKeyId, secretAccessKey, dataDir, pid, start, stop, close: stop };
 }

@@ -22,6 +22,8 @@ export interface RunningSftpServer {
   hostKey: string;
   /** Where files land: the target's `root`. */
   root: string;
+  /** The server's main process while it runs (its sessions are its descendants). */
+  pid(): number | null;
   stop(): Promise<void>;
   start(): Promise<void>;
   close(): Promise<void>;
@@ -73,6 +75,7 @@ export async function startSftpServer(opts: { dir: string }): Promise<RunningSft
     ].join('\n'),
   );
   let proc: ServerProcess | null = null;
+  const pid = () => proc?.child.pid ?? null;
   const start = async () => {
     proc = await startServerProcess('sshd', SSHD_PATH, ['-D', '-e', '-f', config], { port });
   };
@@ -90,6 +93,7 @@ export async function startSftpServer(opts: { dir: string }): Promise<RunningSft
     privateKeyFile: clientKeyFile,
     hostKey,
     root,
+    pid,
     start,
     stop,
     close: stop,

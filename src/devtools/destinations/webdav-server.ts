@@ -16,6 +16,8 @@ export interface RunningWebDavServer {
   password: string;
   /** The folder the collection is. */
   root: string;
+  /** The server's main process while it runs (its sessions are its descendants). */
+  pid(): number | null;
   stop(): Promise<void>;
   start(): Promise<void>;
   close(): Promise<void>;
@@ -53,6 +55,7 @@ export async function startWebDavServer(opts: { dir: string }): Promise<RunningW
     ].join('\n'),
   );
   let proc: ServerProcess | null = null;
+  const pid = () => proc?.child.pid ?? null;
   const start = async () => {
     proc = await startServerProcess('lighttpd', LIGHTTPD_PATH, ['-D', '-f', config], { port });
   };
@@ -61,5 +64,5 @@ export async function startWebDavServer(opts: { dir: string }): Promise<RunningW
     proc = null;
   };
   await start();
-  return { url: `http://127.0.0.1:${port}`, username, password, root, start, stop, close: stop };
+  return { url: `http://127.0.0.1:${port}`, username, password, root, pid, start, stop, close: stop };
 }
