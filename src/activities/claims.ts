@@ -13,7 +13,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { FailureType } from '../failures';
-import type { ClaimHolder, Ledger } from '../ledger/port';
+import type { ClaimHolder, FileClaim, Ledger } from '../ledger/port';
 import { PROCESS_CLAIM_PREFIX, processClaimLive } from '../ledger/queries/claims';
 import type { RecordingSystem } from '../recording-system/port';
 import { writerOf, type Digest, type FileRef } from './context';
@@ -51,9 +51,10 @@ async function holderRuns(holder: ClaimHolder): Promise<boolean> {
  * Claims the file for this interaction, taking over the claim of a holder whose workflow run is
  * closed. Records CLAIM_WAIT (once per holder) and CLAIM_TAKEN_OVER events.
  */
-export async function claimFile(ledger: Ledger, ref: FileRef, target: string): Promise<ClaimLook> {
+/** The claim of this interaction on its file, naming the activity's workflow. */
+export function claimOf(ref: FileRef, target: string): FileClaim {
   const execution = Context.current().info.workflowExecution;
-  const claim = {
+  return {
     target,
     orderId: ref.item.orderId,
     fileName: ref.item.fileName,
@@ -63,6 +64,10 @@ export async function claimFile(ledger: Ledger, ref: FileRef, target: string): P
     workflowId: execution?.workflowId ?? `sync-batch/${ref.batchId}`,
     runId: execution?.runId,
   };
+}
+
+export async function claimFile(ledger: Ledger, ref: FileRef, target: string): Promise<ClaimLook> {
+  const claim = claimOf(ref, target);
   let outcome = await ledger.claimFile(claim);
   let why = 'its interaction is not in the ledger';
   if (!outcome.taken && !(await holderRuns(outcome.holder))) {

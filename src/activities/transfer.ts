@@ -14,7 +14,7 @@ import { FailureType } from '../failures';
 import { ledgerPacer } from '../limits/pacer';
 import { RecordingSystemError, type Receipt, type RecordingSystem } from '../recording-system/port';
 import { contentTypeFor, sha256File } from '../source/files';
-import { claimFile, copyToReplace, deliverIfHeld, removeOwnCopy, type BusyWith } from './claims';
+import { claimFile, claimOf, copyToReplace, deliverIfHeld, removeOwnCopy, type BusyWith } from './claims';
 import {
   mapped,
   openInteraction,
@@ -90,6 +90,27 @@ export function createTransferActivities(deps: ActivityDeps) {
   }
 
   const open = (ref: FileRef & { attempt: number }, digest?: Digest) => openInteraction(deps, ref, digest);
+
+  /** Opens the interaction with its OPENED event and claims its file, in one ledger transaction. */
+  async function openClaimed(ref: FileRef & { attempt: number }, target: string, digest: Digest): Promise<boolean> {
+    const { item } = ref;
+    const { firstClaim } = await ledger.openClaimed(
+      {
+        interactionId: ref.interactionId,
+        batchId: ref.batchId,
+        orderId: item.orderId,
+        fileName: item.fileName,
+        target,
+        sourcePath: item.sourcePath,
+        sha256: digest.sha256,
+        sizeBytes: digest.size,
+        status: 'SENDING',
+      },
+      claimOf(ref, target),
+      { redrive: ref.attempt },
+    );
+    return firstClaim;
+  }
 
   /**
    * PUTs the file and records the send. A 409 over a copy of this file's own (a corrupted
@@ -230,12 +251,17 @@ export function createTransferActivities(deps: ActivityDeps) {
           if (args.open) await open(args);
           throw err;
         }
-        if (args.open) await open(args, digest);
-        else await ledger.updateInteraction(args.interactionId, { sha256: digest.sha256, sizeBytes: digest.size });
         const target = targets.resolveName(args.item.target);
-        const claim = await claimFile(ledger, args, target);
-        if (claim.kind === 'busy') return claim;
-        if (!args.resendRecorded) {
+        // The first look opens the interaction and claims the file in one ledger transaction. A
+        // first claim of the file needs no already-held look: no interaction ever recorded it.
+        let firstClaim = false;
+        if (args.open) firstClaim = await openClaimed(args, target, digest);
+        else await ledger.updateInteraction(args.interactionId, { sha256: digest.sha256, sizeBytes: digest.size });
+        if (!firstClaim) {
+          const claim = await claimFile(ledger, args, target);
+          if (claim.kind === 'busy') return claim;
+        }
+        if (!args.resendRecorded && !firstClaim) {
           const held = await deliverIfHeld(ledger, system, args, target, digest, signal);
           if (held?.kind === 'held') return held;
         }

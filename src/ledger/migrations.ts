@@ -223,12 +223,36 @@ export function ledgerMigrations(dialect: LedgerDialect): Record<string, Migrati
     },
   };
 
+  const claimsOfRecorded: Migration = {
+    async up(db) {
+      // Every file an interaction recorded gets a claim row, free (its holder has ended): a file
+      // without one is then a file no interaction recorded, and a first claim needs no
+      // already-held look (openClaimed).
+      await sql`
+        insert into file_claims (target, order_id, file_name, interaction_id, batch_id, workflow_id, run_id, claimed_at)
+        select i.target, i.order_id, i.file_name, i.interaction_id, i.batch_id, 'ledger-migration', null, i.updated_at
+        from interactions i
+        where i.status = 'RECORDED'
+          and not exists (
+            select 1 from interactions j
+            where j.target = i.target and j.order_id = i.order_id and j.file_name = i.file_name
+              and j.status = 'RECORDED' and j.seq > i.seq
+          )
+        on conflict (target, order_id, file_name) do nothing
+      `.execute(db);
+    },
+    async down() {
+      // Rows only: 0005's down drops the table.
+    },
+  };
+
   return {
     '0001_initial': initial,
     '0002_reconcile_findings': reconcileFindings,
     '0003_limits_and_notifications': limitsAndNotifications,
     '0004_redrive_queue': redriveQueue,
     '0005_file_claims': fileClaims,
+    '0006_claims_of_recorded': claimsOfRecorded,
   };
 }
 

@@ -295,6 +295,18 @@ export interface Ledger {
    */
   claimFile(claim: FileClaim, opts?: { over?: string }): Promise<ClaimOutcome>;
   /**
+   * Opens an interaction (as openInteraction), writes its OPENED event (`opened` and the seq as
+   * detail) and claims its file, in one transaction. `firstClaim`: the file had no claim row, so
+   * this interaction holds it and no interaction of the file ever claimed it, hence none
+   * recorded it (every delivery claims first; migration 0006 gave older recorded files a row).
+   * False when a row exists (this interaction's own, on a retry, included): claimFile decides.
+   */
+  openClaimed(
+    i: OpenInteraction,
+    claim: FileClaim,
+    opened: Record<string, unknown>,
+  ): Promise<{ seq: number; firstClaim: boolean }>;
+  /**
    * The interactions of a batch that found their file already held and were RECORDED without
    * a second upload, with the interaction whose copy is held (their ALREADY_HELD events).
    */

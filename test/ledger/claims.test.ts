@@ -6,6 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openLedger, type FileClaim, type Ledger, type OpenInteraction } from '../../src/ledger';
+import { ledgerMigrations } from '../../src/ledger/migrations';
+import { queryLayerOf } from '../../src/ledger/sql-ledger';
+import { ledgerSql } from '../../src/ledger/testing';
 import type { FileState } from '../../src/shared';
 import { BACKENDS } from './backends';
 
@@ -74,6 +77,50 @@ for (const backend of BACKENDS) {
       expect(await a.claimFile(winner)).toEqual({ taken: true });
       const other = claims.find((c) => c !== winner)!;
       expect((await b.claimFile(other)).taken).toBe(false);
+    });
+
+    it('openClaimed opens, writes OPENED and claims in one go; firstClaim only where the file had no claim row', async () => {
+      const { claim, opened, file } = fileOf('first');
+      const first = claim(1);
+      const second = claim(2);
+      const done = await a.openClaimed(opened(first), first, { redrive: 0 });
+      expect(done.firstClaim).toBe(true);
+      expect((await a.getInteraction(first.interactionId))?.seq).toBe(done.seq);
+      expect((await a.listEvents(first.interactionId)).map((e) => [e.kind, JSON.parse(e.detail!)])).toEqual([
+        ['OPENED', { seq: done.seq, redrive: 0 }],
+      ]);
+      expect(await a.claimOf(file)).toMatchObject({ interactionId: first.interactionId, status: 'SENDING' });
+      // Again (a retry after a lost answer): nothing written twice, and no longer a first claim.
+      expect(await b.openClaimed(opened(first), first, { redrive: 0 })).toEqual({ seq: done.seq, firstClaim: false });
+      expect(await a.listEvents(first.interactionId)).toHaveLength(1);
+      // Another interaction of the file: opened, not a first claim, and the claim stays the first's.
+      expect((await b.openClaimed(opened(second), second, { redrive: 0 })).firstClaim).toBe(false);
+      expect(await a.claimOf(file)).toMatchObject({ interactionId: first.interactionId });
+      expect(await b.claimFile(second)).toMatchObject({ taken: false, holder: { interactionId: first.interactionId } });
+    });
+
+    it('migration 0006 gives every file an interaction recorded a free claim row, and leaves claimed files alone', async () => {
+      const recorded = fileOf('backfill');
+      const older = recorded.claim(1);
+      const newer = recorded.claim(2);
+      await a.openInteraction(recorded.opened(older, 'RECORDED'));
+      await a.openInteraction(recorded.opened(newer, 'RECORDED'));
+      const failed = fileOf('backfill-failed');
+      await a.openInteraction(failed.opened(failed.claim(1), 'ROLLED_BACK'));
+      const claimed = fileOf('backfill-claimed');
+      const holder = claimed.claim(1);
+      await a.openInteraction(claimed.opened(claimed.claim(2), 'RECORDED'));
+      await a.openInteraction(claimed.opened(holder));
+      expect((await a.claimFile(holder)).taken).toBe(true);
+      await ledgerSql(a).query`delete from file_claims where order_id = ${recorded.file.orderId}`;
+      await ledgerMigrations(a.dialect)['0006_claims_of_recorded']!.up(queryLayerOf(a));
+      expect(await a.claimOf(recorded.file)).toMatchObject({ interactionId: newer.interactionId, status: 'RECORDED' });
+      expect(await a.claimOf(failed.file)).toBeUndefined();
+      expect(await a.claimOf(claimed.file)).toMatchObject({ interactionId: holder.interactionId, status: 'SENDING' });
+      // The row is free: the next interaction of the file takes it.
+      const next = recorded.claim(3);
+      await a.openInteraction(recorded.opened(next));
+      expect(await b.claimFile(next)).toMatchObject({ taken: true, from: { interactionId: newer.interactionId } });
     });
 
     it('a claim is free once its interaction has ended, whatever the end; and while it runs again, held', async () => {

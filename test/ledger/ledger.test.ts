@@ -89,6 +89,7 @@ for (const backend of BACKENDS) {
           '0003_limits_and_notifications',
           '0004_redrive_queue',
           '0005_file_claims',
+          '0006_claims_of_recorded',
         ]);
       });
 
@@ -106,6 +107,7 @@ for (const backend of BACKENDS) {
             '0003_limits_and_notifications',
             '0004_redrive_queue',
             '0005_file_claims',
+            '0006_claims_of_recorded',
           ]);
         } finally {
           await Promise.all(ledgers.map((l) => l.close()));

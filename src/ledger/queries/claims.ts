@@ -14,6 +14,7 @@
  */
 import type { FileOutcome } from '../../shared';
 import type { ClaimedFile, ClaimHolder, ClaimOutcome, FileClaim, LedgerQueries } from '../port';
+import { serializeDetail } from '../safe-text';
 import type { LedgerDb } from '../schema';
 import { nowIso } from './common';
 
@@ -104,6 +105,54 @@ export function claimQueries(db: LedgerDb) {
         }
         return { taken: false, holder };
       }
+    },
+
+    async openClaimed(i, claim, opened) {
+      return db.transaction().execute(async (trx) => {
+        const now = nowIso();
+        await trx
+          .insertInto('interactions')
+          .values({
+            interaction_id: i.interactionId,
+            batch_id: i.batchId,
+            order_id: i.orderId,
+            file_name: i.fileName,
+            target: i.target,
+            source_path: i.sourcePath,
+            sha256: i.sha256,
+            size_bytes: i.sizeBytes,
+            status: i.status,
+            resends: 0,
+            last_error: null,
+            created_at: now,
+            updated_at: now,
+          })
+          .onConflict((oc) => oc.column('interaction_id').doNothing())
+          .execute();
+        const { seq } = await trx
+          .selectFrom('interactions')
+          .select('seq')
+          .where('interaction_id', '=', i.interactionId)
+          .executeTakeFirstOrThrow(() => new Error(`ledger: interaction ${i.interactionId} vanished after insert`));
+        await trx
+          .insertInto('interaction_events')
+          .values({
+            interaction_id: i.interactionId,
+            event_key: 'OPENED',
+            kind: 'OPENED',
+            detail: serializeDetail({ seq, ...opened }),
+            at: now,
+          })
+          .onConflict((oc) => oc.columns(['interaction_id', 'event_key']).doNothing())
+          .execute();
+        const inserted = await trx
+          .insertInto('file_claims')
+          .values(values(claim))
+          .onConflict((oc) => oc.columns(['target', 'order_id', 'file_name']).doNothing())
+          .returning('interaction_id')
+          .executeTakeFirst();
+        return { seq, firstClaim: inserted !== undefined };
+      });
     },
 
     async claimOf(file: ClaimedFile) {
