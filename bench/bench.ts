@@ -1,5 +1,11 @@
 /**
- * `npm run bench -- --files N --size BYTES --latency-ms L --concurrency C`
+ * `npm run bench -- --files N --size BYTES --latency-ms L --concurrency C [--target-kind K]`
+ *
+ * `--target-kind` (default `http`) is the kind of recording system every mode sends to: `http`,
+ * the simulator (with L ms of latency), or a real server of kind `s3` (versitygw), `sftp`
+ * (OpenSSH sshd) or `webdav` (lighttpd), started for each mode over the same protocol with the
+ * same adapter (L is 0 there: the real servers add no latency of their own). The real server's
+ * CPU is given per file apart (destinationCpuMsPerFile); it is not in cpuSecondsPerFile.
  *
  * Runs, one after another on the same generated files and with the same verification step
  * (PUT, then GET of the receipt judged by the preset rules):
@@ -19,6 +25,8 @@ import { parseArgs } from 'node:util';
 import { startBatch } from '../src/batch/start';
 import { HttpRecordingSystem } from '../src/recording-system/http-adapter';
 import { startSimulator } from '../src/devtools/simulator/simulator';
+import { SERVER_KINDS, startDestination, type ServerKind } from '../src/devtools/destinations/destination';
+import type { RecordingSystem } from '../src/recording-system/port';
 import type { SyncItem } from '../src/shared';
 import { scanDirectory } from '../src/source/scan';
 import { generateBlobFiles } from '../src/devtools/samples/sample-images';
@@ -30,6 +38,7 @@ import {
   databaseBackendPids,
   historyEvents,
   processCpuSeconds,
+  processTreeCpuSeconds,
   startDatabaseMeasure,
   startBenchServer,
   startBenchStack,
@@ -90,6 +99,60 @@ export interface ModeResult {
   databasePerFile?: Record<string, number>;
   databaseTableWritesPerFile?: Record<string, number>;
   databaseIdlePerSecond?: Record<string, number>;
+  /** A real server only: its CPU (sessions included) per file, in milliseconds; not in cpuSecondsPerFile. */
+  destinationCpuMsPerFile?: number;
+}
+
+export type TargetKind = 'http' | ServerKind;
+
+/** A recording system for one mode, and the CPU seconds its server has used so far (0 for the in-process simulator). */
+interface ModeSystem {
+  system: RecordingSystem;
+  /** Another adapter to the same server. */
+  make(): RecordingSystem;
+  serverCpu(): Promise<number>;
+}
+
+/** The mode's recording system: the simulator (`http`) or a real server of the kind, over `dataDir`. */
+async function withSystem<T>(
+  kind: TargetKind,
+  dataDir: string,
+  latencyMs: number,
+  run: (s: ModeSystem) => Promise<T>,
+): Promise<T> {
+  if (kind === 'http') {
+    const sim = await startSimulator({ dataDir, token: BENCH_TOKEN, port: 0, latencyMs });
+    try {
+      return await run({
+        system: new HttpRecordingSystem({ baseUrl: sim.url, token: BENCH_TOKEN }),
+        make: () => new HttpRecordingSystem({ baseUrl: sim.url, token: BENCH_TOKEN }),
+        serverCpu: async () => 0,
+      });
+    } finally {
+      await sim.close();
+    }
+  }
+  const dest = await startDestination(kind, dataDir);
+  const system = dest.system();
+  try {
+    return await run({
+      system,
+      make: () => dest.system(),
+      serverCpu: async () => {
+        let total = 0;
+        for (const pid of dest.pids()) total += await processTreeCpuSeconds(pid);
+        return total;
+      },
+    });
+  } finally {
+    await system.close?.();
+    await dest.close();
+  }
+}
+
+/** The destination server's CPU per file, for a real server. */
+function destinationFigure(kind: TargetKind, seconds: number, files: number): Partial<ModeResult> {
+  return kind === 'http' ? {} : { destinationCpuMsPerFile: round((seconds * 1000) / files) };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -102,28 +165,17 @@ function cpuSeconds(): number {
   return (u.user + u.system) / 1e6;
 }
 
-async function withSimulator<T>(
-  dataDir: string,
-  latencyMs: number,
-  run: (system: HttpRecordingSystem) => Promise<T>,
-): Promise<T> {
-  const sim = await startSimulator({ dataDir, token: BENCH_TOKEN, port: 0, latencyMs });
-  try {
-    return await run(new HttpRecordingSystem({ baseUrl: sim.url, token: BENCH_TOKEN }));
-  } finally {
-    await sim.close();
-  }
-}
-
 async function plainRun(
   mode: 'old-way' | 'ceiling',
   items: SyncItem[],
   concurrency: number,
   dataDir: string,
   latencyMs: number,
+  kind: TargetKind,
 ): Promise<ModeResult> {
-  return withSimulator(dataDir, latencyMs, async (system) => {
+  return withSystem(kind, dataDir, latencyMs, async ({ system, serverCpu }) => {
     const latencies: number[] = [];
+    const dest0 = await serverCpu();
     const cpu0 = cpuSeconds();
     const t0 = performance.now();
     let next = 0;
@@ -146,6 +198,7 @@ async function plainRun(
       p50Ms: round(percentile(latencies, 50)),
       p99Ms: round(percentile(latencies, 99)),
       cpuSecondsPerFile: round((cpuSeconds() - cpu0) / items.length, 5),
+      ...destinationFigure(kind, (await serverCpu()) - dest0, items.length),
     };
   });
 }
@@ -156,12 +209,39 @@ async function temporalRun(
   latencyMs: number,
   where: { server: StackServerKind; workerProcesses: number },
   untuned: boolean,
+  kind: TargetKind,
+  dataDir: string,
 ): Promise<ModeResult> {
-  const stack = await startBenchStack({ simulator: { latencyMs }, ...where, untuned });
+  if (kind !== 'http') {
+    return withSystem(kind, dataDir, latencyMs, ({ make, serverCpu }) =>
+      temporalRunOn(items, concurrency, latencyMs, where, untuned, kind, make, serverCpu),
+    );
+  }
+  return temporalRunOn(items, concurrency, latencyMs, where, untuned, kind, null, async () => 0);
+}
+
+async function temporalRunOn(
+  items: SyncItem[],
+  concurrency: number,
+  latencyMs: number,
+  where: { server: StackServerKind; workerProcesses: number },
+  untuned: boolean,
+  kind: TargetKind,
+  makeSystem: (() => RecordingSystem) | null,
+  destinationCpu: () => Promise<number>,
+): Promise<ModeResult> {
+  const stack = await startBenchStack({
+    simulator: { latencyMs },
+    ...where,
+    untuned,
+    // The worker's adapter and the stack's own, to the one server; the stack closes both.
+    ...(makeSystem ? { defaultSystem: makeSystem } : {}),
+  });
   try {
     let peakRss = process.memoryUsage().rss;
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 200);
     const database = await startDatabaseMeasure(stack);
+    const dest0 = await destinationCpu();
     const cpu0 = await stack.cpu();
     const t0 = performance.now();
     const { batchId, handle } = await startBatch(stack.client, items, {
@@ -172,6 +252,7 @@ async function temporalRun(
     const result = await handle.result();
     const wall = (performance.now() - t0) / 1000;
     const cpu1 = await stack.cpu();
+    const destCpu = (await destinationCpu()) - dest0;
     clearInterval(sampler);
     const db = await database?.finish(items.length);
     const byRole = (role: 'server' | 'workers' | 'bench' | 'database') => cpu1[role] - cpu0[role];
@@ -197,6 +278,7 @@ async function temporalRun(
         },
       ),
       peakRssMb: Math.round(peakRss / 2 ** 20),
+      ...destinationFigure(kind, destCpu, items.length),
       server: where.server,
       workerProcesses: where.workerProcesses,
       serverCpuSecondsPerFile: round(byRole('server') / items.length, 5),
@@ -228,6 +310,7 @@ async function floorRun(
   latencyMs: number,
   kind: StackServerKind,
   untuned: boolean,
+  targetKind: TargetKind,
 ): Promise<ModeResult> {
   const server = await startBenchServer(kind, path.join(dataDir, 'temporal'), { untuned });
   const databaseCpu = async () => (server.database ? sumCpu(await databaseBackendPids(server.database)) : 0);
@@ -235,7 +318,7 @@ async function floorRun(
     const connection = await Connection.connect({ address: server.address });
     const native = await NativeConnection.connect({ address: server.address });
     try {
-      return await withSimulator(dataDir, latencyMs, async (system) => {
+      return await withSystem(targetKind, dataDir, latencyMs, async ({ system, serverCpu: destinationCpu }) => {
         const taskQueue = `floor-${Date.now()}`;
         const worker = await createFloorWorker({ connection: native, taskQueue, system });
         const running = worker.run();
@@ -243,6 +326,7 @@ async function floorRun(
           const client = new Client({ connection });
           const server0 = await processCpuSeconds(server.pid);
           const database0 = await databaseCpu();
+          const dest0 = await destinationCpu();
           const own0 = cpuSeconds();
           const t0 = performance.now();
           const workflowId = `floor-${Date.now()}`;
@@ -262,6 +346,7 @@ async function floorRun(
           const ownCpu = cpuSeconds() - own0;
           const serverCpu = (await processCpuSeconds(server.pid)) - server0;
           const dbCpu = (await databaseCpu()) - database0;
+          const destCpu = (await destinationCpu()) - dest0;
           if (done !== items.length) throw new Error(`the floor finished ${String(done)} of ${items.length}`);
           const events = await historyEvents(client, workflowId);
           const parentEvents = (await historyEvents(client, workflowId, { filesToo: false })).total;
@@ -281,6 +366,7 @@ async function floorRun(
               { ...events, parent: parentEvents },
             ),
             server: kind,
+            ...destinationFigure(targetKind, destCpu, items.length),
             ...(server.database ? { databaseCpuSecondsPerFile: round(dbCpu / items.length, 5) } : {}),
           };
         } finally {
@@ -328,7 +414,9 @@ async function main(): Promise<void> {
     options: {
       files: { type: 'string', default: '500' },
       size: { type: 'string', default: '102400' },
-      'latency-ms': { type: 'string', default: '100' },
+      /** Default 100 for the simulator, 0 for a real server (which takes no other). */
+      'latency-ms': { type: 'string' },
+      'target-kind': { type: 'string', default: 'http' },
       concurrency: { type: 'string', default: '64' },
       out: { type: 'string', default: path.join(__dirname, 'results') },
       'skip-old-way': { type: 'boolean', default: false },
@@ -344,9 +432,16 @@ async function main(): Promise<void> {
   const where = { server, workerProcesses: Number(values['worker-processes']) };
   if (!Number.isInteger(where.workerProcesses) || where.workerProcesses < 0)
     throw new Error('--worker-processes must be a whole number');
+  const targetKind = values['target-kind'] as TargetKind;
+  if (targetKind !== 'http' && !(SERVER_KINDS as readonly string[]).includes(targetKind))
+    throw new Error(`--target-kind must be one of http, ${SERVER_KINDS.join(', ')}`);
   const files = Number(values.files);
   const size = Number(values.size);
-  const latencyMs = Number(values['latency-ms']);
+  const latencyMs = Number(values['latency-ms'] ?? (targetKind === 'http' ? '100' : '0'));
+  if (targetKind !== 'http' && latencyMs !== 0)
+    throw new Error('--latency-ms: a real server adds no latency of its own; only 0 with --target-kind ' + targetKind);
+  if (targetKind !== 'http' && where.workerProcesses)
+    throw new Error('--worker-processes: the worker runs in this process with --target-kind ' + targetKind);
   const concurrency = Number(values.concurrency);
   const untuned = values.untuned;
   for (const [name, v] of Object.entries({ files, size, latencyMs, concurrency })) {
@@ -361,19 +456,21 @@ async function main(): Promise<void> {
   const results: ModeResult[] = [];
   if (!values['skip-old-way']) {
     console.error('a. the old way: one file at a time...');
-    results.push(await plainRun('old-way', items, 1, path.join(work, 'rs-a'), latencyMs));
+    results.push(await plainRun('old-way', items, 1, path.join(work, 'rs-a'), latencyMs, targetKind));
   }
-  console.error(`b. the ceiling: a pool of ${concurrency} without Temporal...`);
-  results.push(await plainRun('ceiling', items, concurrency, path.join(work, 'rs-b'), latencyMs));
+  console.error(`b. the ceiling: a pool of ${concurrency} without Temporal (${targetKind})...`);
+  results.push(await plainRun('ceiling', items, concurrency, path.join(work, 'rs-b'), latencyMs, targetKind));
   console.error(
     `c. image-sync through Temporal (${where.server} server, ${where.workerProcesses || 'in-process'} worker${where.workerProcesses === 1 ? '' : 's'}), max concurrency ${concurrency}...`,
   );
-  results.push(await temporalRun(items, concurrency, latencyMs, where, untuned));
+  results.push(await temporalRun(items, concurrency, latencyMs, where, untuned, targetKind, path.join(work, 'rs-c')));
   if (!values['skip-floor']) {
     console.error(
       `d. the Temporal floor (${where.server} server): ${concurrency} children in flight, one local activity each...`,
     );
-    results.push(await floorRun(items, concurrency, path.join(work, 'rs-d'), latencyMs, where.server, untuned));
+    results.push(
+      await floorRun(items, concurrency, path.join(work, 'rs-d'), latencyMs, where.server, untuned, targetKind),
+    );
   }
 
   const by = Object.fromEntries(results.map((r) => [r.mode, r])) as Record<ModeResult['mode'], ModeResult | undefined>;
@@ -383,23 +480,32 @@ async function main(): Promise<void> {
     cOverD: by.floor ? round(by['image-sync']!.filesPerSecond / by.floor.filesPerSecond) : null,
     /** CPU per file (server + bench process) of image-sync over the floor's. */
     cpuCOverD: by.floor ? round(by['image-sync']!.cpuSecondsPerFile / by.floor.cpuSecondsPerFile) : null,
+    /** CPU per file of image-sync (Temporal server, worker, ledger) over the plain pool's. */
+    cpuCOverB: round(by['image-sync']!.cpuSecondsPerFile / by.ceiling!.cpuSecondsPerFile),
   };
   const report = {
     at: new Date().toISOString(),
-    params: { files, size, latencyMs, concurrency, ...where, devServerTuning: !untuned },
-    machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
+    params: { files, size, latencyMs, concurrency, targetKind, ...where, devServerTuning: !untuned },
+    machine: {
+      cpus: (await import('node:os')).cpus().length,
+      node: process.version,
+      loadAverage: (await import('node:os')).loadavg().map((l) => round(l)),
+    },
     results,
     ratios,
   };
   await mkdir(values.out, { recursive: true });
   const base = path.join(
     values.out,
-    `bench-${stamp}-n${files}-l${latencyMs}-c${concurrency}-${where.server}-w${where.workerProcesses}`,
+    `bench-${stamp}-${targetKind}-n${files}-l${latencyMs}-c${concurrency}-${where.server}-w${where.workerProcesses}`,
   );
   await writeFile(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
   await writeFile(
     `${base}.svg`,
-    svgChart(results, `${files} files of ${size} B, latency ${latencyMs} ms, concurrency ${concurrency}`),
+    svgChart(
+      results,
+      `${targetKind}: ${files} files of ${size} B, latency ${latencyMs} ms, concurrency ${concurrency}`,
+    ),
   );
   const { rm } = await import('node:fs/promises');
   await rm(work, { recursive: true, force: true });
@@ -414,8 +520,9 @@ async function main(): Promise<void> {
     console.log('idle, per second:', c.databaseIdlePerSecond);
   }
   console.log(
-    `c/a = ${ratios.cOverA ?? 'n/a'}   c/b = ${ratios.cOverB}   c/d = ${ratios.cOverD ?? 'n/a'}   CPU per file c/d = ${ratios.cpuCOverD ?? 'n/a'}`,
+    `c/a = ${ratios.cOverA ?? 'n/a'}   c/b = ${ratios.cOverB}   c/d = ${ratios.cOverD ?? 'n/a'}   CPU per file c/b = ${ratios.cpuCOverB}   CPU per file c/d = ${ratios.cpuCOverD ?? 'n/a'}`,
   );
+  console.log(`load average at the end: ${report.machine.loadAverage.join(' ')}`);
   console.log(`wrote ${base}.json and ${base}.svg`);
 }
 

@@ -11,6 +11,7 @@ import type { Client } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
 import { startStack, type Stack, type StackServer } from '../src/devtools/stack';
 import type { SimulatorOptions } from '../src/devtools/simulator/options';
+import type { RecordingSystem } from '../src/recording-system/port';
 import { startDevServer } from '../src/temporal/dev-server';
 import { startPostgresServer } from '../src/temporal/postgres-server';
 import type { SyncWorkerOptions } from '../src/worker';
@@ -69,6 +70,17 @@ export async function processCpuSeconds(pid: number): Promise<number> {
   try {
     const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
     return (Number(stat[11]) + Number(stat[12])) / 100; // utime + stime, in clock ticks of 1/100 s
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU seconds a process and the children it has waited for have used, from /proc (Linux); 0 when it is gone. */
+export async function processTreeCpuSeconds(pid: number): Promise<number> {
+  try {
+    const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+    // utime + stime + cutime + cstime, in clock ticks of 1/100 s
+    return (Number(stat[11]) + Number(stat[12]) + Number(stat[13]) + Number(stat[14])) / 100;
   } catch {
     return 0;
   }
@@ -172,6 +184,8 @@ export interface BenchStackOptions {
   server?: StackServerKind;
   /** 0 (default): the worker runs in this process; N: N separate `image-sync worker` processes. */
   workerProcesses?: number;
+  /** The default target's adapter instead of the simulator's (a real server of another kind). */
+  defaultSystem?: () => RecordingSystem;
 }
 
 /** The stack of src/devtools/stack.ts, with the bench's server choice and its CPU and database readings. */
@@ -195,6 +209,7 @@ export async function startBenchStack(opts: BenchStackOptions = {}): Promise<Ben
     token: BENCH_TOKEN,
     ledgerUrl: opts.ledgerUrl,
     simulator: opts.simulator,
+    ...(opts.defaultSystem ? { defaultSystem: opts.defaultSystem } : {}),
     requestTimeoutMs: opts.requestTimeoutMs ?? 5_000,
     worker:
       workerProcesses === 0
