@@ -56,10 +56,11 @@ for t in NODE_TAG POSTGRES_TAG SERVER_TAG ADMIN_TAG UI_TAG; do
   [ -n "${!t}" ] || die "cannot find the image name for $t in docker/Dockerfile or docker-compose.yml"
 done
 
-# A binary the project built: the shared cache first, then the project's .temporal/bin.
+# A binary the project built: the variable that names it (as src/temporal/ reads it), the shared
+# cache, then the project's .temporal/bin.
 temporal_binary() {
-  local cached=$1 local_name=$2
-  for f in "$cached" "$ROOT/.temporal/bin/$local_name"; do
+  local cached=$1 local_name=$2 named=${!3:-}
+  for f in $named "$cached" "$ROOT/.temporal/bin/$local_name"; do
     if [ -x "$f" ]; then
       printf '%s\n' "$f"
       return 0
@@ -159,10 +160,9 @@ fi
 
 # --- Temporal server, admin tools, Web UI -----------------------------------------------------
 bin_id() { sha256sum "$1" | cut -c1-16; }
-SERVER_BIN=$(temporal_binary "$IMAGE_SYNC_CACHE/temporal-server-$SERVER_VERSION/temporal-server-$SERVER_VERSION" "temporal-server-$SERVER_VERSION")
-SQL_TOOL_BIN=$(temporal_binary "$IMAGE_SYNC_CACHE/temporal-server-$SERVER_VERSION/temporal-sql-tool-$SERVER_VERSION" "temporal-sql-tool-$SERVER_VERSION")
-UI_BIN=$(temporal_binary "$IMAGE_SYNC_CACHE/temporal-server-$SERVER_VERSION/temporal-ui-server-$UI_VERSION" "temporal-ui-server-$UI_VERSION")
-CLI_BIN=$(temporal_binary "$IMAGE_SYNC_CACHE/temporal-$CLI_VERSION/temporal" temporal)
+SERVER_BIN=$(temporal_binary "$IMAGE_SYNC_CACHE/temporal-server-$SERVER_VERSION/temporal-server-$SERVER_VERSION" "temporal-server-$SERVER_VERSION" TEMPORAL_SERVER_PATH)
+SQL_TOOL_BIN=$(temporal_binary "$IMAGE_SYNC_CACHE/temporal-server-$SERVER_VERSION/temporal-sql-tool-$SERVER_VERSION" "temporal-sql-tool-$SERVER_VERSION" TEMPORAL_SQL_TOOL_PATH)
+CLI_BIN=$(temporal_binary "$IMAGE_SYNC_CACHE/temporal-$CLI_VERSION/temporal" temporal TEMPORAL_CLI_PATH)
 server_hash=$(recipe_hash temporal-server "$base_hash" "$SERVER_VERSION" "$(bin_id "$SERVER_BIN")")
 if image_current "$SERVER_TAG" "$server_hash"; then
   say "reusing $SERVER_TAG"
@@ -200,6 +200,7 @@ else
   build_image temporal-admin-tools "$ADMIN_TAG" "$admin_hash" "$ctx"
 fi
 
+UI_BIN=$(temporal_binary "$IMAGE_SYNC_CACHE/temporal-server-$SERVER_VERSION/temporal-ui-server-$UI_VERSION" "temporal-ui-server-$UI_VERSION" TEMPORAL_UI_SERVER_PATH)
 ui_hash=$(recipe_hash temporal-ui "$base_hash" "$UI_VERSION" "$(bin_id "$UI_BIN")")
 if image_current "$UI_TAG" "$ui_hash"; then
   say "reusing $UI_TAG"
