@@ -12,22 +12,88 @@ import {
   parseLedgerUrl,
   type Ledger,
 } from '../ledger';
-import { connectClient } from '../temporal/connection';
+import { connectClient, TemporalUnreachableError } from '../temporal/connection';
+import { isGrpcServiceError } from '@temporalio/client';
 import { InvalidArgumentError } from 'commander';
 import { POLICY_BOUNDS, policyBoundsText, policyHelp, withinPolicyBounds } from '../config/policy-bounds';
 import type { BoundedPolicyField } from '../config/policy-bounds';
 import { appEnv } from '../config/env';
 import type { NotifyOptions } from '../shared';
 
+/**
+ * What went wrong, as a word scripts can test in a `--json` error document (see
+ * docs/reference/exit-codes.md); the exit code stays the coarse answer.
+ */
+export type ErrorCode =
+  | 'usage'
+  | 'bad_config'
+  | 'invalid_input'
+  | 'bad_input'
+  | 'refused'
+  | 'unknown_batch'
+  | 'unknown_schedule'
+  | 'no_ledger'
+  | 'batch_ended'
+  | 'already_exists'
+  | 'not_confirmed'
+  | 'no_worker'
+  | 'temporal_unreachable'
+  | 'not_found'
+  | 'failed';
+
 /** An error the user can act on: printed as one line, exit code 1 (or `exitCode`). */
 export class CliError extends Error {
+  readonly code: ErrorCode;
+  /** More for the `--json` error document (for example the invalid lines of a manifest). */
+  readonly details?: Record<string, unknown>;
+
   constructor(
     message: string,
     readonly exitCode = 1,
+    opts: { code?: ErrorCode; details?: Record<string, unknown> } = {},
   ) {
     super(message);
     this.name = 'CliError';
+    this.code = opts.code ?? (exitCode === 2 ? 'bad_input' : exitCode === 3 ? 'not_found' : 'failed');
+    this.details = opts.details;
   }
+}
+
+/** gRPC's status code UNAVAILABLE: the server could not be reached. */
+const GRPC_UNAVAILABLE = 14;
+
+/** The exit code and error code of any error a command ends with. */
+export function classifyError(err: unknown): { exitCode: number; code: ErrorCode } {
+  if (err instanceof CliError) return { exitCode: err.exitCode, code: err.code };
+  if (err instanceof ConfigError) return { exitCode: err.exitCode, code: 'bad_config' };
+  if (err instanceof TemporalUnreachableError || (isGrpcServiceError(err) && err.code === GRPC_UNAVAILABLE))
+    return { exitCode: 1, code: 'temporal_unreachable' };
+  return { exitCode: 1, code: 'failed' };
+}
+
+/** The `--json` form of an error: one document, `{ "error": { "code", "message", "exitCode", ... } }`. */
+export function errorDocument(
+  err: unknown,
+  c: { exitCode: number; code: ErrorCode } = classifyError(err),
+): { error: Record<string, unknown> } {
+  const details = err instanceof CliError ? err.details : undefined;
+  return { error: { code: c.code, message: errorText(err), exitCode: c.exitCode, ...details } };
+}
+
+/**
+ * Reports the error a command ends with: always one line on stderr; with `json`, also the error
+ * document on stdout, where a script reads the command's JSON. Returns the exit code.
+ */
+export function reportError(err: unknown, json: boolean, c = classifyError(err)): number {
+  process.stderr.write(`image-sync: ${errorText(err)}\n`);
+  if (json) printJson(errorDocument(err, c));
+  return c.exitCode;
+}
+
+/** Whether a command line asks for JSON output (`--json` before any `--`). */
+export function wantsJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end < 0 ? argv : argv.slice(0, end)).includes('--json');
 }
 
 export function printJson(value: unknown): void {
@@ -132,14 +198,19 @@ export function untilStopped(): Promise<NodeJS.Signals> {
   });
 }
 
-/** Wraps an action so any failure ends the process with a one-line reason. */
+/**
+ * Wraps an action so any failure ends the process with a one-line reason, and, when the command
+ * was given `--json`, with the error document on stdout too.
+ */
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
   return async (...args: A) => {
     try {
       await fn(...args);
     } catch (err) {
-      process.stderr.write(`image-sync: ${errorText(err)}\n`);
-      process.exitCode = err instanceof CliError || err instanceof ConfigError ? err.exitCode : 1;
+      // commander passes the command last: its options say whether JSON was asked for.
+      const command = args[args.length - 1] as Partial<Command> | undefined;
+      const json = typeof command?.opts === 'function' && command.opts().json === true;
+      process.exitCode = reportError(err, json);
     }
   };
 }
@@ -168,7 +239,7 @@ export function noLedgerText(): string {
 
 /** A command that reads the ledger found none: exit 3, naming where it looked. */
 function noLedger(): CliError {
-  return new CliError(noLedgerText(), 3);
+  return new CliError(noLedgerText(), 3, { code: 'no_ledger' });
 }
 
 /** Runs fn with the ledger IMAGE_SYNC_LEDGER_URL names, closing it afterwards. */

@@ -2,10 +2,10 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadAppEnvOrExit } from '../config/env';
+import { appEnv, EnvError } from '../config/env';
+import { printJson, reportError, wantsJson } from './common';
 import { envHelpText } from '../config/env-docs';
 import { EXIT_CODES } from './exit-codes';
-import { errorText } from '../errors';
 import { registerCodecServer } from './commands/codec-server';
 import { registerDemo } from './commands/demo';
 import { registerDevServer } from './commands/dev-server';
@@ -43,8 +43,13 @@ export function packageVersion(): string {
   return pkg.version;
 }
 
+/** The command line commander is parsing (commander keeps it, without typing it). */
+function rawArgs(program: Command): string[] {
+  return (program as unknown as { rawArgs?: string[] }).rawArgs ?? [];
+}
+
 export function buildProgram(): Command {
-  const program = new Command()
+  const program: Command = new Command()
     .name('image-sync')
     .description('Durable, provable synchronization of order image files to their recording systems, on Temporal.')
     .version(packageVersion(), '-V, --version', 'print the version of image-sync')
@@ -55,11 +60,25 @@ export function buildProgram(): Command {
         process.exit(0);
       process.exit(2);
     })
-    .configureOutput({ outputError: (text, write) => write(`image-sync: ${text.replace(/^error: /, '')}`) })
+    .configureOutput({
+      outputError: (text, write) => {
+        const message = text.replace(/^error: /, '').trim();
+        write(`image-sync: ${message}\n`);
+        // With --json, the usage error is also the one JSON document on stdout.
+        if (wantsJson(rawArgs(program).slice(2))) printJson({ error: { code: 'usage', message, exitCode: 2 } });
+      },
+    })
     // The configuration is parsed once, before any command runs (not for --help): a bad value
-    // ends the process with one line naming the variable, exit code 2.
-    .hook('preAction', () => {
-      loadAppEnvOrExit();
+    // ends the process with one line naming the variable, exit code 2 (and, with --json, the
+    // error document on stdout).
+    .hook('preAction', (_program, actionCommand) => {
+      try {
+        appEnv();
+      } catch (err) {
+        if (!(err instanceof EnvError)) throw err;
+        reportError(err, actionCommand.opts().json === true, { exitCode: 2, code: 'bad_config' });
+        process.exit(2);
+      }
     });
   for (const register of [
     registerDemo,
@@ -94,7 +113,6 @@ if (require.main === module || process.argv[1]?.endsWith('image-sync.js') || pro
   buildProgram()
     .parseAsync(process.argv)
     .catch((err: unknown) => {
-      process.stderr.write(`image-sync: ${errorText(err)}\n`);
-      process.exitCode = 1;
+      process.exitCode = reportError(err, wantsJson(process.argv.slice(2)));
     });
 }

@@ -348,18 +348,3 @@ export function reloadAppEnv(): Env {
 export function envFrom(env: NodeJS.ProcessEnv): Env {
   return env === process.env ? appEnv() : parseEnv(env);
 }
-
-/**
- * Parses the process's configuration at start; on a bad value prints the one line and exits 2.
- */
-export function loadAppEnvOrExit(): Env {
-  try {
-    return appEnv();
-  } catch (err) {
-    if (err instanceof EnvError) {
-      process.stderr.write(`image-sync: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
-}

@@ -41,6 +41,17 @@ export function temporalSettings(env: NodeJS.ProcessEnv = process.env): Temporal
   };
 }
 
+/** Temporal did not answer at the configured address. */
+export class TemporalUnreachableError extends Error {
+  constructor(
+    readonly address: string,
+    cause: unknown,
+  ) {
+    super(`cannot reach Temporal at ${address}: ${cause instanceof Error ? cause.message : String(cause)}`);
+    this.name = 'TemporalUnreachableError';
+  }
+}
+
 export async function connectClient(
   settings = temporalSettings(),
 ): Promise<{ client: Client; connection: Connection }> {
@@ -48,7 +59,7 @@ export async function connectClient(
   try {
     connection = await Connection.connect({ ...settings.connectionOptions, connectTimeout: 5_000 });
   } catch (err) {
-    throw new Error(`cannot reach Temporal at ${settings.connectionOptions.address}: ${(err as Error).message}`);
+    throw new TemporalUnreachableError(settings.connectionOptions.address ?? DEFAULT_TEMPORAL_ADDRESS, err);
   }
   return {
     client: new Client({ connection, namespace: settings.namespace, dataConverter: settings.dataConverter }),

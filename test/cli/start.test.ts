@@ -172,9 +172,11 @@ describe('image-sync start: bad input starts nothing', () => {
     // The same with --json: one JSON document naming the lines and fields.
     const json = await s.run(['start', '--manifest', manifest, '--batch-id', batchId, '--json']);
     expect(json.code).toBe(2);
-    const doc = parseJson<{ error: string; errors: { line: number; field: string }[] }>(json);
-    expect(doc.error).toBe('invalid input');
-    expect(doc.errors.map((e) => [e.line, e.field])).toEqual([
+    const doc = parseJson<{ error: { code: string; exitCode: number; errors: { line: number; field: string }[] } }>(
+      json,
+    );
+    expect(doc.error).toMatchObject({ code: 'invalid_input', exitCode: 2 });
+    expect(doc.error.errors.map((e) => [e.line, e.field])).toEqual([
       [3, 'sha256'],
       [4, 'path'],
     ]);

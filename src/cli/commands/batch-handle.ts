@@ -13,6 +13,7 @@ export async function describeBatch(client: Client, batchId: string): Promise<Wo
       throw new CliError(
         `no batch ${batchId}: workflow ${batchWorkflowId(batchId)} not found in namespace ${namespace} at ${connectionOptions.address} (ended batches are kept for the namespace's retention; the ledger keeps them longer: image-sync report ${batchId})`,
         3,
+        { code: 'unknown_batch' },
       );
     }
     throw err;
@@ -23,6 +24,8 @@ export async function describeBatch(client: Client, batchId: string): Promise<Wo
 export async function runningBatch(client: Client, batchId: string): Promise<WorkflowExecutionDescription> {
   const desc = await describeBatch(client, batchId);
   if (desc.status.name !== 'RUNNING')
-    throw new CliError(`batch ${batchId} has ended (${desc.status.name}); it takes no signals`, 3);
+    throw new CliError(`batch ${batchId} has ended (${desc.status.name}); it takes no signals`, 3, {
+      code: 'batch_ended',
+    });
   return desc;
 }

@@ -12,7 +12,16 @@ import { repairBatch } from '../../consistency/repair';
 import type { RepairOutcome } from '../../consistency/repair-outcome';
 import { errorText } from '../../errors';
 import { connectClient } from '../../temporal/connection';
-import { action, CliError, ledgerName, noLedgerText, parseIntOption, printJson, withExistingLedger } from '../common';
+import {
+  action,
+  CliError,
+  type ErrorCode,
+  ledgerName,
+  noLedgerText,
+  parseIntOption,
+  printJson,
+  withExistingLedger,
+} from '../common';
 
 interface ReconcileFlags {
   repair?: boolean;
@@ -131,7 +140,8 @@ export function registerReconcile(program: Command): void {
     .action(
       action(async (batchId: string, flags: ReconcileFlags) => {
         if (flags.removeForeign && !flags.repair) throw new CliError('--remove-foreign only goes with --repair', 2);
-        const noBatch = (why: string) => new CliError(`the ledger has no batch ${batchId}: ${why}`, 3);
+        const noBatch = (why: string, code: ErrorCode = 'unknown_batch') =>
+          new CliError(`the ledger has no batch ${batchId}: ${why}`, 3, { code });
         await withExistingLedger(
           async (ledger) => {
             if (!(await ledger.getBatch(batchId))) throw noBatch(`it is not in ${ledgerName()}`);
@@ -177,7 +187,7 @@ export function registerReconcile(program: Command): void {
             // 0 only when every repair succeeded and nothing is left to repair.
             if (result.after.drifts.length > 0 || result.repairs.some((r) => !r.ok)) process.exitCode = 4;
           },
-          () => noBatch(noLedgerText()),
+          () => noBatch(noLedgerText(), 'no_ledger'),
         );
       }),
     );

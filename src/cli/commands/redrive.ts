@@ -8,7 +8,7 @@ export async function redriveEndedBatch(client: Client, batchId: string, files?:
   try {
     return await withExistingLedger(
       (ledger) => redriveBatch(client, ledger, batchId, temporalSettings().taskQueue, files),
-      () => new CliError(`batch ${batchId} cannot be redriven: ${noLedgerText()}`, 3),
+      () => new CliError(`batch ${batchId} cannot be redriven: ${noLedgerText()}`, 3, { code: 'no_ledger' }),
     );
   } catch (err) {
     if (err instanceof InputError) throw new CliError(err.message, 2);

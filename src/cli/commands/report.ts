@@ -10,7 +10,7 @@ import {
 } from '../../batch/report';
 import { createTargets, loadTargetsConfig } from '../../config/targets';
 import { errorText } from '../../errors';
-import { action, CliError, ledgerName, noLedgerText, printJson, withLedgerToRead } from '../common';
+import { action, CliError, type ErrorCode, ledgerName, noLedgerText, printJson, withLedgerToRead } from '../common';
 
 interface ReportFlags {
   json?: boolean;
@@ -32,7 +32,8 @@ export function registerReport(program: Command): void {
     .action(
       action(async (batchId: string, flags: ReportFlags) => {
         if (flags.failedOnly && !flags.export) throw new CliError('--failed-only needs --export DIR', 2);
-        const noBatch = (why: string) => new CliError(`the ledger has no batch ${batchId}: ${why}`, 3);
+        const noBatch = (why: string, code: ErrorCode = 'unknown_batch') =>
+          new CliError(`the ledger has no batch ${batchId}: ${why}`, 3, { code });
         await withLedgerToRead(
           async (ledger) => {
             const report = await buildReport(ledger, batchId);
@@ -61,7 +62,7 @@ export function registerReport(program: Command): void {
               for (const f of exported) process.stdout.write(`  wrote ${f}\n`);
             }
           },
-          () => noBatch(noLedgerText()),
+          () => noBatch(noLedgerText(), 'no_ledger'),
         );
       }),
     );

@@ -246,7 +246,8 @@ async function createSchedule(
       memo,
     });
   } catch (err) {
-    if (err instanceof ScheduleAlreadyRunning) throw new CliError(`schedule ${id} already exists`, 3);
+    if (err instanceof ScheduleAlreadyRunning)
+      throw new CliError(`schedule ${id} already exists`, 3, { code: 'already_exists' });
     throw err;
   }
 }
@@ -257,7 +258,8 @@ async function onSchedule(id: string, op: (handle: ScheduleHandle) => Promise<un
     try {
       await op(client.schedule.getHandle(id));
     } catch (err) {
-      if (err instanceof ScheduleNotFoundError) throw new CliError(`no schedule ${id}`, 3);
+      if (err instanceof ScheduleNotFoundError)
+        throw new CliError(`no schedule ${id}`, 3, { code: 'unknown_schedule' });
       throw err;
     }
     process.stdout.write(`${done}\n`);

@@ -138,16 +138,13 @@ export function registerStart(program: Command): void {
             prepared = await writeInputManifest(src, { ...readOptions, batchId });
           }
         } catch (err) {
-          if (err instanceof InputError && flags.json) {
-            const notListed = err.errorCount - err.errors.length;
-            printJson({
-              error: 'invalid input',
-              errors: err.errors,
-              ...(notListed > 0 ? { errorsNotListed: notListed } : {}),
-              message: err.message,
-            });
-          }
-          throw err instanceof InputError ? new CliError(err.message, 2) : err;
+          if (!(err instanceof InputError)) throw err;
+          // With --json the error document lists the invalid lines, each with its field.
+          const notListed = err.errorCount - err.errors.length;
+          throw new CliError(err.message, 2, {
+            code: 'invalid_input',
+            details: { errors: err.errors, ...(notListed > 0 ? { errorsNotListed: notListed } : {}) },
+          });
         }
         const input = (dryRun?.input ?? prepared)!;
         if (input.skippedCount > 0 && !flags.json) {
@@ -192,9 +189,10 @@ export function registerStart(program: Command): void {
               throw new CliError(
                 `batch ${batchId} already exists (${batchWorkflowId(batchId)}); nothing was started`,
                 3,
+                { code: 'already_exists' },
               );
             }
-            if (err instanceof InputError) throw new CliError(err.message, 2);
+            if (err instanceof InputError) throw new CliError(err.message, 2, { code: 'invalid_input' });
             throw err;
           }
           const summary = {

@@ -184,6 +184,8 @@ export function registerStatus(program: Command): void {
             if (desc.status.name === 'RUNNING')
               throw new CliError(
                 `batch ${batchId} did not answer its progress query (is a worker serving task queue ${desc.taskQueue}?): ${errorText(err)}`,
+                1,
+                { code: 'no_worker' },
               );
           }
           const sa = {
