@@ -16,6 +16,14 @@ export const EXIT_CODES: readonly { code: number; meaning: string }[] = [
       'unknown batch or schedule (the message names the namespace and server, or the ledger, asked), no ledger where IMAGE_SYNC_LEDGER_URL points, a batch id already used, or a batch that has ended',
   },
   { code: 4, meaning: 'a batch ended other than COMPLETED (start --wait, status --watch), or reconcile found drift' },
+  {
+    code: 5,
+    meaning:
+      'an operator action (cancel, pause, resume, retry, set-concurrency, set-limits) was not confirmed: no worker answered within --timeout (the message names the task queue and what to do: a worker, or --signal)',
+  },
   { code: 130, meaning: 'worker stopped at once by a second SIGINT' },
   { code: 143, meaning: 'worker stopped at once by a second SIGTERM' },
 ];
+
+/** An operator action no worker confirmed within its --timeout. */
+export const EXIT_NOT_CONFIRMED = 5;
