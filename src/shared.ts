@@ -234,6 +234,10 @@ export interface Progress {
   /** Why a paused batch is paused: by an operator, or by itself for an outage of one target. */
   pause?: { by: 'operator' } | { by: 'outage'; target: string; since: string; lastError: string };
   state: BatchState | FileState;
+  /** A batch's: files it has in flight at most, now (set-concurrency changes it). */
+  maxConcurrency?: number;
+  /** A batch's: the rate limits in force, its own and each target's (set-limits changes them). */
+  limits?: BatchLimits;
 }
 
 export interface FailureInfo {

@@ -311,6 +311,8 @@ export function progressOf(c: BatchCarry, f: BatchFrame, state: BatchState): Pro
     paused: c.paused,
     state,
     ...(c.paused ? { pause } : {}),
+    maxConcurrency: c.maxConcurrency,
+    ...(c.limits ? { limits: c.limits } : {}),
   };
 }
 

@@ -23,15 +23,15 @@ describe('retry --file', () => {
   it('is repeatable and leaves the batch id alone, wherever the batch id stands', async () => {
     expect(await parsed(['retry', '--file', 'O1/a.png', '--file', 'O2/b.png', 'b-1'])).toEqual({
       batch: 'b-1',
-      flags: { file: ['O1/a.png', 'O2/b.png'] },
+      flags: { file: ['O1/a.png', 'O2/b.png'], timeout: 30 },
     });
     expect(await parsed(['retry', '--file', 'O1/a.png', 'b-2'])).toEqual({
       batch: 'b-2',
-      flags: { file: ['O1/a.png'] },
+      flags: { file: ['O1/a.png'], timeout: 30 },
     });
     expect(await parsed(['retry', 'b-3', '--file', 'O1/a.png', '--json'])).toEqual({
       batch: 'b-3',
-      flags: { file: ['O1/a.png'], json: true },
+      flags: { file: ['O1/a.png'], json: true, timeout: 30 },
     });
   });
 });

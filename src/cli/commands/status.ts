@@ -15,6 +15,7 @@ import {
 import { connectClient } from '../../temporal/connection';
 import { action, CliError, ledgerName, printJson, withLedgerToRead } from '../common';
 import { doneOf, plainProgressLine, progressDisplay, progressIntervalOption } from '../progress';
+import { describeLimits } from '../../workflows/batch-limits';
 import { describeBatch } from './batch-handle';
 
 export { doneOf };
@@ -140,6 +141,13 @@ function rateWords(r: RecentRate): string {
   return `rate: ${r.files} files ended in the last ${r.seconds}s (${r.ledger})`;
 }
 
+/** The limits in force: files in flight at most, and the rate limits of the batch and its targets. */
+export function limitsWords(p: Progress): string {
+  const concurrency =
+    p.maxConcurrency !== undefined ? `max concurrency ${p.maxConcurrency}` : 'max concurrency unknown';
+  return `${concurrency}; ${describeLimits(p.limits) ?? 'limits: no rate limits'}`;
+}
+
 /** Why a paused batch is paused, and what ends it. */
 function pauseWords(batchId: string, p: Progress): string | undefined {
   if (!p.paused) return undefined;
@@ -203,6 +211,7 @@ export function registerStatus(program: Command): void {
           if (progress) {
             out(progressLine(progress, rate?.filesPerSecond ?? 0));
             out(`  ${rate ? rateWords(rate) : 'rate: unknown'}`);
+            out(`  ${limitsWords(progress)}`);
             const why = pauseWords(batchId, progress);
             if (why) out(`  ${why}`);
           }
