@@ -47,7 +47,7 @@ describe('operator actions, confirmed', () => {
   it('pause, retry, set-concurrency, resume and cancel answer with results; impossible requests are refused', async () => {
     // Enough files that the batch is still running when the first command, slow to start on a
     // busy machine, reaches it.
-    const items = await h.makeFiles(60, 512, 4);
+    const items = await h.makeFiles(1000, 64, 10);
     const { batchId, handle } = await h.start(items, { maxConcurrency: 1, maxResends: 0 });
 
     expect(json(await cli('pause', batchId, '--json'))).toEqual({ batchId, state: 'PAUSED' });
