@@ -17,6 +17,7 @@ import type { ClaimedFile, ClaimHolder, ClaimOutcome, FileClaim, LedgerQueries }
 import { serializeDetail } from '../safe-text';
 import type { LedgerDb } from '../schema';
 import { nowIso } from './common';
+import { insertInteraction } from './interactions';
 
 /** The statuses in which an interaction has ended, and its claim is free. */
 export const ENDED_STATUSES: readonly FileOutcome[] = ['RECORDED', 'ROLLED_BACK', 'ROLLBACK_FAILED', 'CANCELLED'];
@@ -110,30 +111,7 @@ export function claimQueries(db: LedgerDb) {
     async openClaimed(i, claim, opened) {
       return db.transaction().execute(async (trx) => {
         const now = nowIso();
-        await trx
-          .insertInto('interactions')
-          .values({
-            interaction_id: i.interactionId,
-            batch_id: i.batchId,
-            order_id: i.orderId,
-            file_name: i.fileName,
-            target: i.target,
-            source_path: i.sourcePath,
-            sha256: i.sha256,
-            size_bytes: i.sizeBytes,
-            status: i.status,
-            resends: 0,
-            last_error: null,
-            created_at: now,
-            updated_at: now,
-          })
-          .onConflict((oc) => oc.column('interaction_id').doNothing())
-          .execute();
-        const { seq } = await trx
-          .selectFrom('interactions')
-          .select('seq')
-          .where('interaction_id', '=', i.interactionId)
-          .executeTakeFirstOrThrow(() => new Error(`ledger: interaction ${i.interactionId} vanished after insert`));
+        const seq = await insertInteraction(trx, i, now);
         await trx
           .insertInto('interaction_events')
           .values({

@@ -4,7 +4,7 @@
  */
 import { sql, type ExpressionBuilder, type Updateable } from 'kysely';
 import { FILE_STATES, type FileState } from '../../shared';
-import { fileWithChecksumKey, type BatchCounts, type FileRef, type LedgerQueries } from '../port';
+import { fileWithChecksumKey, type BatchCounts, type FileRef, type LedgerQueries, type OpenInteraction } from '../port';
 import { safeLedgerText } from '../safe-text';
 import type { InteractionsTable, LedgerDatabase, LedgerDb } from '../schema';
 import { MAX_BOUND_VALUES, nowIso, slices } from './common';
@@ -35,35 +35,42 @@ export function latestOfEachFile(db: LedgerDb) {
   return db.selectFrom('interactions as i').where(isLatestOfItsFile);
 }
 
+/**
+ * Inserts an interaction's row (a second insert of the same id changes nothing) and returns its
+ * seq; `db` may be a transaction, as when the interaction is opened with its claim.
+ */
+export async function insertInteraction(db: LedgerDb, i: OpenInteraction, now: string): Promise<number> {
+  await db
+    .insertInto('interactions')
+    .values({
+      interaction_id: i.interactionId,
+      batch_id: i.batchId,
+      order_id: i.orderId,
+      file_name: i.fileName,
+      target: i.target,
+      source_path: i.sourcePath,
+      sha256: i.sha256,
+      size_bytes: i.sizeBytes,
+      status: i.status,
+      resends: 0,
+      last_error: null,
+      created_at: now,
+      updated_at: now,
+    })
+    .onConflict((oc) => oc.column('interaction_id').doNothing())
+    .execute();
+  const row = await db
+    .selectFrom('interactions')
+    .select('seq')
+    .where('interaction_id', '=', i.interactionId)
+    .executeTakeFirstOrThrow(() => new Error(`ledger: interaction ${i.interactionId} vanished after insert`));
+  return row.seq;
+}
+
 export function interactionQueries(db: LedgerDb) {
   return {
     async openInteraction(i) {
-      const now = nowIso();
-      await db
-        .insertInto('interactions')
-        .values({
-          interaction_id: i.interactionId,
-          batch_id: i.batchId,
-          order_id: i.orderId,
-          file_name: i.fileName,
-          target: i.target,
-          source_path: i.sourcePath,
-          sha256: i.sha256,
-          size_bytes: i.sizeBytes,
-          status: i.status,
-          resends: 0,
-          last_error: null,
-          created_at: now,
-          updated_at: now,
-        })
-        .onConflict((oc) => oc.column('interaction_id').doNothing())
-        .execute();
-      const row = await db
-        .selectFrom('interactions')
-        .select('seq')
-        .where('interaction_id', '=', i.interactionId)
-        .executeTakeFirstOrThrow(() => new Error(`ledger: interaction ${i.interactionId} vanished after insert`));
-      return { seq: row.seq };
+      return { seq: await insertInteraction(db, i, nowIso()) };
     },
 
     async updateInteraction(interactionId, patch) {
