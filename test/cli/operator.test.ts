@@ -185,7 +185,11 @@ describe('start --dry-run and unknown targets, no worker needed', () => {
     const real = await s.run(['start', '--manifest', manifest, '--json']);
     expect(dry.code).toBe(2);
     expect(real.code).toBe(2);
-    const errors = (r: CliResult) => parseJson<{ errors: { line: number; field: string }[] }>(r).errors;
+    const errors = (r: CliResult) => {
+      const doc = parseJson<{ error: { code: string; errors: { line: number; field: string }[] } }>(r);
+      expect(doc.error.code).toBe('invalid_input');
+      return doc.error.errors;
+    };
     expect(errors(dry).map((e) => [e.line, e.field])).toEqual([
       [3, 'fileName'],
       [4, 'path'],
