@@ -102,13 +102,16 @@ describe(`start reads a manifest of ${LINES} lines with a ${HEAP_MB} MB heap`, (
 
     const refused = await runCli(['start', '--manifest', bad, '--json'], { env, cwd: dir, timeoutMs: 240_000 });
     expect(refused.code, refused.stderr).toBe(2);
-    const doc = parse<{ errors: { line: number; field: string; message: string }[] }>(refused);
-    expect(doc.errors.map((e) => [e.line, e.field])).toEqual([
+    const { error } = parse<{ error: { code: string; errors: { line: number; field: string; message: string }[] } }>(
+      refused,
+    );
+    expect(error.code).toBe('invalid_input');
+    expect(error.errors.map((e) => [e.line, e.field])).toEqual([
       [LINES + 1, 'fileName'],
       [LINES + 2, 'path'],
     ]);
-    expect(doc.errors[0]!.message).toContain('(first on line 1)');
-    expect(doc.errors[1]!.message).toMatch(/^file not found: .*missing\.png/);
+    expect(error.errors[0]!.message).toContain('(first on line 1)');
+    expect(error.errors[1]!.message).toMatch(/^file not found: .*missing\.png/);
 
     const batchId = `streaming-${randomUUID().slice(0, 8)}`;
     const started = await runCli(['start', '--manifest', bad, '--batch-id', batchId, '--skip-invalid', '--json'], {
