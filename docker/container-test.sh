@@ -247,7 +247,8 @@ while :; do
   [ "$(date +%s)" -lt "$deadline" ] || die "batch $b2 recorded nothing within 300 s"
   sleep 1
 done
-victim=$(compose ps -q worker | head -1)
+# sed reads to the end: with head, compose could meet a closed pipe and, under pipefail, end the script.
+victim=$(compose ps -q worker | sed -n 1p)
 [ -n "$victim" ] || die "no worker container to stop"
 say "batch $b2: $recorded of $total recorded; docker stop (SIGTERM) of worker $(docker inspect --format '{{.Name}}' "$victim")"
 stop_t=$(date +%s)
