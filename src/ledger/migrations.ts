@@ -246,6 +246,39 @@ export function ledgerMigrations(dialect: LedgerDialect): Record<string, Migrati
     },
   };
 
+  const intakeSubmissions: Migration = {
+    async up(db) {
+      // The intake's submissions by idempotency key (queries/intake.ts): the body's hash, and
+      // whether the key is still being taken or was accepted into the intake workflow.
+      await db.schema
+        .createTable('intake_submissions')
+        .addColumn('idempotency_key', 'text', (c) => c.primaryKey())
+        .addColumn('order_id', 'text', (c) => c.notNull())
+        .addColumn('body_sha256', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('taker', 'text', (c) => c.notNull())
+        .addColumn('files', 'integer', (c) => c.notNull())
+        .addColumn('taken_at', 'text', (c) => c.notNull())
+        .addColumn('accepted_at', 'text')
+        .execute();
+      await db.schema
+        .createTable('intake_files')
+        .addColumn('idempotency_key', 'text', (c) => c.notNull())
+        .addColumn('order_id', 'text', (c) => c.notNull())
+        .addColumn('file_name', 'text', (c) => c.notNull())
+        .addColumn('target', 'text', (c) => c.notNull())
+        .addColumn('source_path', 'text', (c) => c.notNull())
+        .addColumn('submitted_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('intake_files_pkey', ['idempotency_key', 'order_id', 'file_name', 'target'])
+        .execute();
+      await db.schema.createIndex('intake_files_order_idx').on('intake_files').columns(['order_id']).execute();
+    },
+    async down(db) {
+      await db.schema.dropTable('intake_files').ifExists().execute();
+      await db.schema.dropTable('intake_submissions').ifExists().execute();
+    },
+  };
+
   return {
     '0001_initial': initial,
     '0002_reconcile_findings': reconcileFindings,
@@ -253,6 +286,7 @@ export function ledgerMigrations(dialect: LedgerDialect): Record<string, Migrati
     '0004_redrive_queue': redriveQueue,
     '0005_file_claims': fileClaims,
     '0006_claims_of_recorded': claimsOfRecorded,
+    '0007_intake_submissions': intakeSubmissions,
   };
 }
 

@@ -227,6 +227,31 @@ export interface InteractionTrail {
   lastEventAt: string | null;
 }
 
+/** One intake submission as the ledger keeps it (queries/intake.ts). */
+export interface IntakeSubmissionRecord {
+  idempotencyKey: string;
+  orderId: string;
+  bodySha256: string;
+  /** Names the request taking the key (a lease holder). */
+  taker: string;
+  files: readonly { fileName: string; target: string; sourcePath: string }[];
+}
+
+/**
+ * What taking a submission's key found: `taken` (the caller hands the files over; `takeover`
+ * when an earlier request's lease had run out), `accepted` (done before with the same body),
+ * `in_progress` (another request holds the key), `key_reused` (the key came with another body).
+ */
+export type IntakeTakeOutcome =
+  { kind: 'taken'; takeover: boolean } | { kind: 'accepted' } | { kind: 'in_progress' } | { kind: 'key_reused' };
+
+/** A file of an order accepted by the intake, at its latest submission. */
+export interface SubmittedFile {
+  fileName: string;
+  target: string;
+  submittedAt: string;
+}
+
 export interface Ledger {
   /** Creates or updates the tables; safe to run on every start. */
   migrate(): Promise<void>;
@@ -362,6 +387,19 @@ export interface Ledger {
    * latest), so those files can be queued again; for a batch that has ended. Returns how many.
    */
   clearRedriveQueue(batchId: string): Promise<number>;
+
+  // Intake submissions (queries/intake.ts)
+
+  /** Takes a submission's idempotency key, or says why not; a TAKING row older than leaseMs is taken over. */
+  takeSubmission(s: IntakeSubmissionRecord, leaseMs: number): Promise<IntakeTakeOutcome>;
+  /** The intake workflow has the submission's files. */
+  acceptSubmission(idempotencyKey: string): Promise<void>;
+  /** Drops a submission still being taken by `taker` (nothing was handed over), with its files. */
+  releaseSubmission(idempotencyKey: string, taker: string): Promise<void>;
+  /** The files of an order the intake accepted, each at its latest submission. */
+  submittedFiles(orderId: string): Promise<SubmittedFile[]>;
+  /** The latest interaction of each file of an order in the given batches. */
+  latestInteractionsOfOrder(batchIds: readonly string[], orderId: string): Promise<InteractionRow[]>;
 
   // Reconcile findings (queries/reconcile-findings.ts)
 

@@ -150,6 +150,32 @@ export interface FileClaimsTable {
   claimed_at: string;
 }
 
+/**
+ * The intake's submissions, one row per idempotency key (queries/intake.ts): TAKING while a
+ * request takes the key (named by `taker`, a lease from `taken_at`), ACCEPTED once the intake
+ * workflow has the files.
+ */
+export interface IntakeSubmissionsTable {
+  idempotency_key: string;
+  order_id: string;
+  body_sha256: string;
+  state: 'TAKING' | 'ACCEPTED';
+  taker: string;
+  files: number;
+  taken_at: string;
+  accepted_at: string | null;
+}
+
+/** The files of each intake submission, for the order's status before a file has an interaction. */
+export interface IntakeFilesTable {
+  idempotency_key: string;
+  order_id: string;
+  file_name: string;
+  target: string;
+  source_path: string;
+  submitted_at: string;
+}
+
 export interface LedgerDatabase {
   sync_batches: SyncBatchesTable;
   interactions: InteractionsTable;
@@ -160,6 +186,8 @@ export interface LedgerDatabase {
   notifications: NotificationsTable;
   redrive_queue: RedriveQueueTable;
   file_claims: FileClaimsTable;
+  intake_submissions: IntakeSubmissionsTable;
+  intake_files: IntakeFilesTable;
 }
 
 /** The ledger's tables, in the order they are created. */
@@ -173,6 +201,8 @@ export const LEDGER_TABLES = [
   'notifications',
   'redrive_queue',
   'file_claims',
+  'intake_submissions',
+  'intake_files',
 ] as const;
 
 /** The query layer over the ledger's tables; only the ledger's own modules hold one. */

@@ -13,6 +13,7 @@
  * - a notification is one row per (event, URL), updated in place by later attempts;
  * - a file claim is one row per (target, order, file), taken over by compare-and-set;
  * - a redrive is queued once per failed interaction;
+ * - an intake submission is one row per idempotency key, taken by insert or by compare-and-set;
  * - updates set absolute values, never increments.
  */
 import { DEFAULT_LEDGER_RETRY, withLedgerRetry, type LedgerRetryPolicy } from './availability';
@@ -21,6 +22,7 @@ import type { Ledger, LedgerQueries } from './port';
 import { batchQueries } from './queries/batches';
 import { claimQueries } from './queries/claims';
 import { eventQueries } from './queries/events';
+import { intakeQueries } from './queries/intake';
 import { interactionQueries } from './queries/interactions';
 import { notificationQueries } from './queries/notifications';
 import { rateLimitQueries } from './queries/rate-limits';
@@ -52,6 +54,7 @@ function allQueries(db: LedgerDb): LedgerQueries {
     ...notificationQueries(db),
     ...claimQueries(db),
     ...redriveQueueQueries(db),
+    ...intakeQueries(db),
   };
 }
 

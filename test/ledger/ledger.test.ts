@@ -90,6 +90,7 @@ for (const backend of BACKENDS) {
           '0004_redrive_queue',
           '0005_file_claims',
           '0006_claims_of_recorded',
+          '0007_intake_submissions',
         ]);
       });
 
@@ -108,6 +109,7 @@ for (const backend of BACKENDS) {
             '0004_redrive_queue',
             '0005_file_claims',
             '0006_claims_of_recorded',
+            '0007_intake_submissions',
           ]);
         } finally {
           await Promise.all(ledgers.map((l) => l.close()));
