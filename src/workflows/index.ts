@@ -3,3 +3,4 @@ export { syncBatch } from './sync-batch';
 export { syncFile } from './sync-file';
 export { scheduledSync } from './scheduled-sync';
 export { scheduledReconcile } from './scheduled-reconcile';
+export { intake } from './intake';

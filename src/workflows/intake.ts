@@ -1,0 +1,425 @@
+/**
+ * intake: the long-running workflow that takes an order's files submitted in real time (through
+ * the intake server) and delivers each with one syncFile child, as a batch does.
+ *
+ * One intake runs per target, with the workflow id of its ledger batch, `intake-<target>`
+ * (../intake/workflow-api.ts): submissions arrive by Update-with-Start (the backend starts the
+ * intake if none runs), and everything a batch guarantees holds for its files, since they are
+ * the batch's own machinery: the file workflow (verification, resends under the threshold,
+ * non-cancellable compensation, the ledger, the per-file claim), the limits, the outage pause,
+ * the notifications, and the operator actions (batch-handlers.ts: pause, resume, cancel, retry,
+ * set-concurrency, set-limits, the progress and failures queries).
+ *
+ * Per target rather than per order: the number of long-running workflows is bounded by the
+ * targets file, not by the platform's orders, and a pause, a limit or an outage pause applies to
+ * everything sent to that target, as on a batch.
+ *
+ * State stays bounded. The intake carries the batch's carry (counts, the files in flight, the
+ * latest failures), the files accepted and not yet started (at most `maxWaiting`: a submission
+ * that would pass it is refused by the update's validator, before it enters history, and the
+ * platform is told to come back later), and the keys of the latest RECENT_KEYS_KEPT submissions.
+ * It continues as new before its history grows large; no per-file history crosses runs. Files in
+ * flight when it continues are awaited by activity, as a batch awaits them.
+ *
+ * A cancelled intake ends once every file in flight has ended; files still waiting are not
+ * started (the result counts them), and the next submission starts a new intake.
+ */
+import {
+  ApplicationFailure,
+  CancellationScope,
+  ParentClosePolicy,
+  WorkflowIdReusePolicy,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  isCancellation,
+  log,
+  setCurrentDetails,
+  setHandler,
+  sleep,
+  startChild,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { EndedFile, QueuedRedrive } from '../activities';
+import { FailureType } from '../failures';
+import {
+  INTAKE_CLOSED_FAILURE,
+  RECENT_KEYS_KEPT,
+  SATURATED_FAILURE,
+  submitUpdate,
+  type IntakeInput,
+  type IntakeParcel,
+  type IntakeReceipt,
+} from '../intake/workflow-api';
+import {
+  SA_BATCH_ID,
+  SA_FILES_FAILED,
+  SA_ORDER_ID,
+  SA_STATE,
+  SA_TARGET,
+  cancelSignal,
+  fileKey,
+  fileWorkflowId,
+  type BatchResult,
+  type BatchState,
+  type FileResult,
+  type NotifyEventName,
+  type SyncItem,
+} from '../shared';
+import { awaitFileResults, finishBatch, loadRedrives, openBatch, probeRecordingSystem } from './batch-activities';
+import { isPaced } from './batch-limits';
+import * as batch from './batch-state';
+import { setBatchHandlers } from './batch-handlers';
+import { createNotifier } from './notifier';
+import { ledgerPatiently } from './ledger-patience';
+import { syncFile } from './sync-file';
+
+/** Continue as new once a run's history holds this many events. */
+export const INTAKE_CONTINUE_AS_NEW_AFTER_EVENTS = 4_000;
+/** How long one awaitFileResults call waits for a file of an earlier run to end. */
+const AWAIT_FILES_MAX_WAIT_MS = 50_000;
+/** Redrives read from the ledger per activity call. */
+const REDRIVE_PAGE = 200;
+/**
+ * Task-queue priority of the intake's files (1 is the highest; a batch's files have the default,
+ * 3): on a server whose matcher honours priorities, an order someone waits on goes ahead of bulk.
+ */
+export const INTAKE_PRIORITY_KEY = 1;
+
+/** What the intake returns once cancelled: the batch's result, and the files it never started. */
+export interface IntakeResult extends BatchResult {
+  notStarted: number;
+}
+
+export async function intake(input: IntakeInput): Promise<IntakeResult> {
+  const { target, policy, maxWaiting } = input;
+  const { batchId } = input;
+  const info = workflowInfo();
+  const c = input.carry?.batch ?? batch.newCarry(policy);
+  const waiting: SyncItem[] = input.carry?.waiting ?? [];
+  const recentKeys: string[] = input.carry?.recentKeys ?? [];
+  let accepted = input.carry?.accepted ?? 0;
+  const frame: batch.BatchFrame = { batchId, total: accepted, policy, pendingStarts: 0 };
+  let finalState: BatchState | undefined;
+  let cancelSentToChildren = false;
+  let nativeCancel: unknown;
+  let ended = false;
+  let startsUnderWay = 0;
+  let redrivePage: { start: number; items: QueuedRedrive[] } = { start: 0, items: [] };
+  const awaited = new Map<string, string>();
+  for (const [key, slot] of Object.entries(c.inFlight)) awaited.set(slot.workflowId, key);
+
+  const stateNow = (): BatchState => finalState ?? batch.runningState(c);
+  const details = (state: BatchState) =>
+    `intake for target ${target}: ${waiting.length} waiting (at most ${maxWaiting}), ${accepted} accepted in all\n\n` +
+    batch.describeBatch(c, frame, state);
+  const describe = (state: BatchState = stateNow()) => setCurrentDetails(details(state));
+  const tell = (detail: string) => setCurrentDetails(`${detail}\n\n${details(stateNow())}`);
+  const show = (state: BatchState = stateNow()) => {
+    upsertSearchAttributes([
+      { key: SA_STATE, value: state },
+      { key: SA_FILES_FAILED, value: batch.failedCount(c) },
+    ]);
+    describe(state);
+  };
+  const notifier = createNotifier(input.notify, (text) => {
+    batch.noteNotifyFailure(c, text);
+    describe();
+  });
+  const emit = (event: NotifyEventName, detail?: Record<string, unknown>) =>
+    notifier.emit(event, { ...batch.notifyFields(c, frame, stateNow()), ...(detail ? { detail } : {}) });
+  const onFileDone = (result: FileResult) => {
+    const outcome = batch.applyFileResult(c, result, frame);
+    if (outcome === 'failed') show();
+    else if (outcome === 'done') describe();
+  };
+  const announce = (event: 'batch.paused' | 'batch.resumed', by: string, more: Record<string, unknown> = {}) => {
+    show();
+    emit(event, { by, ...more });
+  };
+  setBatchHandlers({ c, frame, stateNow, show, describe, tell, announce });
+
+  // --- submissions ------------------------------------------------------------------------------
+  const waitingIndex = (item: SyncItem) =>
+    waiting.findIndex((w) => w.orderId === item.orderId && w.fileName === item.fileName);
+  /** Files of a parcel that would join the queue (a file already waiting is replaced in place). */
+  const newlyWaiting = (parcel: IntakeParcel) => parcel.files.filter((f) => waitingIndex(f) < 0).length;
+
+  setHandler(
+    submitUpdate,
+    (parcel: IntakeParcel): IntakeReceipt => {
+      if (recentKeys.includes(parcel.idempotencyKey)) return { accepted: 0, waiting: waiting.length, replayed: true };
+      let added = 0;
+      for (const file of parcel.files) {
+        const item: SyncItem = { ...file, target };
+        const at = waitingIndex(item);
+        // Submitted again before it started: the latest submission's reference is the one sent.
+        if (at >= 0) waiting[at] = item;
+        else {
+          waiting.push(item);
+          added += 1;
+        }
+      }
+      accepted += added;
+      frame.total = accepted;
+      recentKeys.push(parcel.idempotencyKey);
+      if (recentKeys.length > RECENT_KEYS_KEPT) recentKeys.splice(0, recentKeys.length - RECENT_KEYS_KEPT);
+      describe();
+      return { accepted: added, waiting: waiting.length, replayed: false };
+    },
+    {
+      validator: (parcel: IntakeParcel) => {
+        if (c.cancelRequested || ended) {
+          throw ApplicationFailure.nonRetryable(`the intake of target ${target} is cancelled`, INTAKE_CLOSED_FAILURE);
+        }
+        if (typeof parcel !== 'object' || parcel === null || !Array.isArray(parcel.files)) {
+          throw ApplicationFailure.nonRetryable('a submission lists its files', FailureType.BadInput);
+        }
+        if (recentKeys.includes(parcel.idempotencyKey)) return;
+        const joining = newlyWaiting(parcel);
+        if (waiting.length + joining > maxWaiting) {
+          throw ApplicationFailure.nonRetryable(
+            `${waiting.length} files wait to be sent to target ${target}; ${joining} more would pass the intake's bound of ${maxWaiting}`,
+            SATURATED_FAILURE,
+          );
+        }
+      },
+    },
+  );
+
+  // --- starting files ---------------------------------------------------------------------------
+  async function redriveAt(position: number): Promise<QueuedRedrive> {
+    if (position < redrivePage.start || position >= redrivePage.start + redrivePage.items.length) {
+      const items = await loadRedrives({ batchId, from: position, limit: REDRIVE_PAGE });
+      if (items.length === 0) {
+        throw ApplicationFailure.nonRetryable(
+          `redrive queue of ${batchId} has no position ${position}`,
+          FailureType.BadInput,
+        );
+      }
+      redrivePage = { start: position, items };
+    }
+    return redrivePage.items[position - redrivePage.start]!;
+  }
+
+  /** The first waiting file that is not in flight now (a file submitted again waits for its first send). */
+  const nextWaiting = (): number => waiting.findIndex((w) => !(fileKey(w.orderId, w.fileName) in c.inFlight));
+
+  const canStart = () =>
+    !c.paused &&
+    !c.cancelRequested &&
+    batch.inFlightCount(c, frame) < c.maxConcurrency &&
+    (batch.redrivesWaiting(c) || nextWaiting() >= 0);
+
+  function startOne({ item, attempt }: QueuedRedrive): Promise<void> {
+    const key = fileKey(item.orderId, item.fileName);
+    const workflowId = fileWorkflowId(batchId, item.orderId, item.fileName);
+    const slot: (typeof c.inFlight)[string] = { workflowId };
+    c.inFlight[key] = slot;
+    return startChild(syncFile, {
+      workflowId,
+      args: [
+        {
+          batchId,
+          item,
+          attempt,
+          parentWorkflowId: info.workflowId,
+          ...(isPaced(c.limits) ? { paced: true } : {}),
+          policy: {
+            maxResends: policy.maxResends,
+            resendBackoffMs: policy.resendBackoffMs,
+            localSendMaxBytes: policy.localSendMaxBytes,
+            ...(policy.resendRecorded ? { resendRecorded: true } : {}),
+            ...(policy.claimPatienceMs !== undefined ? { claimPatienceMs: policy.claimPatienceMs } : {}),
+          },
+        },
+      ],
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+      priority: { priorityKey: INTAKE_PRIORITY_KEY },
+      staticSummary: `${key} → ${target} (intake${attempt ? `, redrive ${attempt}` : ''})`,
+      typedSearchAttributes: [
+        { key: SA_BATCH_ID, value: batchId },
+        { key: SA_ORDER_ID, value: item.orderId },
+        { key: SA_TARGET, value: target },
+        { key: SA_STATE, value: 'SENDING' },
+      ],
+    }).then(
+      (child) => {
+        slot.runId = child.firstExecutionRunId;
+        void child.result().then(onFileDone, (err: unknown) => onFileDone(batch.abnormalEnd(item, String(err))));
+      },
+      (err: unknown) => {
+        log.warn('file workflow already running; waiting for it to end', { workflowId, error: String(err) });
+        awaited.set(workflowId, key);
+      },
+    );
+  }
+
+  /** Starts what the window allows: queued redrives first, then waiting files, oldest first. */
+  async function startAvailable(): Promise<void> {
+    const files: QueuedRedrive[] = [];
+    let redrives = 0;
+    try {
+      while (canStart()) {
+        if (batch.redrivesWaiting(c)) {
+          // Counted in the window while its queue entry is read.
+          frame.pendingStarts += 1;
+          redrives += 1;
+          files.push(await redriveAt(c.redrive.taken++));
+        } else {
+          const item = waiting.splice(nextWaiting(), 1)[0]!;
+          c.counts.started += 1;
+          files.push({ item, attempt: 0 });
+          // Taken now, so the window and nextWaiting see it before its start is under way.
+          c.inFlight[fileKey(item.orderId, item.fileName)] = {
+            workflowId: fileWorkflowId(batchId, item.orderId, item.fileName),
+          };
+        }
+      }
+    } finally {
+      frame.pendingStarts -= redrives;
+    }
+    if (files.length === 0) return;
+    startsUnderWay += 1;
+    try {
+      await CancellationScope.nonCancellable(() => Promise.all(files.map(startOne)));
+    } finally {
+      startsUnderWay -= 1;
+    }
+    describe();
+  }
+
+  const watchAwaited = () =>
+    CancellationScope.nonCancellable(async () => {
+      for (;;) {
+        await condition(() => awaited.size > 0 || ended);
+        if (ended) return;
+        const files = [...awaited.keys()].map((workflowId) => ({
+          workflowId,
+          runId: c.inFlight[awaited.get(workflowId)!]?.runId,
+        }));
+        const results = await awaitFileResults({ files, maxWaitMs: AWAIT_FILES_MAX_WAIT_MS });
+        for (const r of results) applyEnded(r);
+      }
+    });
+  function applyEnded(r: EndedFile): void {
+    const key = awaited.get(r.workflowId);
+    if (key === undefined) return;
+    awaited.delete(r.workflowId);
+    if ('result' in r) return onFileDone(r.result);
+    if (!c.inFlight[key]) return;
+    const [orderId, ...rest] = key.split('/');
+    onFileDone(batch.abnormalEnd({ orderId: orderId!, fileName: rest.join('/') }, r.abnormal));
+  }
+
+  function cancelChildren(): void {
+    cancelSentToChildren = true;
+    for (const { workflowId } of Object.values(c.inFlight)) {
+      getExternalWorkflowHandle(workflowId)
+        .signal(cancelSignal, c.cancelReason)
+        .catch((err: unknown) => log.warn('could not cancel file workflow', { workflowId, error: String(err) }));
+    }
+  }
+
+  const shouldContinueAsNew = () => {
+    const now = workflowInfo();
+    return (
+      now.historyLength >= (input.continueAsNewAfterEvents ?? INTAKE_CONTINUE_AS_NEW_AFTER_EVENTS) ||
+      now.continueAsNewSuggested
+    );
+  };
+
+  // --- main loop --------------------------------------------------------------------------------
+  if (!input.carry) {
+    c.limits = await ledgerPatiently(
+      () => openBatch({ batchId, workflowId: info.workflowId, total: 0, limits: undefined }),
+      tell,
+    );
+    upsertSearchAttributes([
+      { key: SA_BATCH_ID, value: batchId },
+      { key: SA_TARGET, value: target },
+    ]);
+  }
+  show();
+  const watcher = watchAwaited();
+
+  const prober = (async () => {
+    for (;;) {
+      await condition(() => c.outage !== undefined || ended);
+      if (ended) return;
+      await sleep(policy.probeIntervalMs);
+      const outage = c.outage;
+      if (!outage || ended) continue;
+      const up = await probeRecordingSystem({ target: outage.target }).then(
+        () => true,
+        () => false,
+      );
+      if (up && batch.endOutage(c, outage)) {
+        log.info('recording system answers again: intake resumed', { target: outage.target });
+        announce('batch.resumed', 'outage over', { target: outage.target });
+      }
+    }
+  })().catch((err: unknown) => {
+    if (!isCancellation(err)) throw err;
+  });
+
+  try {
+    for (;;) {
+      if (c.cancelRequested) break;
+      if (shouldContinueAsNew() && frame.pendingStarts === 0 && startsUnderWay === 0) {
+        await condition(allHandlersFinished);
+        await notifier.settle();
+        await continueAsNew<typeof intake>({
+          ...input,
+          carry: { batch: c, waiting, accepted, recentKeys },
+        });
+      }
+      if (canStart()) {
+        await startAvailable();
+        continue;
+      }
+      await condition(() => canStart() || c.cancelRequested || shouldContinueAsNew());
+    }
+  } catch (err) {
+    if (!isCancellation(err)) throw err;
+    nativeCancel = err;
+    batch.requestCancel(c, 'cancellation requested');
+  }
+
+  return CancellationScope.nonCancellable(async () => {
+    c.outage = undefined;
+    show();
+    for (;;) {
+      if (!cancelSentToChildren) cancelChildren();
+      if (batch.allDone(c, frame)) break;
+      await condition(() => batch.allDone(c, frame));
+    }
+    const state: BatchState = 'CANCELLED';
+    const totals = await ledgerPatiently(() => finishBatch({ batchId, state }), tell);
+    finalState = state;
+    ended = true;
+    await Promise.all([prober, watcher]);
+    emit('batch.finished', { resends: c.counts.resends, notStarted: waiting.length });
+    await notifier.settle();
+    await condition(allHandlersFinished);
+    show(state);
+    const result: IntakeResult = {
+      batchId,
+      state,
+      total: accepted,
+      recorded: c.counts.recorded,
+      rolledBack: c.counts.rolledBack,
+      rollbackFailed: c.counts.rollbackFailed,
+      cancelled: c.counts.cancelled,
+      resends: c.counts.resends,
+      failures: batch.failuresOf(c),
+      ledger: totals,
+      notStarted: waiting.length,
+    };
+    if (nativeCancel) throw nativeCancel;
+    return result;
+  });
+}
