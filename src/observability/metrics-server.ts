@@ -7,12 +7,18 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { errorText } from '../errors';
-import type { SyncMetrics } from './metrics';
+import type { Registry } from 'prom-client';
+
+/** A registry of metrics to serve: the worker's (SyncMetrics) or the intake server's. */
+export interface MetricsSource {
+  registry: Registry;
+  text(): Promise<string>;
+}
 
 export interface MetricsServerOptions {
   port: number;
   host?: string;
-  metrics: SyncMetrics;
+  metrics: MetricsSource;
   /** The Temporal runtime's Prometheus exporter, e.g. http://127.0.0.1:9464/metrics. */
   runtimeMetricsUrl?: string;
   /** Whether the worker polls its task queue, and what it does otherwise. */

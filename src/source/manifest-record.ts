@@ -14,10 +14,13 @@ export const MANIFEST_FIELDS = ['orderId', 'path', 'fileName', 'sha256', 'target
 export type ManifestField = (typeof MANIFEST_FIELDS)[number];
 export const REQUIRED_FIELDS: readonly ManifestField[] = ['orderId', 'path'];
 
-const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
-const TARGET_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+/** The field rules a manifest shares with the intake API (src/intake/http/schema.ts). */
+export const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
+export const TARGET_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const MEDIA_TYPE_TOKEN = "[A-Za-z0-9][A-Za-z0-9!#$&^_.+'-]{0,126}";
-const MEDIA_TYPE = new RegExp(`^${MEDIA_TYPE_TOKEN}/${MEDIA_TYPE_TOKEN}$`);
+export const MEDIA_TYPE = new RegExp(`^${MEDIA_TYPE_TOKEN}/${MEDIA_TYPE_TOKEN}$`);
+export const TARGET_NAME_RULE =
+  'must be a name of at most 64 letters, digits, ".", "_" or "-", starting with a letter or digit';
 
 const text = () => z.string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') });
 
@@ -45,11 +48,7 @@ function recordSchema(baseDir: string) {
       .regex(SHA256_HEX, { error: 'must be 64 hex characters' })
       .transform((value) => value.toLowerCase())
       .nullish(),
-    target: text()
-      .regex(TARGET_NAME, {
-        error: 'must be a name of at most 64 letters, digits, ".", "_" or "-", starting with a letter or digit',
-      })
-      .nullish(),
+    target: text().regex(TARGET_NAME, { error: TARGET_NAME_RULE }).nullish(),
     contentType: text().regex(MEDIA_TYPE, { error: 'must be a media type such as image/png' }).nullish(),
   });
 }
