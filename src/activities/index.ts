@@ -10,7 +10,8 @@
  * - batch.ts: manifest pages, schedules, outage probes, files started by an earlier run;
  * - redrive.ts: failed files queued for a redrive in the ledger, and read back in pages;
  * - reconcile.ts: the scheduled reconcile's checks (reads only);
- * - notify.ts: batch events POSTed to receivers.
+ * - notify.ts: batch events POSTed to receivers;
+ * - intake.ts: the intake's notes beside its files' interactions.
  *
  * Every ledger write is idempotent (keyed by interaction id and an event key), so Temporal's
  * retries of an activity write each row once. Image bytes stream from disk to the recording
@@ -18,6 +19,7 @@
  */
 import { createBatchActivities } from './batch';
 import type { ActivityDeps } from './context';
+import { createIntakeActivities } from './intake';
 import { createLedgerActivities } from './ledger';
 import { createNotifyActivities } from './notify';
 import { createReconcileActivities } from './reconcile';
@@ -42,6 +44,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createRedriveActivities(deps),
     ...createReconcileActivities(deps),
     ...createNotifyActivities(deps),
+    ...createIntakeActivities(deps),
   };
 }
 

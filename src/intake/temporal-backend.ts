@@ -79,6 +79,8 @@ export interface IntakeBackendDeps {
   submitTimeoutMs?: number;
   takeLeaseMs?: number;
   retryAfterSeconds?: number;
+  /** An intake continues as new once a run's history holds this many events (the workflow's default when absent). */
+  continueAsNewAfterEvents?: number;
   /**
    * The ledger batch (and so the workflow id) of a target's intake: intakeBatchId (`intake-<target>`)
    * by default. Tests sharing one Temporal namespace give each test its own.
@@ -132,6 +134,7 @@ export function createIntakeBackend(deps: IntakeBackendDeps): IntakeBackend {
       policy,
       maxWaiting,
       ...(deps.notify ? { notify: deps.notify } : {}),
+      ...(deps.continueAsNewAfterEvents ? { continueAsNewAfterEvents: deps.continueAsNewAfterEvents } : {}),
     };
     for (let attempt = 1; ; attempt++) {
       const start = new WithStartWorkflowOperation<typeof intake>(INTAKE_WORKFLOW_TYPE, {
@@ -231,6 +234,17 @@ export function createIntakeBackend(deps: IntakeBackendDeps): IntakeBackend {
       const latest = new Map(rows.map((r) => [`${r.batch_id}\u0000${r.file_name}`, r]));
       const files: IntakeFileStatus[] = submitted.map((f) => {
         const row = latest.get(`${batchIdFor(f.target)}\u0000${f.fileName}`);
+        if (!row && f.droppedAt) {
+          return {
+            fileName: f.fileName,
+            target: f.target,
+            state: 'CANCELLED',
+            interactionId: null,
+            resends: 0,
+            reason: 'the intake was cancelled before the file started; submit it again',
+            updatedAt: f.droppedAt,
+          };
+        }
         if (!row) {
           return {
             fileName: f.fileName,

@@ -279,6 +279,16 @@ export function ledgerMigrations(dialect: LedgerDialect): Record<string, Migrati
     },
   };
 
+  const intakeNotStarted: Migration = {
+    async up(db) {
+      // When a cancelled intake dropped a file it had not started: its status then says so.
+      await db.schema.alterTable('intake_files').addColumn('dropped_at', 'text').execute();
+    },
+    async down(db) {
+      await db.schema.alterTable('intake_files').dropColumn('dropped_at').execute();
+    },
+  };
+
   return {
     '0001_initial': initial,
     '0002_reconcile_findings': reconcileFindings,
@@ -287,6 +297,7 @@ export function ledgerMigrations(dialect: LedgerDialect): Record<string, Migrati
     '0005_file_claims': fileClaims,
     '0006_claims_of_recorded': claimsOfRecorded,
     '0007_intake_submissions': intakeSubmissions,
+    '0008_intake_not_started': intakeNotStarted,
   };
 }
 

@@ -250,6 +250,8 @@ export interface SubmittedFile {
   fileName: string;
   target: string;
   submittedAt: string;
+  /** When a cancelled intake dropped it before it started; null otherwise. */
+  droppedAt: string | null;
 }
 
 export interface Ledger {
@@ -396,6 +398,8 @@ export interface Ledger {
   acceptSubmission(idempotencyKey: string): Promise<void>;
   /** Drops a submission still being taken by `taker` (nothing was handed over), with its files. */
   releaseSubmission(idempotencyKey: string, taker: string): Promise<void>;
+  /** Notes that a cancelled intake dropped these files before they started (their latest submissions). */
+  dropSubmittedFiles(files: readonly { orderId: string; fileName: string; target: string }[]): Promise<void>;
   /** The files of an order the intake accepted, each at its latest submission. */
   submittedFiles(orderId: string): Promise<SubmittedFile[]>;
   /** The latest interaction of each file of an order in the given batches. */

@@ -174,6 +174,8 @@ export interface IntakeFilesTable {
   target: string;
   source_path: string;
   submitted_at: string;
+  /** Set when a cancelled intake dropped the file before it started. */
+  dropped_at: string | null;
 }
 
 export interface LedgerDatabase {

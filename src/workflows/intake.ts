@@ -22,11 +22,13 @@
  * flight when it continues are awaited by activity, as a batch awaits them.
  *
  * A cancelled intake ends once every file in flight has ended; files still waiting are not
- * started (the result counts them), and the next submission starts a new intake.
+ * started (the result counts them, and the ledger notes them, so the order's status says
+ * CANCELLED for them), and the next submission starts a new intake.
  */
 import {
   ApplicationFailure,
   CancellationScope,
+  proxyActivities,
   ParentClosePolicy,
   WorkflowIdReusePolicy,
   allHandlersFinished,
@@ -42,7 +44,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { EndedFile, QueuedRedrive } from '../activities';
+import type { Activities, EndedFile, QueuedRedrive } from '../activities';
 import { FailureType } from '../failures';
 import {
   INTAKE_CLOSED_FAILURE,
@@ -74,7 +76,10 @@ import * as batch from './batch-state';
 import { setBatchHandlers } from './batch-handlers';
 import { createNotifier } from './notifier';
 import { ledgerPatiently } from './ledger-patience';
+import { ACTIVITY_OPTIONS } from './options';
 import { syncFile } from './sync-file';
+
+const { dropIntakeFiles } = proxyActivities<Activities>(ACTIVITY_OPTIONS.batch);
 
 /** Continue as new once a run's history holds this many events. */
 export const INTAKE_CONTINUE_AS_NEW_AFTER_EVENTS = 4_000;
@@ -398,6 +403,10 @@ export async function intake(input: IntakeInput): Promise<IntakeResult> {
       await condition(() => batch.allDone(c, frame));
     }
     const state: BatchState = 'CANCELLED';
+    if (waiting.length > 0) {
+      const files = waiting.map((w) => ({ orderId: w.orderId, fileName: w.fileName, target }));
+      await ledgerPatiently(() => dropIntakeFiles({ files }), tell);
+    }
     const totals = await ledgerPatiently(() => finishBatch({ batchId, state }), tell);
     finalState = state;
     ended = true;

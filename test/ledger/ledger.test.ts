@@ -91,6 +91,7 @@ for (const backend of BACKENDS) {
           '0005_file_claims',
           '0006_claims_of_recorded',
           '0007_intake_submissions',
+          '0008_intake_not_started',
         ]);
       });
 
@@ -110,6 +111,7 @@ for (const backend of BACKENDS) {
             '0005_file_claims',
             '0006_claims_of_recorded',
             '0007_intake_submissions',
+            '0008_intake_not_started',
           ]);
         } finally {
           await Promise.all(ledgers.map((l) => l.close()));

@@ -49,6 +49,7 @@ export function intakeQueries(db: LedgerDb) {
                 target: f.target,
                 source_path: f.sourcePath,
                 submitted_at: now,
+                dropped_at: null,
               })),
             )
             .onConflict((oc) => oc.doNothing())
@@ -100,11 +101,26 @@ export function intakeQueries(db: LedgerDb) {
       });
     },
 
+    async dropSubmittedFiles(files: readonly { orderId: string; fileName: string; target: string }[]): Promise<void> {
+      const now = nowIso();
+      for (const f of files) {
+        await db
+          .updateTable('intake_files')
+          .set({ dropped_at: now })
+          .where('order_id', '=', f.orderId)
+          .where('file_name', '=', f.fileName)
+          .where('target', '=', f.target)
+          .where('dropped_at', 'is', null)
+          .where('submitted_at', '<=', now)
+          .execute();
+      }
+    },
+
     async submittedFiles(orderId: string): Promise<SubmittedFile[]> {
       const rows = await db
         .selectFrom('intake_files as f')
         .innerJoin('intake_submissions as s', 's.idempotency_key', 'f.idempotency_key')
-        .select(['f.file_name', 'f.target', 'f.submitted_at'])
+        .select(['f.file_name', 'f.target', 'f.submitted_at', 'f.dropped_at'])
         .where('f.order_id', '=', orderId)
         .where('s.state', '=', 'ACCEPTED')
         .orderBy('f.submitted_at')
@@ -116,6 +132,7 @@ export function intakeQueries(db: LedgerDb) {
           fileName: r.file_name,
           target: r.target,
           submittedAt: r.submitted_at,
+          droppedAt: r.dropped_at,
         });
       }
       return [...latest.values()];
