@@ -17,12 +17,24 @@ import { registerSchedule } from './commands/schedule';
 import { registerSignals } from './commands/signals';
 import { registerStart } from './commands/start';
 import { registerStatus } from './commands/status';
+import { registerSubmit } from './commands/submit';
 import { registerTemporalServer } from './commands/temporal-server';
 import { registerWorker } from './commands/worker';
 
 /** The groups of the top-level help, in the order shown; every command belongs to one. */
 export const HELP_GROUPS = {
-  Operate: ['start', 'cancel', 'pause', 'resume', 'retry', 'set-concurrency', 'set-limits', 'reconcile', 'schedule'],
+  Operate: [
+    'start',
+    'submit',
+    'cancel',
+    'pause',
+    'resume',
+    'retry',
+    'set-concurrency',
+    'set-limits',
+    'reconcile',
+    'schedule',
+  ],
   Inspect: ['status', 'list', 'report'],
   'Run services': ['worker', 'temporal-server', 'codec-server'],
   Develop: ['demo', 'dev-server', 'recording-system'],
@@ -87,6 +99,7 @@ export function buildProgram(): Command {
     registerRecordingSystem,
     registerWorker,
     registerStart,
+    registerSubmit,
     registerStatus,
     registerSignals,
     registerReport,

@@ -22,7 +22,7 @@ export type EnvType =
   | 'key list';
 
 export type EnvGroup =
-  'Temporal' | 'Recording systems' | 'Ledger' | 'Worker' | 'Notifications' | 'Codec server' | 'Tools';
+  'Temporal' | 'Recording systems' | 'Ledger' | 'Worker' | 'Notifications' | 'Codec server' | 'Intake server' | 'Tools';
 
 export interface EnvDoc {
   group: EnvGroup;
@@ -168,6 +168,46 @@ export const ENV_DOCS: Record<string, EnvDoc> = {
     type: 'string',
     meaning: 'the audience those JWTs must name',
   },
+  IMAGE_SYNC_INTAKE_TOKENS: {
+    group: 'Intake server',
+    type: 'string',
+    meaning: 'bearer tokens the intake server accepts, separated by commas or new lines (docs/intake-api.md)',
+  },
+  IMAGE_SYNC_INTAKE_ROOTS: {
+    group: 'Intake server',
+    type: 'string',
+    meaning:
+      'the folders submitted paths must resolve into (symbolic links followed); relative paths start at the first',
+  },
+  IMAGE_SYNC_INTAKE_PORT: { group: 'Intake server', type: 'integer', meaning: "the intake server's port (--port)" },
+  IMAGE_SYNC_INTAKE_MAX_BODY_BYTES: {
+    group: 'Intake server',
+    type: 'integer',
+    meaning: 'a submission body larger than this is refused with 413',
+  },
+  IMAGE_SYNC_INTAKE_TLS_CERT: {
+    group: 'Intake server',
+    type: 'file path',
+    meaning: 'serve HTTPS with this certificate (PEM) (--tls-cert)',
+    defaultText: 'none, plain HTTP',
+  },
+  IMAGE_SYNC_INTAKE_TLS_KEY: {
+    group: 'Intake server',
+    type: 'file path',
+    meaning: 'its private key (PEM) (--tls-key)',
+  },
+  IMAGE_SYNC_INTAKE_CLIENT_CA: {
+    group: 'Intake server',
+    type: 'file path',
+    meaning: 'mutual TLS: only clients with a certificate signed by this CA (PEM) get through (--client-ca)',
+    defaultText: 'none, no client certificate asked',
+  },
+  IMAGE_SYNC_INTAKE_URL: { group: 'Intake server', type: 'url', meaning: 'the intake server submit calls (--url)' },
+  IMAGE_SYNC_INTAKE_TOKEN: {
+    group: 'Intake server',
+    type: 'string',
+    meaning: 'the bearer token submit sends (--token-file)',
+  },
   TEMPORAL_CLI_PATH: {
     group: 'Tools',
     type: 'executable path',
@@ -197,6 +237,7 @@ export const ENV_GROUPS: EnvGroup[] = [
   'Worker',
   'Notifications',
   'Codec server',
+  'Intake server',
   'Tools',
 ];
 

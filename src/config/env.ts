@@ -216,6 +216,50 @@ export const codecEnv = {
   IMAGE_SYNC_CODEC_JWT_AUDIENCE: envVar(z.string().regex(noSpace).optional(), 'the audience (aud) JWTs must name'),
 };
 
+export const INTAKE_PORT_DEFAULT = 8790;
+export const INTAKE_MAX_BODY_BYTES_DEFAULT = 1024 * 1024;
+export const INTAKE_MAX_BODY_BYTES_MAX = 64 * 1024 * 1024;
+
+/** The intake server (`image-sync intake-server`) and its client (`image-sync submit`). */
+export const intakeEnv = {
+  IMAGE_SYNC_INTAKE_TOKENS: envVar(
+    itemList(z.string().regex(noSpace).min(16)),
+    'bearer tokens of at least 16 characters without spaces, separated by commas or new lines',
+    { secret: true },
+  ),
+  IMAGE_SYNC_INTAKE_ROOTS: envVar(
+    z
+      .string()
+      .optional()
+      .transform((v) =>
+        (v ?? '')
+          .split(':')
+          .map((d) => d.trim())
+          .filter((d) => d.length > 0),
+      )
+      .pipe(z.array(z.string().startsWith('/'))),
+    'absolute folder paths separated by ":"',
+  ),
+  IMAGE_SYNC_INTAKE_PORT: envVar(intInRange(0, 65535, INTAKE_PORT_DEFAULT), 'a port number from 0 to 65535'),
+  IMAGE_SYNC_INTAKE_MAX_BODY_BYTES: envVar(
+    intInRange(1024, INTAKE_MAX_BODY_BYTES_MAX, INTAKE_MAX_BODY_BYTES_DEFAULT),
+    `bytes, a whole number from 1024 to ${INTAKE_MAX_BODY_BYTES_MAX}`,
+  ),
+  IMAGE_SYNC_INTAKE_TLS_CERT: envVar(existingFile, 'the path of an existing PEM file'),
+  IMAGE_SYNC_INTAKE_TLS_KEY: envVar(existingFile, 'the path of an existing PEM file'),
+  IMAGE_SYNC_INTAKE_CLIENT_CA: envVar(existingFile, 'the path of an existing PEM file'),
+  IMAGE_SYNC_INTAKE_URL: envVar(
+    z
+      .url({ protocol: /^https?$/ })
+      .optional()
+      .transform((v) => v ?? `http://127.0.0.1:${INTAKE_PORT_DEFAULT}`),
+    'an http:// or https:// URL',
+  ),
+  IMAGE_SYNC_INTAKE_TOKEN: envVar(z.string().regex(noSpace).optional(), 'a bearer token without spaces', {
+    secret: true,
+  }),
+};
+
 /** Tools the CLI runs. */
 export const toolsEnv = {
   TEMPORAL_CLI_PATH: envVar(z.string().refine(isExecutableFile).optional(), 'the path of an executable file'),
@@ -273,6 +317,7 @@ export const ENV_SHAPES = {
   ...productionEnv,
   ...notifyEnv,
   ...codecEnv,
+  ...intakeEnv,
 };
 
 type Shapes = typeof ENV_SHAPES;

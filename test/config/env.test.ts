@@ -56,6 +56,22 @@ const BAD: Record<string, { values: string[]; accepts: RegExp; secret?: boolean 
   IMAGE_SYNC_CODEC_JWKS_URL: { values: ['idp.example/jwks', 'ftp://idp.example/jwks'], accepts: /JSON Web Key Set/ },
   IMAGE_SYNC_CODEC_JWT_ISSUER: { values: ['two words'], accepts: /issuer/ },
   IMAGE_SYNC_CODEC_JWT_AUDIENCE: { values: ['two words'], accepts: /audience/ },
+  IMAGE_SYNC_INTAKE_TOKENS: {
+    values: ['short', 'a-long-enough-token,with space in it'],
+    accepts: /at least 16 characters/,
+    secret: true,
+  },
+  IMAGE_SYNC_INTAKE_ROOTS: { values: ['relative/dir', '/ok:also/relative'], accepts: /absolute folder paths/ },
+  IMAGE_SYNC_INTAKE_PORT: { values: ['http', '70000', '-1'], accepts: /port number from 0 to 65535/ },
+  IMAGE_SYNC_INTAKE_MAX_BODY_BYTES: { values: ['1023', '67108865', 'big'], accepts: /1024 to 67108864/ },
+  IMAGE_SYNC_INTAKE_TLS_CERT: { values: [path.join(dir, 'nope.pem')], accepts: /existing PEM file/ },
+  IMAGE_SYNC_INTAKE_TLS_KEY: { values: [path.join(dir, 'nope.key')], accepts: /existing PEM file/ },
+  IMAGE_SYNC_INTAKE_CLIENT_CA: { values: [path.join(dir, 'nope.ca')], accepts: /existing PEM file/ },
+  IMAGE_SYNC_INTAKE_URL: {
+    values: ['intake.example:8790', 'ftp://intake.example'],
+    accepts: /http:\/\/ or https:\/\/ URL/,
+  },
+  IMAGE_SYNC_INTAKE_TOKEN: { values: ['to ken'], accepts: /bearer token/, secret: true },
   TEMPORAL_CLI_PATH: { values: [notExecutable, path.join(dir, 'absent')], accepts: /executable file/ },
   TEMPORAL_SERVER_PATH: { values: [notExecutable, path.join(dir, 'absent')], accepts: /executable file/ },
   TEMPORAL_SQL_TOOL_PATH: { values: [notExecutable], accepts: /executable file/ },
@@ -165,6 +181,8 @@ describe('secrets from files (<NAME>_FILE)', () => {
       'IMAGE_SYNC_ENCRYPTION_KEYS',
       'IMAGE_SYNC_NOTIFY_SECRET',
       'IMAGE_SYNC_CODEC_TOKENS',
+      'IMAGE_SYNC_INTAKE_TOKENS',
+      'IMAGE_SYNC_INTAKE_TOKEN',
     ]) {
       expect(FILE_ENV_NAMES, name).toContain(name);
     }
@@ -172,7 +190,9 @@ describe('secrets from files (<NAME>_FILE)', () => {
       RECORDING_SYSTEM_TOKEN_FILE: secretFile('token', 'from-a-file-token\n'),
       IMAGE_SYNC_LEDGER_URL_FILE: secretFile('ledger-url', 'postgres://app:pa55word@db.example:5432/ledger\n'),
       IMAGE_SYNC_CODEC_TOKENS_FILE: secretFile('codec-tokens', 'first-codec-token-0001\nsecond-codec-token-0002\n'),
+      IMAGE_SYNC_INTAKE_TOKENS_FILE: secretFile('intake-tokens', 'first-intake-token-001,second-intake-token-02\n'),
     });
+    expect(env.IMAGE_SYNC_INTAKE_TOKENS).toEqual(['first-intake-token-001', 'second-intake-token-02']);
     expect(env.RECORDING_SYSTEM_TOKEN).toBe('from-a-file-token');
     expect(env.IMAGE_SYNC_LEDGER_URL).toBe('postgres://app:pa55word@db.example:5432/ledger');
     expect(env.IMAGE_SYNC_CODEC_TOKENS).toEqual(['first-codec-token-0001', 'second-codec-token-0002']);
