@@ -178,22 +178,16 @@ export function createIntakeBackend(deps: IntakeBackendDeps): IntakeBackend {
     async submit(submission: IntakeSubmission): Promise<SubmitOutcome> {
       const { orderId, idempotencyKey, bodySha256 } = submission;
       const taker = randomUUID();
+      const record = {
+        idempotencyKey,
+        orderId,
+        bodySha256,
+        taker,
+        files: submission.files.map((f) => ({ fileName: f.fileName, target: targetOf(f), sourcePath: f.sourcePath })),
+      };
       let taken;
       try {
-        taken = await ledger.takeSubmission(
-          {
-            idempotencyKey,
-            orderId,
-            bodySha256,
-            taker,
-            files: submission.files.map((f) => ({
-              fileName: f.fileName,
-              target: targetOf(f),
-              sourcePath: f.sourcePath,
-            })),
-          },
-          leaseMs,
-        );
+        taken = await ledger.takeSubmission(record, leaseMs);
       } catch (err) {
         return { kind: 'unavailable', reason: `ledger: ${errorText(err)}` };
       }
@@ -219,7 +213,7 @@ export function createIntakeBackend(deps: IntakeBackendDeps): IntakeBackend {
       }
       // The files are durable in the intakes now; a ledger that fails this note leaves the key
       // TAKING, and a retry after the lease hands over again, which the intakes take as a replay.
-      await ledger.acceptSubmission(idempotencyKey).catch(() => undefined);
+      await ledger.acceptSubmission(record).catch(() => undefined);
       return { kind: 'accepted', submissionId: idempotencyKey, replayed: taken.takeover && replayedEverywhere };
     },
 

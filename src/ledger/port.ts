@@ -394,9 +394,9 @@ export interface Ledger {
 
   /** Takes a submission's idempotency key, or says why not; a TAKING row older than leaseMs is taken over. */
   takeSubmission(s: IntakeSubmissionRecord, leaseMs: number): Promise<IntakeTakeOutcome>;
-  /** The intake workflow has the submission's files. */
-  acceptSubmission(idempotencyKey: string): Promise<void>;
-  /** Drops a submission still being taken by `taker` (nothing was handed over), with its files. */
+  /** The intake workflow has the submission's files: they are written, and the key is ACCEPTED. */
+  acceptSubmission(s: Pick<IntakeSubmissionRecord, 'idempotencyKey' | 'orderId' | 'files'>): Promise<void>;
+  /** Drops a submission still being taken by `taker` (nothing was handed over). */
   releaseSubmission(idempotencyKey: string, taker: string): Promise<void>;
   /** Notes that a cancelled intake dropped these files before they started (their latest submissions). */
   dropSubmittedFiles(files: readonly { orderId: string; fileName: string; target: string }[]): Promise<void>;

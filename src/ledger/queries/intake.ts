@@ -3,8 +3,10 @@
  * idempotency key hold across requests, server restarts and intake workflow runs.
  *
  * A request takes a key by inserting its row (one statement: of several requests racing for a
- * key exactly one inserts it, on both backends and across processes), with the body's hash and
- * its files. The row says TAKING until the intake workflow has the files, then ACCEPTED. A
+ * key exactly one inserts it, on both backends and across processes), with the body's hash.
+ * The row says TAKING until the intake workflow has the files; then the files are written and
+ * the row says ACCEPTED. No statement here needs a transaction (SQLite connections of one
+ * process would wait on each other's write lock while holding the event loop). A
  * request that finds the row learns whether its body is the same, and whether the key was
  * accepted or is still being taken; a TAKING row whose lease has run out (its request died) is
  * taken over by compare-and-set on its taker. A request that could not hand the files over
@@ -21,42 +23,22 @@ export function intakeQueries(db: LedgerDb) {
   return {
     async takeSubmission(s: IntakeSubmissionRecord, leaseMs: number): Promise<IntakeTakeOutcome> {
       const now = nowIso();
-      const inserted = await db.transaction().execute(async (trx) => {
-        const row = await trx
-          .insertInto('intake_submissions')
-          .values({
-            idempotency_key: s.idempotencyKey,
-            order_id: s.orderId,
-            body_sha256: s.bodySha256,
-            state: 'TAKING',
-            taker: s.taker,
-            files: s.files.length,
-            taken_at: now,
-            accepted_at: null,
-          })
-          .onConflict((oc) => oc.column('idempotency_key').doNothing())
-          .returning('idempotency_key')
-          .executeTakeFirst();
-        if (!row) return false;
-        for (const part of slices(s.files, INSERT_SLICE)) {
-          await trx
-            .insertInto('intake_files')
-            .values(
-              part.map((f) => ({
-                idempotency_key: s.idempotencyKey,
-                order_id: s.orderId,
-                file_name: f.fileName,
-                target: f.target,
-                source_path: f.sourcePath,
-                submitted_at: now,
-                dropped_at: null,
-              })),
-            )
-            .onConflict((oc) => oc.doNothing())
-            .execute();
-        }
-        return true;
-      });
+      // One statement: of several requests racing for the key, exactly one inserts it.
+      const inserted = await db
+        .insertInto('intake_submissions')
+        .values({
+          idempotency_key: s.idempotencyKey,
+          order_id: s.orderId,
+          body_sha256: s.bodySha256,
+          state: 'TAKING',
+          taker: s.taker,
+          files: s.files.length,
+          taken_at: now,
+          accepted_at: null,
+        })
+        .onConflict((oc) => oc.column('idempotency_key').doNothing())
+        .returning('idempotency_key')
+        .executeTakeFirst();
       if (inserted) return { kind: 'taken', takeover: false };
       const held = await db
         .selectFrom('intake_submissions')
@@ -74,31 +56,47 @@ export function intakeQueries(db: LedgerDb) {
         .where('idempotency_key', '=', s.idempotencyKey)
         .where('state', '=', 'TAKING')
         .where('taker', '=', held.taker)
+        .where('taken_at', '=', held.taken_at)
         .executeTakeFirst();
       return Number(swapped.numUpdatedRows) === 1 ? { kind: 'taken', takeover: true } : { kind: 'in_progress' };
     },
 
-    async acceptSubmission(idempotencyKey: string): Promise<void> {
+    async acceptSubmission(s: Pick<IntakeSubmissionRecord, 'idempotencyKey' | 'orderId' | 'files'>): Promise<void> {
+      // The files first: a submission reads as ACCEPTED only once its files are there. Each
+      // statement is idempotent, so a retry after a lost answer writes nothing twice.
+      const now = nowIso();
+      for (const part of slices(s.files, INSERT_SLICE)) {
+        await db
+          .insertInto('intake_files')
+          .values(
+            part.map((f) => ({
+              idempotency_key: s.idempotencyKey,
+              order_id: s.orderId,
+              file_name: f.fileName,
+              target: f.target,
+              source_path: f.sourcePath,
+              submitted_at: now,
+              dropped_at: null,
+            })),
+          )
+          .onConflict((oc) => oc.doNothing())
+          .execute();
+      }
       await db
         .updateTable('intake_submissions')
-        .set({ state: 'ACCEPTED', accepted_at: nowIso() })
-        .where('idempotency_key', '=', idempotencyKey)
+        .set({ state: 'ACCEPTED', accepted_at: now })
+        .where('idempotency_key', '=', s.idempotencyKey)
         .where('state', '=', 'TAKING')
         .execute();
     },
 
     async releaseSubmission(idempotencyKey: string, taker: string): Promise<void> {
-      await db.transaction().execute(async (trx) => {
-        const gone = await trx
-          .deleteFrom('intake_submissions')
-          .where('idempotency_key', '=', idempotencyKey)
-          .where('state', '=', 'TAKING')
-          .where('taker', '=', taker)
-          .executeTakeFirst();
-        if (Number(gone.numDeletedRows) === 1) {
-          await trx.deleteFrom('intake_files').where('idempotency_key', '=', idempotencyKey).execute();
-        }
-      });
+      await db
+        .deleteFrom('intake_submissions')
+        .where('idempotency_key', '=', idempotencyKey)
+        .where('state', '=', 'TAKING')
+        .where('taker', '=', taker)
+        .execute();
     },
 
     async dropSubmittedFiles(files: readonly { orderId: string; fileName: string; target: string }[]): Promise<void> {
