@@ -1,6 +1,8 @@
 /**
  * One Temporal dev server for the whole run (the pinned CLI, through the SDK's `existing-path`
- * executable), the workflow bundle built once, and a UI port for the browser test.
+ * executable), the workflow bundle built once, and a codec server for the Temporal CLI in tests
+ * (bearer token only). The browser tests run the Web UI server with sign-in and a codec server
+ * of their own (test/helpers/web-ui.ts).
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -20,13 +22,11 @@ import { createCodecAuthenticator } from '../src/codec/auth';
 import { EncryptionCodec } from '../src/codec/encryption';
 import { startCodecServer } from '../src/codec/server';
 import { ensureTemporalCli, PROJECT_ROOT } from '../src/temporal/cli-binary';
-import { freePort } from '../src/temporal/dev-server';
 import { TEST_CODEC_TOKEN, testEncryptionKeys } from './helpers/keys';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     temporalAddress: string;
-    temporalUiUrl: string;
     temporalCliPath: string;
     workflowBundlePath: string;
     codecServerUrl: string;
@@ -38,26 +38,20 @@ export const WORKFLOWS_PATH = path.join(PROJECT_ROOT, 'src', 'workflows', 'index
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const cli = await ensureTemporalCli();
   if (cli.kind !== 'path') throw new Error('the tests need the Temporal CLI: run `npm run temporal:install`');
-  const uiPort = await freePort();
-  const tokenAuth = createCodecAuthenticator({ tokens: [TEST_CODEC_TOKEN] });
-  // The test stacks encrypt their payloads; the Web UI decodes them through this codec server.
+  // The test stacks encrypt their payloads; the Temporal CLI reads them through this codec
+  // server, with the token (no browser calls it: no CORS origin).
   const codecServer = await startCodecServer({
     codec: new EncryptionCodec(testEncryptionKeys()),
     port: 0,
-    corsOrigins: [`http://127.0.0.1:${uiPort}`, `http://localhost:${uiPort}`],
-    // The dev server's Web UI cannot forward a credential, and the browser test reads decoded
-    // payloads through it: requests from the Web UI's origin pass until that test signs in.
-    authenticate: async (authorization) =>
-      authorization === undefined ? { ok: true, subject: 'web-ui' } : tokenAuth(authorization),
+    corsOrigins: [],
+    authenticate: createCodecAuthenticator({ tokens: [TEST_CODEC_TOKEN] }),
   });
   const env = await TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path: cli.path },
       ip: '127.0.0.1',
-      ui: true,
-      uiPort,
       searchAttributes: [SA_BATCH_ID, SA_ORDER_ID, SA_TARGET, SA_STATE, SA_RESENDS, SA_FILES_TOTAL, SA_FILES_FAILED],
-      extraArgs: ['--log-level', 'error', '--ui-codec-endpoint', codecServer.url],
+      extraArgs: ['--log-level', 'error'],
     },
   });
   const outDir = path.join(PROJECT_ROOT, '.image-sync', 'test');
@@ -66,7 +60,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   const address = env.connection.options.address;
   project.provide('temporalAddress', address);
-  project.provide('temporalUiUrl', `http://127.0.0.1:${uiPort}`);
   project.provide('temporalCliPath', cli.path);
   project.provide('workflowBundlePath', bundlePath);
   project.provide('codecServerUrl', codecServer.url);

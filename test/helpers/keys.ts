@@ -1,7 +1,8 @@
 /**
  * The payload keys of the test stacks, as IMAGE_SYNC_ENCRYPTION_KEYS would give them: every
  * workflow test runs with encrypted payloads, as production does, and the run's codec server
- * (test/global-setup.ts) decodes them for the Web UI.
+ * (test/global-setup.ts) decodes them for the Temporal CLI; the browser tests run their own
+ * (test/helpers/web-ui.ts).
  */
 import { parseEncryptionKeys, type EncryptionKey } from '../../src/config/production-env';
 

@@ -3,21 +3,32 @@
  * finished batch the way a person reads it: the SyncBatchId query lists the batch and its file
  * workflows, the batch page's User Metadata tab gives its Summary and Current Details in words
  * (final state, counts, the failed files and why), its Search Attributes tab gives SyncState,
- * and a failed file's page says ROLLED_BACK and the reason. The test stacks encrypt their
- * payloads: the UI shows them decoded through the run's codec server (test/global-setup.ts),
- * which the last test checks on a file's input. Full-page screenshots go to test-results/ui/.
+ * and a failed file's page says ROLLED_BACK and the reason. The UI is the Web UI server as
+ * production runs it (test/helpers/web-ui.ts): the person signs in at an OpenID Connect provider,
+ * and the UI forwards their access token to an HTTPS codec server that accepts only that
+ * provider's tokens. The test stacks encrypt their payloads: the last test checks that a file's
+ * input shows decoded through it (./codec-auth.test.ts checks the refusals). Full-page
+ * screenshots go to test-results/ui/.
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type FrameLocator, type Locator, type Page } from 'playwright-core';
+import type { Browser, FrameLocator, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ENCRYPTED_ENCODING } from '../../src/codec/encryption';
 import { batchWorkflowId, fileWorkflowId, type BatchResult, type SyncItem } from '../../src/shared';
 import { PROJECT_ROOT } from '../../src/temporal/cli-binary';
 import { startHarness, type Harness } from '../helpers/harness';
+import {
+  CHROMIUM,
+  launchChromium,
+  newPersonContext,
+  signIn,
+  startWebUiStack,
+  WEB_UI_USER,
+  type WebUiStack,
+} from '../helpers/web-ui';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SKIP = process.env.IMAGE_SYNC_SKIP_BROWSER === '1';
 /** Without the browser every test fails with this, rather than being skipped. */
 const NO_BROWSER = existsSync(CHROMIUM)
@@ -34,6 +45,7 @@ const SEED = 2;
 
 describe.skipIf(SKIP)('Temporal Web UI: a batch with failures, read by a person', () => {
   let h: Harness | undefined;
+  let stack: WebUiStack<'signedIn'> | undefined;
   let browser: Browser | undefined;
   let page: Page;
   let ui: string;
@@ -44,32 +56,23 @@ describe.skipIf(SKIP)('Temporal Web UI: a batch with failures, read by a person'
   beforeAll(async () => {
     if (NO_BROWSER) return;
     mkdirSync(SHOTS, { recursive: true });
-    ui = inject('temporalUiUrl');
     h = await startHarness({ simulator: { rejectRate: 0.4, seed: SEED } });
     items = await h.makeFiles(FILES, 1024, 4);
     batchId = `ui-web-${Date.now().toString(36)}-${randomUUID().slice(0, 6)}`;
     const started = await h.start(items, { maxConcurrency: FILES, maxResends: 0 }, batchId);
     result = await started.handle.result();
     await untilListed(h, batchId, result);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
-    page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
+    stack = await startWebUiStack(inject('temporalAddress'), { signedIn: { signIn: true, passAccessToken: true } });
+    ui = stack.ui.signedIn.url;
+    browser = await launchChromium();
+    page = await (await newPersonContext(browser)).newPage();
     page.setDefaultTimeout(SEE_TIMEOUT);
+    await signIn(page, ui);
   });
 
   afterAll(async () => {
     await browser?.close();
+    await stack?.close();
     await h?.close();
   });
 
@@ -211,7 +214,7 @@ describe.skipIf(SKIP)('Temporal Web UI: a batch with failures, read by a person'
     await personSees(page.getByText('"SyncState": "ROLLED_BACK"'), "the file's SyncState search attribute");
   });
 
-  it("a file's input, encrypted in its history, is shown decoded through the run's codec server", async () => {
+  it("a file's input, encrypted in its history, is shown decoded through the codec server with the person's token", async () => {
     needBrowser();
     const failed = result.failures[0]!;
     const item = items.find((i) => i.orderId === failed.orderId && i.fileName === failed.fileName)!;
@@ -232,6 +235,9 @@ describe.skipIf(SKIP)('Temporal Web UI: a batch with failures, read by a person'
     await personSees(page.getByRole('heading', { name: 'Input', exact: true }), 'the Input heading');
     await personSees(page.getByText(item.sourcePath), "the file's source path in the decoded input", { scroll: true });
     await page.screenshot({ path: path.join(SHOTS, 'file-input-decoded.png'), fullPage: true });
+    // Decoded for the signed-in person: the codec server let in their token, and refused nothing.
+    expect(stack!.codecVerdicts.filter((v) => v.ok).map((v) => v.detail)).toContain(WEB_UI_USER.sub);
+    expect(stack!.codecVerdicts.filter((v) => !v.ok)).toEqual([]);
   });
 
   /** The file workflows of the batch with the state each ended in. */
