@@ -62,7 +62,7 @@ export async function startOidcProvider(opts: OidcProviderOptions): Promise<Oidc
   const { publicKey, privateKey } = await generateKeyPair('RS256');
   const publicJwk: JWK = { ...(await exportJWK(publicKey)), kid: KID, alg: 'RS256', use: 'sig' };
   const keySet = createLocalJWKSet({ keys: [publicJwk] });
-  const ttl = opts.tokenTtlSeconds ?? 900;
+  const ttl = opts.tokenTtlSeconds ?? 3600;
   const codes = new Map<string, { nonce?: string; redirectUri: string; expiresAt: number }>();
   const issuedAccessTokens: string[] = [];
   const refusals: string[] = [];
