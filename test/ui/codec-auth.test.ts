@@ -8,7 +8,8 @@
  * - signed in: the codec server gets the user's access token and the page shows the input
  *   decoded (plain JSON: the file's source path), not its encrypted form;
  * - a UI that forwards no credential (no sign-in, `passAccessToken` off): the codec server answers
- *   401 and the page shows only the ciphertext;
+ *   401 and the page shows only the ciphertext, under the UI's warning that its codec server
+ *   could not be reached;
  * - a signed-in person whose page forwards a forged token (signed by a key the provider never
  *   published, through the UI's `AccessToken` hook): 401, ciphertext only.
  * Screenshots go to test-results/ui/.
@@ -96,6 +97,7 @@ describe.skipIf(SKIP)('the Web UI decodes through the codec server only with a s
 
     // The input shows as plain JSON, and nothing on the page is left in its encrypted form.
     expect(await page.getByText(ENCRYPTED_ENCODING_B64).count()).toBe(0);
+    expect(await page.getByText('Codec Server could not connect').count()).toBe(0);
     const answered = await codecAnswers();
     expect(answered.length).toBeGreaterThan(0);
     expect(answered.map((a) => a.status)).not.toContain(401);
@@ -116,6 +118,7 @@ describe.skipIf(SKIP)('the Web UI decodes through the codec server only with a s
     await openFilePage(page, stack!.ui.anonymous.url);
     await refused;
     await seen(page.getByText(ENCRYPTED_ENCODING_B64).first(), 'the input in its encrypted form');
+    await seen(page.getByText('Codec Server could not connect'), "the UI's codec server warning");
     await page.getByText(ENCRYPTED_ENCODING_B64).first().scrollIntoViewIfNeeded();
     await page.screenshot({ path: path.join(SHOTS, 'codec-no-credential.png'), fullPage: true });
 
@@ -142,6 +145,7 @@ describe.skipIf(SKIP)('the Web UI decodes through the codec server only with a s
     await openFilePage(page, stack!.ui.signedIn.url);
     await refused;
     await seen(page.getByText(ENCRYPTED_ENCODING_B64).first(), 'the input in its encrypted form');
+    await seen(page.getByText('Codec Server could not connect'), "the UI's codec server warning");
     await page.getByText(ENCRYPTED_ENCODING_B64).first().scrollIntoViewIfNeeded();
     await page.screenshot({ path: path.join(SHOTS, 'codec-forged-token.png'), fullPage: true });
 
