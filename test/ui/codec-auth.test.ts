@@ -97,7 +97,7 @@ describe.skipIf(SKIP)('the Web UI decodes through the codec server only with a s
 
     // The input shows as plain JSON, and nothing on the page is left in its encrypted form.
     expect(await page.getByText(ENCRYPTED_ENCODING_B64).count()).toBe(0);
-    expect(await page.getByText('Codec Server could not connect').count()).toBe(0);
+    expect(await page.getByText('Codec Server could not connect').locator('visible=true').count()).toBe(0);
     const answered = await codecAnswers();
     expect(answered.length).toBeGreaterThan(0);
     expect(answered.map((a) => a.status)).not.toContain(401);
@@ -118,7 +118,10 @@ describe.skipIf(SKIP)('the Web UI decodes through the codec server only with a s
     await openFilePage(page, stack!.ui.anonymous.url);
     await refused;
     await seen(page.getByText(ENCRYPTED_ENCODING_B64).first(), 'the input in its encrypted form');
-    await seen(page.getByText('Codec Server could not connect'), "the UI's codec server warning");
+    await seen(
+      page.getByText('Codec Server could not connect').locator('visible=true').first(),
+      "the UI's codec server warning",
+    );
     await page.getByText(ENCRYPTED_ENCODING_B64).first().scrollIntoViewIfNeeded();
     await page.screenshot({ path: path.join(SHOTS, 'codec-no-credential.png'), fullPage: true });
 
@@ -145,7 +148,10 @@ describe.skipIf(SKIP)('the Web UI decodes through the codec server only with a s
     await openFilePage(page, stack!.ui.signedIn.url);
     await refused;
     await seen(page.getByText(ENCRYPTED_ENCODING_B64).first(), 'the input in its encrypted form');
-    await seen(page.getByText('Codec Server could not connect'), "the UI's codec server warning");
+    await seen(
+      page.getByText('Codec Server could not connect').locator('visible=true').first(),
+      "the UI's codec server warning",
+    );
     await page.getByText(ENCRYPTED_ENCODING_B64).first().scrollIntoViewIfNeeded();
     await page.screenshot({ path: path.join(SHOTS, 'codec-forged-token.png'), fullPage: true });
 
