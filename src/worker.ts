@@ -1,5 +1,6 @@
 /**
- * The image-sync worker: runs syncBatch and syncFile and their activities on one task queue.
+ * The image-sync worker: runs the workflows of src/workflows (syncBatch, syncFile, the schedules'
+ * and the real-time intake's) and their activities on one task queue.
  * Several worker processes may serve the same queue.
  */
 import { existsSync } from 'node:fs';

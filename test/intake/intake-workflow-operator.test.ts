@@ -3,8 +3,9 @@
  * file, a retry redrives its failed files as on a batch, and a cancelled intake ends (its files
  * in flight rolled back or ended) and the next submission starts a new one.
  */
+import { randomUUID } from 'node:crypto';
 import { describe, expect } from 'vitest';
-import { intakeWorkflowIdOf } from '../../src/intake/workflow-api';
+import { intakeWorkflowIdOf, submitUpdate } from '../../src/intake/workflow-api';
 import {
   cancelUpdate,
   progressQuery,
@@ -29,10 +30,12 @@ describe('intake operator actions and runs', () => {
     });
     const made = await h.makeFiles(30, 2048, 30);
     const items: SyncItem[] = [];
+    const firstKey = randomUUID();
     for (let n = 0; n < 10; n++) {
       const part = asOrder('ord-r', made.slice(n * 3, n * 3 + 3));
       items.push(...part);
-      expect(await backend.submit(submission('ord-r', part))).toMatchObject({ kind: 'accepted', replayed: false });
+      const sub = submission('ord-r', part, n === 0 ? firstKey : undefined);
+      expect(await backend.submit(sub)).toMatchObject({ kind: 'accepted', replayed: false });
     }
     const handle = h.client.workflow.getHandle(intakeWorkflowIdOf(batchId));
     await waitFor(
@@ -45,6 +48,13 @@ describe('intake operator actions and runs', () => {
     const history = await handle.fetchHistory();
     const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
     expect(started?.continuedExecutionRunId).toBeTruthy();
+    // A later run still knows the first submission's key: handed over again (as after a lost
+    // answer, with the ledger not knowing), it takes nothing.
+    const again = await handle.executeUpdate(submitUpdate, {
+      updateId: randomUUID(),
+      args: [{ idempotencyKey: firstKey, orderId: 'ord-r', files: items.slice(0, 3) }],
+    });
+    expect(again).toMatchObject({ accepted: 0, replayed: true });
     const progress = await handle.query(progressQuery);
     expect(progress).toMatchObject({ started: 30, recorded: 30, inFlight: 0 });
     expect(await h.ledger.listInteractions(batchId)).toHaveLength(30);
