@@ -9,6 +9,7 @@ import { EXIT_CODES } from './exit-codes';
 import { registerCodecServer } from './commands/codec-server';
 import { registerDemo } from './commands/demo';
 import { registerDevServer } from './commands/dev-server';
+import { registerIntakeServer } from './commands/intake-server';
 import { registerList } from './commands/list';
 import { registerReconcile } from './commands/reconcile';
 import { registerRecordingSystem } from './commands/recording-system';
@@ -36,7 +37,7 @@ export const HELP_GROUPS = {
     'schedule',
   ],
   Inspect: ['status', 'list', 'report'],
-  'Run services': ['worker', 'temporal-server', 'codec-server'],
+  'Run services': ['worker', 'intake-server', 'temporal-server', 'codec-server'],
   Develop: ['demo', 'dev-server', 'recording-system'],
 } as const;
 
@@ -107,6 +108,7 @@ export function buildProgram(): Command {
     registerReconcile,
     registerSchedule,
     registerCodecServer,
+    registerIntakeServer,
   ]) {
     register(program);
   }

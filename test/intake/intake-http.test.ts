@@ -184,7 +184,13 @@ describe('the intake server', () => {
     expect(s.idempotencyKey).toBe('k-accept');
     expect(s.bodySha256).toMatch(/^[0-9a-f]{64}$/);
     expect(s.files).toEqual([
-      { fileName: 'scan.png', sourcePath: path.join(rootA, 'ORD-1', 'scan.png'), size: 9, contentType: 'image/png' },
+      {
+        fileName: 'scan.png',
+        sourcePath: path.join(rootA, 'ORD-1', 'scan.png'),
+        size: 9,
+        target: 'default',
+        contentType: 'image/png',
+      },
       {
         fileName: 'x.jpg',
         sourcePath: path.join(rootB, 'other.jpg'),

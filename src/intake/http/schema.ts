@@ -10,8 +10,8 @@ import { FILE_STATES } from '../../shared';
 import { MEDIA_TYPE, SHA256_HEX, TARGET_NAME, TARGET_NAME_RULE } from '../../source/manifest-record';
 import { MAX_NAME_BYTES, MAX_PATH_LENGTH, nameProblem } from '../../source/names';
 
-/** Files in one submission, at most. */
-export const MAX_FILES_PER_SUBMISSION = 1000;
+/** Files in one submission, at most: well under what one intake holds waiting (1,000 by default), so a submission can fit. */
+export const MAX_FILES_PER_SUBMISSION = 500;
 /** A request body larger than this (bytes) is refused with 413 unless the operator sets another limit. */
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 /** The largest body limit an operator may set (bytes). */

@@ -55,7 +55,10 @@ export interface IntakeServerOptions {
   host?: string;
   /** Bodies larger than this are refused with 413; DEFAULT_MAX_BODY_BYTES when absent. */
   maxBodyBytes?: number;
-  /** When given, a file naming a target not among them is refused (files[i].target). */
+  /**
+   * When given, a file naming a target not among them is refused (files[i].target), and a file
+   * naming none is handed on with the default target's name.
+   */
   targets?: TargetNames;
   /** Serve HTTPS; with `clientCa`, only clients with a certificate signed by it get through (mutual TLS). */
   tls?: { cert: Buffer | string; key: Buffer | string; clientCa?: Buffer | string };
@@ -215,7 +218,8 @@ export async function startIntakeServer(opts: IntakeServerOptions): Promise<Inta
         sourcePath: c.sourcePath,
         ...(f.sha256 !== undefined ? { sha256: f.sha256.toLowerCase() } : {}),
         ...(f.size !== undefined ? { size: f.size } : {}),
-        ...(f.target !== undefined ? { target: f.target } : {}),
+        // The target named, else the configured default: the backend gets it by name.
+        ...(f.target !== undefined || targets ? { target: f.target ?? targets!.defaultTarget } : {}),
         contentType,
       });
     });
