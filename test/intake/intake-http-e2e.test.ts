@@ -2,8 +2,10 @@
  * The intake end to end, over HTTP with a real client: the intake server in front of the real
  * backend (Update-with-Start into the intake workflow), the dev server, a worker, the ledger and
  * the simulator. Submitted files end RECORDED and are uploaded once, whatever the platform
- * repeats; `image-sync intake-server` and `image-sync submit` do the same as processes, and the
- * server stops gracefully on SIGTERM. A server without a token or a source root refuses to start.
+ * repeats; refused requests start nothing, and a full intake answers 429. `image-sync
+ * intake-server` and `image-sync submit` do the same as processes: a server killed with SIGKILL
+ * after its 202 loses nothing, and a server stops gracefully on SIGTERM. A server without a
+ * token or a source root refuses to start.
  */
 import path from 'node:path';
 import { fetch } from 'undici';
@@ -113,7 +115,70 @@ describe('intake over HTTP, end to end', () => {
     }
   }, 300_000);
 
-  it('image-sync intake-server and image-sync submit: files RECORDED, a second submit with the key delivers nothing new, SIGTERM stops it', async ({
+  it("refused requests start nothing; past the intake's bound the answer is 429 with Retry-After", async ({
+    harness,
+  }) => {
+    const h = await harness();
+    const { backend, batchId } = intakeOn(h, { maxWaiting: 2, retryAfterSeconds: 3 });
+    const made = await h.makeFiles(3, 1024, 3);
+    const root = path.dirname(path.dirname(made[0]!.sourcePath));
+    const server = await startIntakeServer({
+      backend,
+      authenticate: createCodecAuthenticator({ tokens: [TOKEN] }),
+      roots: await resolveSourceRoots([root]),
+      port: 0,
+      maxBodyBytes: 4_096,
+      targets: { defaultTarget: 'default', names: ['default'] },
+    });
+    try {
+      const { files } = order('ord-full', made, root);
+      const refusals = [
+        await fetch(`${server.url}/v1/orders/ord-full/files`, {
+          method: 'POST',
+          headers: {
+            authorization: 'Bearer not-a-known-token-000',
+            'idempotency-key': 'k',
+            'content-type': 'application/json',
+          },
+          body: JSON.stringify({ files }),
+        }),
+        await fetch(`${server.url}/v1/orders/ord-full/files`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${TOKEN}`, 'idempotency-key': 'k', 'content-type': 'application/json' },
+          body: JSON.stringify({ files: [{ fileName: 'x', path: '/etc/hostname' }] }),
+        }),
+        await fetch(`${server.url}/v1/orders/ord-full/files`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${TOKEN}`, 'idempotency-key': 'k', 'content-type': 'application/json' },
+          body: JSON.stringify({ files: files.map((f) => ({ ...f, contentType: `image/${'x'.repeat(2_000)}` })) }),
+        }),
+      ];
+      expect(refusals.map((r) => r.status)).toEqual([401, 400, 413]);
+      for (const r of refusals) await r.text();
+      // Nothing was started: no intake workflow, no ledger row.
+      await expect(h.client.workflow.getHandle(intakeWorkflowIdOf(batchId)).describe()).rejects.toThrow();
+      expect(await h.ledger.listInteractions(batchId)).toEqual([]);
+
+      // Three files never fit an intake holding two: 429, with Retry-After, and the key stays free.
+      const full = await post(server.url, 'ord-full', 'k-full', files);
+      expect(full.status).toBe(429);
+      expect(full.body).toMatchObject({ error: { code: 'saturated', retryAfterSeconds: 3 } });
+      const fits = await post(server.url, 'ord-full', 'k-fits', files.slice(0, 2));
+      expect(fits.status).toBe(202);
+      const status = await allRecorded(server.url, 'ord-full', 2);
+      expect(status.files.map((f) => f.fileName).sort()).toEqual(
+        files
+          .slice(0, 2)
+          .map((f) => f.fileName)
+          .sort(),
+      );
+    } finally {
+      await server.stop(5_000);
+      await backend.close();
+    }
+  }, 300_000);
+
+  it('image-sync intake-server and image-sync submit: files RECORDED through a SIGKILL of the server, the key again delivers nothing new, SIGTERM stops it', async ({
     harness,
   }) => {
     const h = await harness();
@@ -126,9 +191,11 @@ describe('intake over HTTP, end to end', () => {
       IMAGE_SYNC_INTAKE_ROOTS: root,
       IMAGE_SYNC_LOG_FORMAT: 'json',
     });
-    const server = spawnCli(['intake-server', '--port', '0'], { env });
+    const listening = /Intake server listening on (http:\/\/\S+)/;
+    const killed = spawnCli(['intake-server', '--port', '0'], { env });
+    let server = killed;
     try {
-      const [, url] = await server.waitForStdout(/Intake server listening on (http:\/\/\S+)/, 90_000);
+      const [, firstUrl] = await killed.waitForStdout(listening, 90_000);
       const { items, files } = order('ord-cli', made, root);
       const args = [
         'submit',
@@ -138,8 +205,8 @@ describe('intake over HTTP, end to end', () => {
         'cli-key',
         '--json',
       ];
-      const submitEnv = cliEnv(home, { IMAGE_SYNC_INTAKE_URL: url!, IMAGE_SYNC_INTAKE_TOKEN: TOKEN });
-      const first = await runCli(args, { env: submitEnv });
+      const submitEnv = (url: string) => cliEnv(home, { IMAGE_SYNC_INTAKE_URL: url, IMAGE_SYNC_INTAKE_TOKEN: TOKEN });
+      const first = await runCli(args, { env: submitEnv(firstUrl!) });
       expect(first.code, first.stderr).toBe(0);
       expect(JSON.parse(first.stdout)).toMatchObject({
         orderId: 'ord-cli',
@@ -147,22 +214,29 @@ describe('intake over HTTP, end to end', () => {
         replayed: false,
         idempotencyKey: 'cli-key',
       });
+      // Its logs name requests, never the token.
+      expect(killed.stderr).toContain('intake request');
+      expect(killed.stderr + killed.stdout).not.toContain(TOKEN);
+
+      // The server dies at once after the 202: what it accepted is durable, and a new server serves it.
+      killed.signal('SIGKILL');
+      expect((await killed.exit(30_000)).signal).toBe('SIGKILL');
+      server = spawnCli(['intake-server', '--port', '0'], { env });
+      const [, url] = await server.waitForStdout(listening, 90_000);
       await allRecorded(url!, 'ord-cli', 3);
-      const second = await runCli(args, { env: submitEnv });
+      const second = await runCli(args, { env: submitEnv(url!) });
       expect(second.code, second.stderr).toBe(0);
       expect(JSON.parse(second.stdout)).toMatchObject({ replayed: true });
       const uploads = h.simulator.uploadsByFile();
       for (const item of items) expect(uploads.get(`ord-cli/${item.fileName}`)?.received).toBe(1);
       await expectOneTruth(h, [intakeBatchId('default')], items, { maxResends: 3 });
-      // Its logs name requests, never the token.
-      expect(server.stderr).toContain('intake request');
-      expect(server.stderr + server.stdout).not.toContain(TOKEN);
 
       server.signal('SIGTERM');
       const ended = await server.exit(60_000);
       expect(ended.code, ended.stderr).toBe(0);
       expect(ended.stdout).toContain('Intake server stopped');
     } finally {
+      await killed.stop();
       await server.stop();
       // The intake of this test's task queue is not left running for anything after it.
       await h.client.workflow
