@@ -48,6 +48,7 @@ import type {
 import {
   DEFAULT_MAX_WAITING,
   INTAKE_CLOSED_FAILURE,
+  INTAKE_PRIORITY_KEY,
   INTAKE_WORKFLOW_TYPE,
   SATURATED_FAILURE,
   intakeBatchId,
@@ -142,6 +143,8 @@ export function createIntakeBackend(deps: IntakeBackendDeps): IntakeBackend {
         taskQueue,
         args: [input],
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+        // Its workflow tasks (each submission's update) go ahead of bulk batches, as its files do.
+        priority: { priorityKey: INTAKE_PRIORITY_KEY },
         staticSummary: `intake → ${target}`,
         typedSearchAttributes: [
           { key: SA_BATCH_ID, value: batchId },

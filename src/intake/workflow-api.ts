@@ -23,6 +23,11 @@ export function intakeWorkflowIdOf(batchId: string): string {
   return batchWorkflowId(batchId);
 }
 
+/**
+ * Task-queue priority of the intake and its files (1 is the highest; batches have the default,
+ * 3): on a server whose matcher honours priorities, an order someone waits on goes ahead of bulk.
+ */
+export const INTAKE_PRIORITY_KEY = 1;
 /** Files waiting in one intake workflow (accepted, not yet started) at most, by default. */
 export const DEFAULT_MAX_WAITING = 1_000;
 /** Keys of the latest submissions an intake remembers, across runs, to take each once. */

@@ -48,6 +48,7 @@ import type { Activities, EndedFile, QueuedRedrive } from '../activities';
 import { FailureType } from '../failures';
 import {
   INTAKE_CLOSED_FAILURE,
+  INTAKE_PRIORITY_KEY,
   RECENT_KEYS_KEPT,
   SATURATED_FAILURE,
   submitUpdate,
@@ -87,11 +88,6 @@ export const INTAKE_CONTINUE_AS_NEW_AFTER_EVENTS = 4_000;
 const AWAIT_FILES_MAX_WAIT_MS = 50_000;
 /** Redrives read from the ledger per activity call. */
 const REDRIVE_PAGE = 200;
-/**
- * Task-queue priority of the intake's files (1 is the highest; a batch's files have the default,
- * 3): on a server whose matcher honours priorities, an order someone waits on goes ahead of bulk.
- */
-export const INTAKE_PRIORITY_KEY = 1;
 
 /** What the intake returns once cancelled: the batch's result, and the files it never started. */
 export interface IntakeResult extends BatchResult {
