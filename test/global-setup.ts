@@ -22,6 +22,7 @@ import { createCodecAuthenticator } from '../src/codec/auth';
 import { EncryptionCodec } from '../src/codec/encryption';
 import { startCodecServer } from '../src/codec/server';
 import { ensureTemporalCli, PROJECT_ROOT } from '../src/temporal/cli-binary';
+import { devServerRequiredArgs } from '../src/temporal/dev-server';
 import { TEST_CODEC_TOKEN, testEncryptionKeys } from './helpers/keys';
 
 declare module 'vitest' {
@@ -51,7 +52,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
       executable: { type: 'existing-path', path: cli.path },
       ip: '127.0.0.1',
       searchAttributes: [SA_BATCH_ID, SA_ORDER_ID, SA_TARGET, SA_STATE, SA_RESENDS, SA_FILES_TOTAL, SA_FILES_FAILED],
-      extraArgs: ['--log-level', 'error'],
+      // The product's required dynamic configuration (task-queue priority), as every dev server it starts.
+      extraArgs: ['--log-level', 'error', ...devServerRequiredArgs()],
     },
   });
   const outDir = path.join(PROJECT_ROOT, '.image-sync', 'test');

@@ -47,6 +47,20 @@ export const DEV_SERVER_TUNING: Record<string, string> = {
   'system.forceSearchAttributesCacheRefreshOnRead': 'false',
 };
 
+/**
+ * Dynamic configuration the product needs from any dev server, tuned or not: the matcher that
+ * honours task-queue priority keys, so an intake's files (priority 1) go ahead of a batch's
+ * (the default, 3) on the same task queue (docs/intake.md). The older matcher ignores the keys.
+ */
+export const DEV_SERVER_REQUIRED: Record<string, string> = {
+  'matching.useNewMatcher': 'true',
+};
+
+/** The command-line arguments that apply DEV_SERVER_REQUIRED. */
+export function devServerRequiredArgs(): string[] {
+  return Object.entries(DEV_SERVER_REQUIRED).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${value}`]);
+}
+
 /** SQLite pragmas for a dev server that keeps its state in a file. */
 export const DEV_SERVER_SQLITE_PRAGMAS = ['journal_mode=WAL', 'synchronous=NORMAL'];
 
@@ -126,6 +140,7 @@ export function devServerArgs(
   if (opts.uiPort !== null && opts.uiCodecEndpoint) args.push('--ui-codec-endpoint', opts.uiCodecEndpoint);
   if (opts.namespace !== 'default') args.push('--namespace', opts.namespace);
   for (const [key, type] of Object.entries(loadSearchAttributes())) args.push('--search-attribute', `${key}=${type}`);
+  args.push(...devServerRequiredArgs());
   if (opts.tuned !== false) args.push(...devServerTuningArgs(opts.dbFile));
   for (const [key, value] of Object.entries(opts.dynamicConfig ?? {})) {
     args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);

@@ -580,6 +580,8 @@ describe('temporal-config/dynamicconfig/development-sql.yaml', () => {
       }
     }
     expect(config['system.forceSearchAttributesCacheRefreshOnRead']).toEqual([{ value: true, constraints: {} }]);
+    // Task-queue priority (an intake's files ahead of a batch's) needs the new matcher.
+    expect(config['matching.useNewMatcher']).toEqual([{ value: true, constraints: {} }]);
   });
 });
 
