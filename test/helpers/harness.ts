@@ -16,6 +16,7 @@ import type { SimulatorOptions } from '../../src/devtools/simulator/options';
 import { DEFAULT_POLICY, type BatchPolicy, type RateLimit, type SyncItem } from '../../src/shared';
 import { scanDirectory } from '../../src/source/scan';
 import { generateBlobFiles } from '../../src/devtools/samples/sample-images';
+import type { SyncWorkerOptions } from '../../src/worker';
 import { testEncryptionKeys } from './keys';
 
 export { TEST_ENCRYPTION_KEYS_ENV, testEncryptionKeys } from './keys';
@@ -48,6 +49,8 @@ export interface HarnessOptions {
   notifySecret?: string;
   /** The default target's adapter, for a kind of target other than the simulator's HTTP. */
   defaultSystem?: (use: 'stack' | 'worker') => RecordingSystem;
+  /** Slots of the in-process worker (fewer activity slots make tasks queue on the server). */
+  workerTuning?: SyncWorkerOptions['tuning'];
 }
 
 export interface Harness extends Stack {
@@ -82,7 +85,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     defaultSystem: opts.defaultSystem,
     encryptionKeys: testEncryptionKeys(),
     workflowBundle: await bundle,
-    worker: { kind: 'in-process', heartbeatEveryMs: 500 },
+    worker: { kind: 'in-process', heartbeatEveryMs: 500, tuning: opts.workerTuning },
   });
   // The stack itself (its worker and workerPids stay live), with what tests do on top.
   return Object.assign(Object.create(stack) as Stack, {
