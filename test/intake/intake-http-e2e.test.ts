@@ -8,9 +8,10 @@
  * token or a source root refuses to start.
  */
 import path from 'node:path';
-import { fetch } from 'undici';
+import { Agent, fetch } from 'undici';
 import { afterAll, describe, expect } from 'vitest';
 import { createCodecAuthenticator } from '../../src/codec/auth';
+import { makeTestPki } from '../../src/devtools/destinations/pki';
 import type { IntakeOrderStatus } from '../../src/intake/backend';
 import { resolveSourceRoots } from '../../src/intake/http/confine';
 import { startIntakeServer } from '../../src/intake/http/server';
@@ -245,6 +246,45 @@ describe('intake over HTTP, end to end', () => {
         .catch(() => undefined);
     }
   }, 300_000);
+
+  it('intake-server over mutual TLS starts while Temporal is away, and its /health says so', async () => {
+    const home = await tempDir('intake-tls');
+    const pki = makeTestPki(path.join(home, 'pki'));
+    const env = cliEnv(home, {
+      IMAGE_SYNC_INTAKE_TOKENS: TOKEN,
+      IMAGE_SYNC_INTAKE_ROOTS: home,
+      TEMPORAL_ADDRESS: '127.0.0.1:1',
+      IMAGE_SYNC_LEDGER_URL: `sqlite:${path.join(home, 'ledger.db')}`,
+    });
+    const tlsArgs = ['--tls-cert', pki.serverCertFile, '--tls-key', pki.serverKeyFile];
+    const server = spawnCli(['intake-server', '--port', '0', ...tlsArgs, '--client-ca', pki.caFile], { env });
+    const withCert = new Agent({ connect: { ca: pki.ca, cert: pki.clientCert, key: pki.clientKey } });
+    const withoutCert = new Agent({ connect: { ca: pki.ca } });
+    try {
+      const [, url] = await server.waitForStdout(
+        /Intake server listening on (https:\/\/\S+) .*client certificates required/,
+        90_000,
+      );
+      const health = await fetch(`${url}/health`, { dispatcher: withCert });
+      expect(health.status).toBe(503);
+      expect(((await health.json()) as { status: string }).status).toMatch(/Temporal/);
+      await expect(fetch(`${url}/health`, { dispatcher: withoutCert })).rejects.toThrow();
+      server.signal('SIGTERM');
+      const ended = await server.exit(60_000);
+      expect(ended.code, ended.stderr).toBe(0);
+    } finally {
+      await server.stop();
+      await withCert.close();
+      await withoutCert.close();
+    }
+    // TLS options that do not go together are refused before anything starts.
+    const noKey = await runCli(['intake-server', '--port', '0', '--tls-cert', pki.serverCertFile], { env });
+    expect(noKey.code).toBe(2);
+    expect(noKey.stderr).toMatch(/go together/);
+    const caAlone = await runCli(['intake-server', '--port', '0', '--client-ca', pki.caFile], { env });
+    expect(caAlone.code).toBe(2);
+    expect(caAlone.stderr).toMatch(/needs --tls-cert/);
+  }, 180_000);
 
   it('intake-server refuses to start without a token or a source root (exit 2)', async () => {
     const home = await tempDir('intake-refuse');

@@ -159,10 +159,14 @@ export function registerIntakeServer(program: Command): void {
         }
 
         let readiness = { ok: false, status: 'starting' };
-        const refresh = async () => {
-          const r = await backend.ready().catch((err: unknown) => ({ ok: false, reason: errorText(err) }));
-          readiness = { ok: r.ok, status: r.ok ? 'ready' : (r.reason ?? 'not ready') };
-        };
+        let refreshing: Promise<void> | undefined;
+        const refresh = () =>
+          (refreshing ??= (async () => {
+            const r = await backend.ready().catch((err: unknown) => ({ ok: false, reason: errorText(err) }));
+            readiness = { ok: r.ok, status: r.ok ? 'ready' : (r.reason ?? 'not ready') };
+          })().finally(() => {
+            refreshing = undefined;
+          }));
         await refresh();
         const poll = setInterval(() => void refresh(), READINESS_EVERY_MS);
         const metricsPort = flags.metricsPort ?? env.IMAGE_SYNC_METRICS_PORT;
@@ -185,6 +189,8 @@ export function registerIntakeServer(program: Command): void {
         logger.info({ signal, inFlight: server.inFlight(), graceMs }, 'intake server stopping');
         const { unfinished } = await server.stop(graceMs);
         await metricsServer?.close();
+        // The backend's connection is closed only once no readiness check uses it.
+        await refreshing;
         await backend.close();
         logger.info({ unfinished }, 'intake server stopped');
         process.stdout.write(`Intake server stopped${unfinished > 0 ? ` (${unfinished} request(s) cut off)` : ''}\n`);

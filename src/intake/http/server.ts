@@ -67,12 +67,18 @@ export interface IntakeServerOptions {
   readyTimeoutMs?: number;
 }
 
+/** The readiness check's own time limit, longer than the backend's (5 s) so its reason is the one told. */
+const READY_TIMEOUT_MS = 10_000;
+
 export interface IntakeServer {
   url: string;
   port: number;
   /** Requests being answered now. */
   inFlight(): number;
-  /** The graceful stop; resolves once every connection is closed, with how many requests were cut off. */
+  /**
+   * The graceful stop; resolves once every connection is closed and no readiness check of the
+   * backend runs any more, with how many requests were cut off.
+   */
   stop(graceMs?: number): Promise<{ unfinished: number }>;
 }
 
@@ -82,16 +88,25 @@ export async function startIntakeServer(opts: IntakeServerOptions): Promise<Inta
   let inFlight = 0;
   let stopping = false;
   const idleWaiters = new Set<() => void>();
+  /** Readiness checks of the backend still running (one may outlive its answer): stop() awaits them. */
+  const checks = new Set<Promise<unknown>>();
 
   async function ready(): Promise<{ ok: boolean; reason?: string }> {
+    const readyMs = opts.readyTimeoutMs ?? READY_TIMEOUT_MS;
     let timer: NodeJS.Timeout | undefined;
     try {
+      const check = opts.backend.ready();
+      checks.add(check);
+      check.then(
+        () => checks.delete(check),
+        () => checks.delete(check),
+      );
       return await Promise.race([
-        opts.backend.ready(),
+        check,
         new Promise<{ ok: boolean; reason: string }>((resolve) => {
           timer = setTimeout(
-            () => resolve({ ok: false, reason: 'the readiness check timed out' }),
-            opts.readyTimeoutMs ?? 5_000,
+            () => resolve({ ok: false, reason: `Temporal or the ledger did not answer within ${readyMs} ms` }),
+            readyMs,
           );
         }),
       ]);
@@ -300,6 +315,8 @@ export async function startIntakeServer(opts: IntakeServerOptions): Promise<Inta
         const unfinished = inFlight;
         server.closeAllConnections();
         await closed;
+        // So that the backend can be closed after this: nothing of it is still in use.
+        await Promise.allSettled([...checks]);
         return { unfinished };
       })();
       return stopped;
