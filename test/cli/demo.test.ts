@@ -1,7 +1,7 @@
 /**
  * `image-sync demo --target webdav --exit`: the demo starts a real WebDAV store (lighttpd with
- * mod_webdav) with a password made for the run, sends a small sample batch to it, checks the
- * invariant and stops. The password reaches neither the output, nor the env file, nor the
+ * mod_webdav) with a password made for the run, sends a small sample batch to it while three files
+ * of another order come in over the intake API, checks the invariant of both and stops. The password reaches neither the output, nor the env file, nor the
  * targets file, nor the ledger.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -39,13 +39,20 @@ describe('image-sync demo against a real server', () => {
     expect(result.stdout).toMatch(/target: WebDAV store \(lighttpd, mod_webdav\) http:\/\/127\.0\.0\.1:\d+/);
     expect(result.stdout).toMatch(/ended COMPLETED: 6 recorded/);
     expect(result.stdout).toContain('Consistency check: 6 files, 0 drifts, 0 needing attention');
+    // Three files of another order came in over the intake API while the batch ran.
+    const live = /Live submissions of (LIVE-[0-9-]+): 3 RECORDED\n/.exec(result.stdout);
+    expect(live, result.stdout).not.toBeNull();
+    const liveOrder = live![1]!;
+    expect(result.stdout.match(new RegExp(`POST /v1/orders/${liveOrder}/files \\(\\S+\\) → 202`, 'g'))).toHaveLength(3);
+    expect(result.stdout).toContain('Intake consistency check: 3 files, 0 drifts, 0 needing attention');
 
-    // The store holds the six files under their orders.
+    // The store holds the six files under their orders, and the three submitted ones under theirs.
     const root = path.join(state, 'destination-webdav', 'webdav-root');
     const held = readdirSync(root)
       .filter((d) => !d.startsWith('.'))
       .flatMap((order) => readdirSync(path.join(root, order)).map((f) => `${order}/${f}`));
-    expect(held).toHaveLength(6);
+    expect(held).toHaveLength(9);
+    expect(held.filter((f) => f.startsWith(`${liveOrder}/`))).toHaveLength(3);
 
     // The password is in its secret file only.
     const secretFile = path.join(state, 'destination-webdav', 'secrets', 'demo_webdav_password');

@@ -8,7 +8,10 @@ import { loadInput, startBatch } from '../../batch/start';
 import { checkBatchConsistency } from '../../consistency/invariant';
 import { appEnv, reloadAppEnv } from '../../config/env';
 import { startDestination, type RunningDestination, type ServerKind } from '../../devtools/destinations/destination';
+import { startLiveSubmissions } from '../../devtools/demo-intake';
 import { startStack } from '../../devtools/stack';
+import { DEFAULT_TARGET } from '../../intake/temporal-backend';
+import { intakeBatchId } from '../../intake/workflow-api';
 import type { SimulatorOptions } from '../../devtools/simulator/options';
 import { generateSampleBatch } from '../../devtools/samples/sample-images';
 import { freePort } from '../../temporal/dev-server';
@@ -53,7 +56,7 @@ export function registerDemo(program: Command): void {
   program
     .command('demo')
     .description(
-      'everything on this machine: dev server, the simulator with moderate faults or a real server (--target), a worker, and a sample batch',
+      'everything on this machine: dev server, the simulator with moderate faults or a real server (--target), a worker, a sample batch, and a few files submitted over the intake API while it runs',
     )
     .option('--orders <n>', 'orders in the sample batch', parseIntOption('--orders', 1, 10_000), 20)
     .option('--files-per-order <n>', 'image files per order', parseIntOption('--files-per-order', 1, 1_000), 10)
@@ -133,6 +136,7 @@ async function runDemo(
     deferWorker: true,
   });
   const { server, simulator, client, ledger } = stack;
+  let closeLive = async () => {};
   try {
     // A real server is the default target of a targets file; its secrets are in files the
     // `<NAME>_FILE` variables name, so neither the output nor the env file holds one.
@@ -190,7 +194,26 @@ async function runDemo(
     });
     say(`Started batch ${batchId}: ${input.items.length} files. Follow it in the Web UI:`);
     say(`  ${uiBatchLink(server.uiUrl!, batchId)}`);
+    // A few files of another order come in over the intake API while the batch runs, and go
+    // ahead of it (task-queue priority, docs/intake.md).
+    const live = await startLiveSubmissions({ client, ledger, taskQueue: stack.taskQueue, dir, count: 3, say, stop });
+    closeLive = () => live.close();
     const result = await Promise.race([watchBatch(client, batchId), stop.then(() => undefined)]);
+    const liveStates = result ? await Promise.race([live.done, stop.then(() => undefined)]) : undefined;
+    if (result && liveStates) {
+      const tally = new Map<string, number>();
+      for (const state of liveStates.values()) tally.set(state, (tally.get(state) ?? 0) + 1);
+      say(`Live submissions of ${live.orderId}: ${[...tally].map(([state, n]) => `${n} ${state}`).join(', ')}`);
+      const intakeCheck = await checkBatchConsistency({
+        ledger,
+        targets: stack.targets,
+        batchId: intakeBatchId(DEFAULT_TARGET),
+        maxResends: 3,
+      });
+      say(
+        `Intake consistency check: ${intakeCheck.files} files, ${intakeCheck.drifts.length} drifts, ${intakeCheck.needsAttention.length} needing attention`,
+      );
+    }
     if (result) {
       say(formatResult(result).trimEnd());
       const report = await buildReport(ledger, batchId);
@@ -214,6 +237,7 @@ async function runDemo(
     }
   } finally {
     say('Stopping...');
+    await closeLive();
     await stack.close();
   }
 }
