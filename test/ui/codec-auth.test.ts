@@ -117,21 +117,14 @@ describe.skipIf(SKIP)('the Web UI decodes through the codec server only with a s
     const refused = page.waitForResponse((r) => isCodecCall(r) && r.status() === 401, { timeout: SEE_TIMEOUT });
     await openFilePage(page, stack!.ui.anonymous.url);
     await refused;
-    await seen(page.getByText(ENCRYPTED_ENCODING_B64).first(), 'the input in its encrypted form');
-    await seen(
-      page.getByText('Codec Server could not connect').locator('visible=true').first(),
-      "the UI's codec server warning",
+    const answered = await expectRefused(
+      page,
+      codecAnswers,
+      before,
+      'codec-no-credential.png',
+      /^no bearer credential/,
     );
-    await page.getByText(ENCRYPTED_ENCODING_B64).first().scrollIntoViewIfNeeded();
-    await page.screenshot({ path: path.join(SHOTS, 'codec-no-credential.png'), fullPage: true });
-
-    expect(await page.getByText(item.sourcePath).count()).toBe(0);
-    const answered = await codecAnswers();
-    expect(answered.map((a) => a.status)).not.toContain(200);
     for (const a of answered) expect(a.authorization).toBeUndefined();
-    const verdicts = stack!.codecVerdicts.slice(before);
-    expect(verdicts.length).toBeGreaterThan(0);
-    for (const v of verdicts) expect(v).toEqual({ ok: false, detail: expect.stringMatching(/^no bearer credential/) });
   });
 
   it('a signed-in page that forwards a forged token gets 401 and shows only the ciphertext', async () => {
@@ -147,24 +140,40 @@ describe.skipIf(SKIP)('the Web UI decodes through the codec server only with a s
     const refused = page.waitForResponse((r) => isCodecCall(r) && r.status() === 401, { timeout: SEE_TIMEOUT });
     await openFilePage(page, stack!.ui.signedIn.url);
     await refused;
+    const answered = await expectRefused(page, codecAnswers, before, 'codec-forged-token.png', /^JWT not accepted/);
+    for (const a of answered) expect(a.authorization).toBe(`Bearer ${forged}`);
+  });
+
+  /** A new person (browser context) and the codec server's answers to their page's calls. */
+  /**
+   * What a refused page shows and what the codec server heard: the input only in its encrypted
+   * form under the UI's codec warning, no plaintext, no answer 200, and every verdict since
+   * `before` a refusal whose detail matches. Returns the codec answers for the caller's own checks.
+   */
+  async function expectRefused(
+    page: Page,
+    codecAnswers: () => Promise<{ status: number; authorization: string | undefined }[]>,
+    before: number,
+    shot: string,
+    detail: RegExp,
+  ): Promise<{ status: number; authorization: string | undefined }[]> {
     await seen(page.getByText(ENCRYPTED_ENCODING_B64).first(), 'the input in its encrypted form');
     await seen(
       page.getByText('Codec Server could not connect').locator('visible=true').first(),
       "the UI's codec server warning",
     );
     await page.getByText(ENCRYPTED_ENCODING_B64).first().scrollIntoViewIfNeeded();
-    await page.screenshot({ path: path.join(SHOTS, 'codec-forged-token.png'), fullPage: true });
+    await page.screenshot({ path: path.join(SHOTS, shot), fullPage: true });
 
     expect(await page.getByText(item.sourcePath).count()).toBe(0);
     const answered = await codecAnswers();
     expect(answered.map((a) => a.status)).not.toContain(200);
-    for (const a of answered) expect(a.authorization).toBe(`Bearer ${forged}`);
     const verdicts = stack!.codecVerdicts.slice(before);
     expect(verdicts.length).toBeGreaterThan(0);
-    for (const v of verdicts) expect(v).toEqual({ ok: false, detail: expect.stringMatching(/^JWT not accepted/) });
-  });
+    for (const v of verdicts) expect(v).toEqual({ ok: false, detail: expect.stringMatching(detail) });
+    return answered;
+  }
 
-  /** A new person (browser context) and the codec server's answers to their page's calls. */
   async function person(): Promise<{
     page: Page;
     context: BrowserContext;
