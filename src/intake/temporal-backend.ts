@@ -64,6 +64,13 @@ export const DEFAULT_TARGET = 'default';
 export const DEFAULT_TAKE_LEASE_MS = 2 * 60_000;
 /** How long one submission waits for Temporal before it is answered `unavailable`. */
 export const DEFAULT_SUBMIT_TIMEOUT_MS = 20_000;
+/**
+ * Hand-overs (updates) to one target's intake in flight at once from this server; the others wait
+ * their turn. Temporal admits at most 10 updates in flight per workflow (`history.maxInFlightUpdates`)
+ * and refuses the rest; and a crowd of updates retried against one workflow starves its own
+ * progress (its children's starts wait on the same workflow), so the queue is kept here.
+ */
+export const DEFAULT_MAX_HAND_OVERS = 8;
 /** The Retry-After of a saturated answer, in seconds. */
 export const DEFAULT_RETRY_AFTER_SECONDS = 5;
 
@@ -80,6 +87,8 @@ export interface IntakeBackendDeps {
   submitTimeoutMs?: number;
   takeLeaseMs?: number;
   retryAfterSeconds?: number;
+  /** Hand-overs to one target's intake in flight at once (DEFAULT_MAX_HAND_OVERS). */
+  maxHandOvers?: number;
   /** An intake continues as new once a run's history holds this many events (the workflow's default when absent). */
   continueAsNewAfterEvents?: number;
   /**
@@ -114,6 +123,42 @@ function itemOf(orderId: string, f: IntakeFile): SyncItem {
 /** How a hand-over to one intake failed, when it did. */
 type HandOverFailure = { kind: 'saturated'; reason: string } | { kind: 'unavailable'; reason: string };
 
+/** At most `limit` holders at once; the others wait in arrival order until a slot frees or their deadline. */
+class Gate {
+  private held = 0;
+  private readonly queue: (() => void)[] = [];
+  constructor(private readonly limit: number) {}
+
+  /** True once a slot is held (release it), false when the deadline came first. */
+  async enter(deadline: number): Promise<boolean> {
+    if (this.held < this.limit) {
+      this.held += 1;
+      return true;
+    }
+    return new Promise<boolean>((resolve) => {
+      const turn = () => {
+        clearTimeout(timer);
+        this.held += 1;
+        resolve(true);
+      };
+      const timer = setTimeout(
+        () => {
+          const at = this.queue.indexOf(turn);
+          if (at >= 0) this.queue.splice(at, 1);
+          resolve(false);
+        },
+        Math.max(0, deadline - Date.now()),
+      );
+      this.queue.push(turn);
+    });
+  }
+
+  leave(): void {
+    this.held -= 1;
+    this.queue.shift()?.();
+  }
+}
+
 export function createIntakeBackend(deps: IntakeBackendDeps): IntakeBackend {
   const { client, ledger, taskQueue } = deps;
   const policy = intakePolicy(deps.policy);
@@ -122,6 +167,10 @@ export function createIntakeBackend(deps: IntakeBackendDeps): IntakeBackend {
   const leaseMs = deps.takeLeaseMs ?? DEFAULT_TAKE_LEASE_MS;
   const retryAfterSeconds = deps.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS;
   const batchIdFor = deps.batchIdFor ?? intakeBatchId;
+  const maxHandOvers = deps.maxHandOvers ?? DEFAULT_MAX_HAND_OVERS;
+  if (!Number.isInteger(maxHandOvers) || maxHandOvers < 1)
+    throw new Error('maxHandOvers must be a whole number of 1 or more');
+  const gates = new Map<string, Gate>();
 
   async function handOver(
     target: string,
@@ -205,7 +254,17 @@ export function createIntakeBackend(deps: IntakeBackendDeps): IntakeBackend {
       const deadline = Date.now() + timeoutMs;
       let replayedEverywhere = true;
       for (const [target, files] of byTarget) {
-        const outcome = await handOver(target, { idempotencyKey, orderId, files }, deadline);
+        const gate = gates.get(target) ?? gates.set(target, new Gate(maxHandOvers)).get(target)!;
+        let outcome: IntakeReceipt | HandOverFailure;
+        if (await gate.enter(deadline)) {
+          try {
+            outcome = await handOver(target, { idempotencyKey, orderId, files }, deadline);
+          } finally {
+            gate.leave();
+          }
+        } else {
+          outcome = { kind: 'saturated', reason: `submissions to target ${target} queue past the submit timeout` };
+        }
         if ('kind' in outcome) {
           await ledger.releaseSubmission(idempotencyKey, taker).catch(() => undefined);
           return outcome.kind === 'saturated'
