@@ -288,31 +288,36 @@ export function counterDelta(before: DatabaseCounters, after: DatabaseCounters):
   };
 }
 
-/** Events in every workflow history of a batch: the batch's runs, and its files unless filesToo is false. */
+/**
+ * Events in every workflow history of a batch: the batch's runs, and its files unless filesToo is
+ * false. Every run is listed once from visibility (the batch's by its id, the files' by their id
+ * prefix; each listed execution is one run) and the histories are read a few at a time: read one
+ * by one with a listing per file, a 3,000-file batch on the PostgreSQL server took minutes.
+ */
 export async function historyEvents(
   client: Client,
   batchWorkflowId: string,
   opts: { filesToo?: boolean } = {},
 ): Promise<{ total: number; largestRun: number; workflows: number }> {
+  const runs: { workflowId: string; runId: string }[] = [];
+  const queries = [`WorkflowId = "${batchWorkflowId}"`];
+  if (opts.filesToo !== false) queries.push(`WorkflowId STARTS_WITH "${batchWorkflowId}/"`);
+  for (const query of queries)
+    for await (const wf of client.workflow.list({ query })) runs.push({ workflowId: wf.workflowId, runId: wf.runId });
   let total = 0;
   let largestRun = 0;
-  let workflows = 0;
-  const ids = new Set<string>([batchWorkflowId]);
-  if (opts.filesToo !== false) {
-    for await (const wf of client.workflow.list({ query: `WorkflowId STARTS_WITH "${batchWorkflowId}/"` }))
-      ids.add(wf.workflowId);
-  }
-  for (const id of ids) {
-    // Every run of the workflow (the batch continues as new).
-    for await (const run of client.workflow.list({ query: `WorkflowId = "${id}"` })) {
-      const history = await client.workflow.getHandle(id, run.runId).fetchHistory();
+  let next = 0;
+  const reader = async () => {
+    while (next < runs.length) {
+      const run = runs[next++]!;
+      const history = await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory();
       const n = history.events?.length ?? 0;
       total += n;
       largestRun = Math.max(largestRun, n);
-      workflows += 1;
     }
-  }
-  return { total, largestRun, workflows };
+  };
+  await Promise.all(Array.from({ length: 8 }, reader));
+  return { total, largestRun, workflows: runs.length };
 }
 
 export interface DatabaseMeasure {
