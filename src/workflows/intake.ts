@@ -179,14 +179,6 @@ export async function intake(input: IntakeInput): Promise<IntakeResult> {
           throw ApplicationFailure.nonRetryable('a submission lists its files', FailureType.BadInput);
         }
         if (recentKeys.includes(parcel.idempotencyKey)) return;
-        // The server takes a bounded number of updates per run (history.maxTotalUpdates) and
-        // suggests continuing as new before it: new files wait for the next run.
-        if (workflowInfo().continueAsNewSuggested) {
-          throw ApplicationFailure.nonRetryable(
-            `the intake of target ${target} is about to continue as new; try again shortly`,
-            SATURATED_FAILURE,
-          );
-        }
         const joining = newlyWaiting(parcel);
         if (waiting.length + joining > maxWaiting) {
           throw ApplicationFailure.nonRetryable(
