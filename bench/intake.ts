@@ -1,7 +1,7 @@
 /**
  * `npm run bench:intake -- [--rates 10,50,100] [--seconds 20] [--batch-files 10000]
  *   [--saturation-files 2000] [--per-submission 100] [--concurrency 64] [--repeat 3]
- *   [--size 1024] [--latency-ms 0] [--skip-latency] [--skip-saturation] [--out DIR]`
+ *   [--size 1024] [--latency-ms 0] [--drain-timeout-s 300] [--skip-latency] [--skip-saturation] [--out DIR]`
  *
  * The real-time intake measured over HTTP, on the pinned dev server with the worker, the
  * simulator and the intake server in this process (docs/intake.md).
@@ -13,7 +13,9 @@
  *    turning RECORDED. Measured twice, each time on a stack of its own: alone, and with a batch of
  *    `--batch-files` files running to the same target at `--concurrency` (started first, measured
  *    once it is under way). A 429 is retried after its Retry-After and counted; the latency still
- *    runs from the first attempt.
+ *    runs from the first attempt. A window whose files are not all RECORDED within
+ *    `--drain-timeout-s` of its last request ends there, with the count it reached, and the
+ *    higher rates are not run on that stack.
  * 2. Saturation: the same `--saturation-files` files delivered by a batch (the batch path's c of
  *    `npm run bench`) and by the intake (submissions of `--per-submission` files, as many as it
  *    takes, retried after each 429), each on a fresh stack, back to back, `--repeat` times. Both run
@@ -39,7 +41,7 @@ import { historyEvents, startBenchStack, type BenchStack } from './stack';
 
 const TOKEN = 'bench-intake-token-0123456789abcdef';
 const TARGET = 'default';
-/** How long a window's files may take to be RECORDED after its last request before the run gives up. */
+/** How long a saturation run's files may take to be RECORDED before the run gives up. */
 const DRAIN_TIMEOUT_MS = 15 * 60_000;
 
 interface Options {
@@ -52,6 +54,8 @@ interface Options {
   repeat: number;
   size: number;
   latencyMs: number;
+  /** How long a latency window's files may take to be accepted and RECORDED after its last request. */
+  drainTimeoutMs: number;
 }
 
 interface LatencyRow {
@@ -72,6 +76,8 @@ interface LatencyRow {
   batchFilesPerSecond?: number;
   /** Whether the batch was still running when the window's last file was RECORDED. */
   batchRanThroughout?: boolean;
+  /** Files RECORDED within the drain timeout; the percentiles are of these only when it is short of `files`. */
+  recorded: number;
 }
 
 interface SaturationRun {
@@ -141,16 +147,27 @@ async function submit(
   orderId: string,
   key: string,
   files: { fileName: string; path: string }[],
+  signal?: AbortSignal,
 ): Promise<{ saturated: number; acceptedAt: number }> {
   let saturated = 0;
   for (let attempt = 0; ; attempt++) {
-    const res = await fetch(`${base}/v1/orders/${orderId}/files`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${TOKEN}`, 'idempotency-key': key, 'content-type': 'application/json' },
-      body: JSON.stringify({ files }),
-    });
-    const text = await res.text();
+    let res: Response;
+    let text: string;
+    try {
+      res = await fetch(`${base}/v1/orders/${orderId}/files`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'idempotency-key': key, 'content-type': 'application/json' },
+        body: JSON.stringify({ files }),
+        signal,
+      });
+      text = await res.text();
+    } catch (err) {
+      // Given up by the run (the window's drain timeout): not accepted.
+      if (signal?.aborted) return { saturated, acceptedAt: NaN };
+      throw err;
+    }
     if (res.status === 202) return { saturated, acceptedAt: Date.now() };
+    if (signal?.aborted) return { saturated, acceptedAt: NaN };
     if ((res.status === 429 || res.status === 503) && attempt < 100) {
       if (res.status === 429) saturated += 1;
       await sleep(Number(res.headers.get('retry-after') ?? '1') * 1000);
@@ -169,15 +186,22 @@ function requestFiles(items: SyncItem[], root: string) {
  * Waits until `count` files of the ledger batch are RECORDED (read by a count, once a second, to
  * cost the measured process little), then returns the RECORDED rows whose order starts with `orderPrefix`.
  */
-async function recordedRows(stack: BenchStack, batchId: string, orderPrefix: string, count: number, before = 0) {
-  const deadline = Date.now() + DRAIN_TIMEOUT_MS;
+async function recordedRows(
+  stack: BenchStack,
+  batchId: string,
+  orderPrefix: string,
+  count: number,
+  before = 0,
+  timeout: { ms: number; partial: boolean } = { ms: DRAIN_TIMEOUT_MS, partial: false },
+) {
+  const deadline = Date.now() + timeout.ms;
   for (;;) {
     const recorded = await recordedCount(stack, batchId);
     if (recorded - before >= count) break;
-    if (Date.now() > deadline)
-      throw new Error(
-        `${orderPrefix}: ${recorded - before} of ${count} files RECORDED after ${DRAIN_TIMEOUT_MS / 1000} s`,
-      );
+    if (Date.now() > deadline) {
+      if (timeout.partial) break;
+      throw new Error(`${orderPrefix}: ${recorded - before} of ${count} files RECORDED after ${timeout.ms / 1000} s`);
+    }
     await sleep(1000);
   }
   return (await stack.ledger.latestInteractions(batchId, { status: 'RECORDED' })).filter((r) =>
@@ -194,7 +218,7 @@ function lastUpdate(rows: { updated_at: string }[]): number {
   return Math.max(...rows.map((r) => Date.parse(r.updated_at)));
 }
 
-async function latencyRuns(opts: Options, withBatch: boolean): Promise<LatencyRow[]> {
+async function latencyRuns(opts: Options, withBatch: boolean, onRow: (row: LatencyRow) => void): Promise<LatencyRow[]> {
   const stack = await startBenchStack({ simulator: { latencyMs: opts.latencyMs } });
   const rows: LatencyRow[] = [];
   try {
@@ -238,21 +262,31 @@ async function latencyRuns(opts: Options, withBatch: boolean): Promise<LatencyRo
         const intakeAt0 = await recordedCount(stack, intakeBatchId(TARGET));
         const sentAt = new Map<string, number>();
         const answers: Promise<{ saturated: number; acceptedAt: number }>[] = [];
+        const giveUp = new AbortController();
         const t0 = Date.now();
         for (const [i, item] of mine.entries()) {
           const due = t0 + (i * 1000) / rate;
           if (due > Date.now()) await sleep(due - Date.now());
           const orderId = `${prefix}${String(i).padStart(6, '0')}`;
           sentAt.set(orderId, Date.now());
-          answers.push(submit(server.url, orderId, `${orderId}-k`, requestFiles([item], root)));
+          answers.push(submit(server.url, orderId, `${orderId}-k`, requestFiles([item], root), giveUp.signal));
         }
         // The schedule's span: n requests at R/s take n/R seconds when the machine keeps up.
         const sentSeconds = (Date.now() - t0) / 1000 + 1 / rate;
+        // Bounded: a server that stops answering ends the window with what was RECORDED by then.
+        const giveUpAt = setTimeout(() => giveUp.abort(), opts.drainTimeoutMs);
+        const recorded = await recordedRows(stack, intakeBatchId(TARGET), prefix, mine.length, intakeAt0, {
+          ms: opts.drainTimeoutMs,
+          partial: true,
+        });
+        giveUp.abort();
+        clearTimeout(giveUpAt);
         const accepted = await Promise.all(answers);
-        const recorded = await recordedRows(stack, intakeBatchId(TARGET), prefix, mine.length, intakeAt0);
         const lastRecorded = lastUpdate(recorded);
         const latencies = recorded.map((r) => Date.parse(r.updated_at) - sentAt.get(r.order_id)!);
-        const acceptTimes = [...sentAt.values()].map((s, i) => accepted[i]!.acceptedAt - s);
+        const acceptTimes = [...sentAt.values()]
+          .map((s, i) => accepted[i]!.acceptedAt - s)
+          .filter((t) => Number.isFinite(t));
         const row: LatencyRow = {
           rate,
           withBatch,
@@ -264,6 +298,7 @@ async function latencyRuns(opts: Options, withBatch: boolean): Promise<LatencyRo
           acceptP50Ms: Math.round(median(acceptTimes)),
           acceptP99Ms: Math.round(percentile(acceptTimes, 99)),
           saturated: accepted.reduce((n, a) => n + a.saturated, 0),
+          recorded: recorded.length,
         };
         if (batch) {
           const batchRows = await stack.ledger.latestInteractions(batch.batchId, { status: 'RECORDED' });
@@ -271,13 +306,21 @@ async function latencyRuns(opts: Options, withBatch: boolean): Promise<LatencyRo
           row.batchRanThroughout = !batch.finished || lastUpdate(batchRows) >= lastRecorded;
         }
         rows.push(row);
+        onRow(row);
+        if (recorded.length < mine.length) {
+          console.error(
+            `only ${recorded.length} of ${mine.length} files RECORDED within ${opts.drainTimeoutMs / 1000} s: the higher rates are not run on this stack`,
+          );
+          break;
+        }
       }
     } finally {
       await server.stop(5_000);
       await backend.close();
     }
   } finally {
-    await stack.close();
+    // A server that stopped answering may not stop gracefully either.
+    await Promise.race([stack.close(), sleep(60_000)]);
   }
   return rows;
 }
@@ -355,6 +398,7 @@ async function main(): Promise<void> {
       repeat: { type: 'string', default: '3' },
       size: { type: 'string', default: '1024' },
       'latency-ms': { type: 'string', default: '0' },
+      'drain-timeout-s': { type: 'string', default: '300' },
       'skip-latency': { type: 'boolean', default: false },
       'skip-saturation': { type: 'boolean', default: false },
       out: { type: 'string', default: path.join(__dirname, 'results') },
@@ -374,33 +418,49 @@ async function main(): Promise<void> {
     repeat: positive(values.repeat, 'repeat'),
     size: positive(values.size, 'size'),
     latencyMs,
+    drainTimeoutMs: positive(values['drain-timeout-s'], 'drain-timeout-s') * 1000,
   };
 
   const latency: LatencyRow[] = [];
+  const saturation: SaturationRun[] = [];
+  const ratios: number[] = [];
+  await mkdir(values.out, { recursive: true });
+  const file = path.join(values.out, `intake-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}.json`);
+  // Written after every row, so a run stopped part way keeps what it measured.
+  const save = () =>
+    writeFile(
+      file,
+      `${JSON.stringify({ at: new Date().toISOString(), options: opts, latency, saturation, intakeOverC: ratios }, null, 2)}\n`,
+    );
+
   if (!values['skip-latency']) {
-    latency.push(...(await latencyRuns(opts, false)));
-    latency.push(...(await latencyRuns(opts, true)));
+    const onRow = (row: LatencyRow) => {
+      latency.push(row);
+      void save();
+    };
+    await latencyRuns(opts, false, onRow);
+    await latencyRuns(opts, true, onRow);
     console.log(
       `\nSubmission to RECORDED (ms), one file per request, C=${opts.concurrency}, batch of ${opts.batchFiles} beside it or not`,
     );
     console.log(
-      '| files/s | batch running | files | sent/s | p50 | p99 | max | 202 p50/p99 | 429s | batch files/s | batch ran throughout |',
+      '| files/s | batch running | files | RECORDED | sent/s | p50 | p99 | max | 202 p50/p99 | 429s | batch files/s | batch ran throughout |',
     );
     for (const r of latency)
       console.log(
-        `| ${r.rate} | ${r.withBatch ? 'yes' : 'no'} | ${r.files} | ${r.sentPerSecond} | ${r.p50Ms} | ${r.p99Ms} | ${r.maxMs} | ` +
+        `| ${r.rate} | ${r.withBatch ? 'yes' : 'no'} | ${r.files} | ${r.recorded} | ${r.sentPerSecond} | ${r.p50Ms} | ${r.p99Ms} | ${r.maxMs} | ` +
           `${r.acceptP50Ms}/${r.acceptP99Ms} | ${r.saturated} | ${r.batchFilesPerSecond ?? '-'} | ${r.batchRanThroughout ?? '-'} |`,
       );
   }
 
-  const saturation: SaturationRun[] = [];
-  const ratios: number[] = [];
   if (!values['skip-saturation']) {
     for (let i = 0; i < opts.repeat; i++) {
       const batch = await saturationRun(opts, 'batch');
+      saturation.push(batch);
       const intake = await saturationRun(opts, 'intake');
-      saturation.push(batch, intake);
+      saturation.push(intake);
       ratios.push(round(intake.filesPerSecond / batch.filesPerSecond));
+      await save();
     }
     console.log(
       `\nSaturation: ${opts.saturationFiles} files of ${opts.size} bytes, C=${opts.concurrency}, L=${latencyMs} ms`,
@@ -414,13 +474,7 @@ async function main(): Promise<void> {
     );
     console.log(`intake/c median of ${ratios.length}: ${median(ratios)}`);
   }
-
-  await mkdir(values.out, { recursive: true });
-  const file = path.join(values.out, `intake-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}.json`);
-  await writeFile(
-    file,
-    `${JSON.stringify({ at: new Date().toISOString(), options: opts, latency, saturation, intakeOverC: ratios }, null, 2)}\n`,
-  );
+  await save();
   console.log(`wrote ${file}`);
 }
 
