@@ -1,10 +1,12 @@
 /**
  * `npm run bench:intake -- [--rates 10,50,100] [--seconds 20] [--batch-files 10000]
  *   [--saturation-files 2000] [--per-submission 100] [--concurrency 64] [--repeat 3]
- *   [--size 1024] [--latency-ms 0] [--drain-timeout-s 300] [--skip-latency] [--skip-saturation] [--out DIR]`
+ *   [--size 1024] [--latency-ms 0] [--drain-timeout-s 300] [--worker-processes 1] [--skip-latency]
+ *   [--skip-saturation] [--out DIR]`
  *
- * The real-time intake measured over HTTP, on the pinned dev server with the worker, the
- * simulator and the intake server in this process (docs/intake.md).
+ * The real-time intake measured over HTTP, on the pinned dev server, with the intake server, its
+ * clients and the simulator in this process and the worker in `--worker-processes` processes of
+ * its own (0: in this process too, where the clients' requests compete with it) (docs/intake.md).
  *
  * 1. Latency: for each rate R, files are submitted one per request (`POST
  *    /v1/orders/{orderId}/files`, the way a platform hands over each file as it appears) at R
@@ -24,6 +26,7 @@
  *
  * Prints tables and writes JSON into bench/results/.
  */
+import { setMaxListeners } from 'node:events';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -56,6 +59,8 @@ interface Options {
   latencyMs: number;
   /** How long a latency window's files may take to be accepted and RECORDED after its last request. */
   drainTimeoutMs: number;
+  /** `image-sync worker` processes (0: the worker in this process, beside the intake server and the clients). */
+  workerProcesses: number;
 }
 
 interface LatencyRow {
@@ -219,7 +224,10 @@ function lastUpdate(rows: { updated_at: string }[]): number {
 }
 
 async function latencyRuns(opts: Options, withBatch: boolean, onRow: (row: LatencyRow) => void): Promise<LatencyRow[]> {
-  const stack = await startBenchStack({ simulator: { latencyMs: opts.latencyMs } });
+  const stack = await startBenchStack({
+    simulator: { latencyMs: opts.latencyMs },
+    workerProcesses: opts.workerProcesses,
+  });
   const rows: LatencyRow[] = [];
   try {
     const root = path.join(stack.workDir, 'realtime');
@@ -263,6 +271,8 @@ async function latencyRuns(opts: Options, withBatch: boolean, onRow: (row: Laten
         const sentAt = new Map<string, number>();
         const answers: Promise<{ saturated: number; acceptedAt: number }>[] = [];
         const giveUp = new AbortController();
+        // Every request of the window listens to it.
+        setMaxListeners(0, giveUp.signal);
         const t0 = Date.now();
         for (const [i, item] of mine.entries()) {
           const due = t0 + (i * 1000) / rate;
@@ -315,7 +325,8 @@ async function latencyRuns(opts: Options, withBatch: boolean, onRow: (row: Laten
         }
       }
     } finally {
-      await server.stop(5_000);
+      // Requests still taking a submission end by their submit timeout (20 s): let them.
+      await server.stop(30_000);
       await backend.close();
     }
   } finally {
@@ -326,7 +337,10 @@ async function latencyRuns(opts: Options, withBatch: boolean, onRow: (row: Laten
 }
 
 async function saturationRun(opts: Options, mode: 'batch' | 'intake'): Promise<SaturationRun> {
-  const stack = await startBenchStack({ simulator: { latencyMs: opts.latencyMs } });
+  const stack = await startBenchStack({
+    simulator: { latencyMs: opts.latencyMs },
+    workerProcesses: opts.workerProcesses,
+  });
   try {
     const root = path.join(stack.workDir, 'src');
     await generateBlobFiles(root, { count: opts.saturationFiles, size: opts.size, filesPerOrder: opts.perSubmission });
@@ -365,12 +379,14 @@ async function saturationRun(opts: Options, mode: 'batch' | 'intake'): Promise<S
         wall = (lastUpdate(recorded) - t0) / 1000;
         workflowId = intakeWorkflowIdOf(intakeBatchId(TARGET));
       } finally {
-        await server.stop(5_000);
+        await server.stop(30_000);
         await backend.close();
       }
     }
     const cpu1 = await stack.cpu();
-    const cpu = cpu1.server - cpu0.server + (cpu1.workers - cpu0.workers);
+    // With worker processes, this process (intake server, client, simulator) counts apart.
+    const cpu =
+      cpu1.server - cpu0.server + (cpu1.workers - cpu0.workers) + (opts.workerProcesses ? cpu1.bench - cpu0.bench : 0);
     const events = await historyEvents(stack.client, workflowId);
     return {
       mode,
@@ -399,6 +415,7 @@ async function main(): Promise<void> {
       size: { type: 'string', default: '1024' },
       'latency-ms': { type: 'string', default: '0' },
       'drain-timeout-s': { type: 'string', default: '300' },
+      'worker-processes': { type: 'string', default: '1' },
       'skip-latency': { type: 'boolean', default: false },
       'skip-saturation': { type: 'boolean', default: false },
       out: { type: 'string', default: path.join(__dirname, 'results') },
@@ -406,6 +423,9 @@ async function main(): Promise<void> {
   });
   const latencyMs = Number(values['latency-ms']);
   if (!(latencyMs >= 0)) throw new Error('--latency-ms must be 0 or more');
+  const workerProcesses = Number(values['worker-processes']);
+  if (!Number.isInteger(workerProcesses) || workerProcesses < 0)
+    throw new Error('--worker-processes must be 0 or a positive whole number');
   const perSubmission = positive(values['per-submission'], 'per-submission');
   if (perSubmission > 500) throw new Error('--per-submission is at most 500 (the API takes 500 files per request)');
   const opts: Options = {
@@ -419,6 +439,7 @@ async function main(): Promise<void> {
     size: positive(values.size, 'size'),
     latencyMs,
     drainTimeoutMs: positive(values['drain-timeout-s'], 'drain-timeout-s') * 1000,
+    workerProcesses,
   };
 
   const latency: LatencyRow[] = [];
