@@ -241,7 +241,7 @@ async function latencyRuns(opts: Options, withBatch: boolean, onRow: (row: Laten
     const { items } = await scanDirectory(root);
     const { server, backend } = await intakeOn(stack, root, opts.concurrency);
     try {
-      let batch: { batchId: string; done: Promise<unknown>; finished: boolean } | null = null;
+      let batch: { batchId: string; done: Promise<unknown>; finished: boolean; end(): Promise<void> } | null = null;
       if (withBatch) {
         const dir = path.join(stack.workDir, 'bulk');
         await generateBlobFiles(dir, { count: opts.batchFiles, size: opts.size, filesPerOrder: 100 });
@@ -251,7 +251,17 @@ async function latencyRuns(opts: Options, withBatch: boolean, onRow: (row: Laten
           stateDir: stack.workDir,
           policy: { maxConcurrency: opts.concurrency, maxResends: 3 },
         });
-        const b = { batchId, done: handle.result(), finished: false };
+        const b = {
+          batchId,
+          done: handle.result(),
+          finished: false,
+          // Ended before the stack closes, so that nothing waits on its result over a closed connection.
+          async end() {
+            if (!this.finished)
+              await handle.terminate('the intake bench is done with this stack').catch(() => undefined);
+            await this.done.catch(() => undefined);
+          },
+        };
         void b.done.then(
           () => (b.finished = true),
           () => (b.finished = true),
@@ -324,6 +334,7 @@ async function latencyRuns(opts: Options, withBatch: boolean, onRow: (row: Laten
           break;
         }
       }
+      await batch?.end();
     } finally {
       // Requests still taking a submission end by their submit timeout (20 s): let them.
       await server.stop(30_000);
