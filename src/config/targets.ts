@@ -98,21 +98,52 @@ export function loadTargetsConfig(env: NodeJS.ProcessEnv = process.env): Targets
   return { defaultTarget: parsed.data.defaultTarget, targets };
 }
 
-/** A counting semaphore: at most `limit` holders at once. */
+/** A counting semaphore: at most `limit` holders at once; the others wait in arrival order. */
 export class Semaphore {
   private active = 0;
   private readonly waiters: (() => void)[] = [];
   constructor(readonly limit: number) {}
 
+  /** Takes a slot, waiting its turn; false, with no slot taken, when `deadline` (epoch ms) comes first. */
+  acquire(deadline = Infinity): Promise<boolean> {
+    if (this.active < this.limit) {
+      this.active += 1;
+      return Promise.resolve(true);
+    }
+    return new Promise<boolean>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      // A released slot passes straight to the waiter (`active` stays as it is).
+      const handOff = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      if (Number.isFinite(deadline)) {
+        timer = setTimeout(
+          () => {
+            const at = this.waiters.indexOf(handOff);
+            if (at >= 0) this.waiters.splice(at, 1);
+            resolve(false);
+          },
+          Math.max(0, deadline - Date.now()),
+        );
+      }
+      this.waiters.push(handOff);
+    });
+  }
+
+  /** Gives a slot back: to the longest waiter, or free. */
+  release(): void {
+    const next = this.waiters.shift();
+    if (next) next();
+    else this.active -= 1;
+  }
+
   async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiters.push(resolve));
-    else this.active += 1;
+    await this.acquire();
     try {
       return await fn();
     } finally {
-      const next = this.waiters.shift();
-      if (next) next();
-      else this.active -= 1;
+      this.release();
     }
   }
 }

@@ -33,6 +33,7 @@ import {
   type Client,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { Semaphore } from '../config/targets';
 import { errorText } from '../errors';
 import type { Ledger } from '../ledger/port';
 import { DEFAULT_POLICY, SA_BATCH_ID, SA_TARGET, type BatchPolicy, type NotifyOptions, type SyncItem } from '../shared';
@@ -123,42 +124,6 @@ function itemOf(orderId: string, f: IntakeFile): SyncItem {
 /** How a hand-over to one intake failed, when it did. */
 type HandOverFailure = { kind: 'saturated'; reason: string } | { kind: 'unavailable'; reason: string };
 
-/** At most `limit` holders at once; the others wait in arrival order until a slot frees or their deadline. */
-class Gate {
-  private held = 0;
-  private readonly queue: (() => void)[] = [];
-  constructor(private readonly limit: number) {}
-
-  /** True once a slot is held (release it), false when the deadline came first. */
-  async enter(deadline: number): Promise<boolean> {
-    if (this.held < this.limit) {
-      this.held += 1;
-      return true;
-    }
-    return new Promise<boolean>((resolve) => {
-      const turn = () => {
-        clearTimeout(timer);
-        this.held += 1;
-        resolve(true);
-      };
-      const timer = setTimeout(
-        () => {
-          const at = this.queue.indexOf(turn);
-          if (at >= 0) this.queue.splice(at, 1);
-          resolve(false);
-        },
-        Math.max(0, deadline - Date.now()),
-      );
-      this.queue.push(turn);
-    });
-  }
-
-  leave(): void {
-    this.held -= 1;
-    this.queue.shift()?.();
-  }
-}
-
 export function createIntakeBackend(deps: IntakeBackendDeps): IntakeBackend {
   const { client, ledger, taskQueue } = deps;
   const policy = intakePolicy(deps.policy);
@@ -170,7 +135,7 @@ export function createIntakeBackend(deps: IntakeBackendDeps): IntakeBackend {
   const maxHandOvers = deps.maxHandOvers ?? DEFAULT_MAX_HAND_OVERS;
   if (!Number.isInteger(maxHandOvers) || maxHandOvers < 1)
     throw new Error('maxHandOvers must be a whole number of 1 or more');
-  const gates = new Map<string, Gate>();
+  const gates = new Map<string, Semaphore>();
 
   async function handOver(
     target: string,
@@ -254,13 +219,13 @@ export function createIntakeBackend(deps: IntakeBackendDeps): IntakeBackend {
       const deadline = Date.now() + timeoutMs;
       let replayedEverywhere = true;
       for (const [target, files] of byTarget) {
-        const gate = gates.get(target) ?? gates.set(target, new Gate(maxHandOvers)).get(target)!;
+        const gate = gates.get(target) ?? gates.set(target, new Semaphore(maxHandOvers)).get(target)!;
         let outcome: IntakeReceipt | HandOverFailure;
-        if (await gate.enter(deadline)) {
+        if (await gate.acquire(deadline)) {
           try {
             outcome = await handOver(target, { idempotencyKey, orderId, files }, deadline);
           } finally {
-            gate.leave();
+            gate.release();
           }
         } else {
           outcome = { kind: 'saturated', reason: `submissions to target ${target} queue past the submit timeout` };

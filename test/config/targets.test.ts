@@ -98,6 +98,20 @@ describe('targets configuration', () => {
     }
   });
 
+  it('a semaphore waiter that reaches its deadline takes no slot, and the slot goes to the next', async () => {
+    const gate = new Semaphore(1);
+    expect(await gate.acquire()).toBe(true);
+    // Held: this one gives up at its deadline, without a slot.
+    expect(await gate.acquire(Date.now() + 20)).toBe(false);
+    const next = gate.acquire(Date.now() + 60_000);
+    gate.release();
+    // The released slot passed to the waiter still in line, not to the one that gave up.
+    expect(await next).toBe(true);
+    expect(await gate.acquire(Date.now() + 20)).toBe(false);
+    gate.release();
+    expect(await gate.acquire(Date.now())).toBe(true);
+  });
+
   it('the per-target semaphore holds requests to its limit', async () => {
     const gate = new Semaphore(3);
     let active = 0;
