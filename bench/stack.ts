@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
 import { startStack, type Stack, type StackServer } from '../src/devtools/stack';
+import { mapWithConcurrency } from '../src/source/concurrency';
 import type { SimulatorOptions } from '../src/devtools/simulator/options';
 import type { RecordingSystem } from '../src/recording-system/port';
 import { startDevServer } from '../src/temporal/dev-server';
@@ -304,19 +305,12 @@ export async function historyEvents(
   if (opts.filesToo !== false) queries.push(`WorkflowId STARTS_WITH "${batchWorkflowId}/"`);
   for (const query of queries)
     for await (const wf of client.workflow.list({ query })) runs.push({ workflowId: wf.workflowId, runId: wf.runId });
-  let total = 0;
-  let largestRun = 0;
-  let next = 0;
-  const reader = async () => {
-    while (next < runs.length) {
-      const run = runs[next++]!;
-      const history = await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory();
-      const n = history.events?.length ?? 0;
-      total += n;
-      largestRun = Math.max(largestRun, n);
-    }
-  };
-  await Promise.all(Array.from({ length: 8 }, reader));
+  const lengths = await mapWithConcurrency(runs, 8, async (run) => {
+    const history = await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory();
+    return history.events?.length ?? 0;
+  });
+  const total = lengths.reduce((sum, n) => sum + n, 0);
+  const largestRun = lengths.reduce((most, n) => Math.max(most, n), 0);
   return { total, largestRun, workflows: runs.length };
 }
 
