@@ -17,6 +17,7 @@ import { generateBlobFiles } from '../src/devtools/samples/sample-images';
 import { scanDirectory } from '../src/source/scan';
 import { batchHistoryStats, type BatchHistoryStats } from './batch-history';
 import { startBenchStack } from './stack';
+import { runMain } from './run-main';
 
 interface CeilingRow {
   concurrency: number;
@@ -99,10 +100,4 @@ async function main(): Promise<void> {
   console.log(`wrote ${file}`);
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runMain(main);

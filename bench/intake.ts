@@ -41,6 +41,7 @@ import { intakeBatchId, intakeWorkflowIdOf } from '../src/intake/workflow-api';
 import type { SyncItem } from '../src/shared';
 import { scanDirectory } from '../src/source/scan';
 import { historyEvents, startBenchStack, type BenchStack } from './stack';
+import { runMain } from './run-main';
 
 const TOKEN = 'bench-intake-token-0123456789abcdef';
 const TARGET = 'default';
@@ -510,10 +511,4 @@ async function main(): Promise<void> {
   console.log(`wrote ${file}`);
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runMain(main);

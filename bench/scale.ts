@@ -15,6 +15,7 @@ import { progressQuery } from '../src/shared';
 import { scanDirectory } from '../src/source/scan';
 import { generateBlobFiles } from '../src/devtools/samples/sample-images';
 import { startBenchStack } from './stack';
+import { runMain } from './run-main';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -136,10 +137,4 @@ async function main(): Promise<void> {
 }
 
 // Exits once done: the SDK's native runtime and the stack's sockets would keep the process up.
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runMain(main);

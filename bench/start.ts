@@ -20,6 +20,7 @@ import { Client, Connection } from '@temporalio/client';
 import { batchWorkflowId } from '../src/shared';
 import { mapWithConcurrency } from '../src/source/concurrency';
 import { startDevServer } from '../src/temporal/dev-server';
+import { runMain } from './run-main';
 
 const ROOT = path.join(__dirname, '..');
 const CLI = path.join(ROOT, 'bin', 'image-sync.js');
@@ -174,10 +175,4 @@ async function main(): Promise<void> {
   console.log(`wrote ${file}`);
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runMain(main);
