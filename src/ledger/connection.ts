@@ -14,6 +14,7 @@ import type { Ledger } from './port';
 import { redactSecrets } from './safe-text';
 import type { LedgerDatabase } from './schema';
 import { sqlLedger } from './sql-ledger';
+import { cachingStatements } from './statement-cache';
 import { describeLedgerLocation, parseLedgerUrl } from './url';
 
 /** How long a SQLite connection waits for another connection's write lock, in milliseconds. */
@@ -106,11 +107,15 @@ function sqliteLedger(
   location: { filename: string },
   options: { retry?: LedgerRetryPolicy } = {},
 ): Ledger {
-  return sqlLedger(new Kysely<LedgerDatabase>({ dialect: new SqliteDialect({ database }) }), 'sqlite', {
-    sqliteFile: location.filename === ':memory:' ? undefined : location.filename,
-    backend: describeLedgerLocation({ dialect: 'sqlite', filename: location.filename }),
-    retry: options.retry,
-  });
+  return sqlLedger(
+    new Kysely<LedgerDatabase>({ dialect: new SqliteDialect({ database: cachingStatements(database) }) }),
+    'sqlite',
+    {
+      sqliteFile: location.filename === ':memory:' ? undefined : location.filename,
+      backend: describeLedgerLocation({ dialect: 'sqlite', filename: location.filename }),
+      retry: options.retry,
+    },
+  );
 }
 
 function openSqliteFile(filename: string): Database.Database {
