@@ -7,7 +7,6 @@
  * the batch's local-send limit is sent by `sendFile`, a regular activity that heartbeats, and
  * verified by `verifyFile`.
  */
-import { stat } from 'node:fs/promises';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { errorText } from '../errors';
 import { FailureType } from '../failures';
@@ -27,6 +26,9 @@ import {
   type Digest,
   type FileRef,
 } from './context';
+
+/** Read errors that say the source path names no file: nothing there, a folder, a file taken for a folder. */
+const NOT_A_FILE = new Set(['ENOENT', 'EISDIR', 'ENOTDIR']);
 
 export type VerifyRule = 'missing' | 'size' | 'checksum' | 'idempotency-key';
 export type Verdict = { ok: true } | { ok: false; rule: VerifyRule; detail: string };
@@ -72,14 +74,19 @@ export function createTransferActivities(deps: ActivityDeps) {
     if (ref.paced) await pacer.request(ref.batchId, targets.resolveName(ref.item.target), signal);
   }
 
-  /** The source file's digest, checked against the manifest's sha256 when one was given. */
+  /**
+   * The source file's digest, checked against the manifest's sha256 when one was given. A path
+   * that names no file (nothing there, a folder) is told by the read itself: one file-system
+   * round trip a file fewer than a look before it.
+   */
   async function readSource(ref: FileRef, signal: AbortSignal): Promise<Digest> {
     const { item } = ref;
-    const source = await stat(item.sourcePath).catch(() => undefined);
-    if (!source?.isFile()) {
-      throw ApplicationFailure.nonRetryable(`source file ${item.sourcePath} is missing`, FailureType.SourceMissing);
-    }
-    const digest = await sha256File(item.sourcePath, signal);
+    const digest = await sha256File(item.sourcePath, signal).catch((err: unknown) => {
+      if (NOT_A_FILE.has((err as NodeJS.ErrnoException).code ?? '')) {
+        throw ApplicationFailure.nonRetryable(`source file ${item.sourcePath} is missing`, FailureType.SourceMissing);
+      }
+      throw err;
+    });
     if (item.sha256 && item.sha256 !== digest.sha256) {
       throw ApplicationFailure.nonRetryable(
         `source ${item.sourcePath} has sha256 ${digest.sha256}, the manifest says ${item.sha256}`,

@@ -2,7 +2,7 @@
  * Batch policy and routing: the manifest's sha256 and the source's presence checked at send
  * time, items routed to their target, atomic batches, and the tolerated failure percentage.
  */
-import { rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { describe, expect } from 'vitest';
 import { fileKey } from '../../src/shared';
 import { it } from '../helpers/fixture';
@@ -22,17 +22,24 @@ describe('batch policy and routing', () => {
     expect((await h.consistency(batchId, 3)).drifts).toEqual([]);
   });
 
-  it('a source file gone by send time is rolled back as SourceMissing', async ({ harness }) => {
+  it('a source file gone by send time, or a folder in its place, is rolled back as SourceMissing', async ({
+    harness,
+  }) => {
     const h = await harness();
-    const items = await h.makeFiles(2, 256, 2);
+    const items = await h.makeFiles(3, 256, 3);
     await h.stopWorker();
-    const { batchId, handle } = await h.start(items, { maxConcurrency: 2 });
+    const { batchId, handle } = await h.start(items, { maxConcurrency: 3 });
     await rm(items[0]!.sourcePath);
+    await rm(items[1]!.sourcePath);
+    await mkdir(items[1]!.sourcePath);
     await h.startWorker();
     const result = await handle.result();
     expect(result.recorded).toBe(1);
-    expect(result.failures[0]).toMatchObject({ fileName: items[0]!.fileName, state: 'ROLLED_BACK' });
-    expect(result.failures[0]!.reason).toMatch(/^SourceMissing/);
+    const failed = [...result.failures].sort((a, b) => a.fileName.localeCompare(b.fileName));
+    const expected = [items[0]!, items[1]!].sort((a, b) => a.fileName.localeCompare(b.fileName));
+    expect(failed.map((f) => [f.fileName, f.state])).toEqual(expected.map((i) => [i.fileName, 'ROLLED_BACK']));
+    for (const f of failed) expect(f.reason).toMatch(/^SourceMissing\b.*is missing/);
+    expect(h.simulator.stats().requests.PUT ?? 0).toBe(1);
     expect((await h.consistency(batchId, 3)).drifts).toEqual([]);
   });
 
