@@ -165,6 +165,17 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
   const fileToStart = async (pick: batch.StartPick): Promise<QueuedRedrive> =>
     'redrive' in pick ? redriveAt(pick.redrive) : { item: await itemAt(pick.index), attempt: 0 };
 
+  /**
+   * The file a pick names when its page has been read already, without a promise: the SDK
+   * records a stack trace for every promise workflow code makes, and most starts find their
+   * file at hand. Undefined when a page is to be read first (fileToStart).
+   */
+  function fileAtHand(pick: batch.StartPick): QueuedRedrive | undefined {
+    if ('redrive' in pick) return redrivePage.items[pick.redrive - redrivePage.start];
+    const item = page.items[pick.index - page.start];
+    return item && { item, attempt: 0 };
+  }
+
   function startOne({ item, attempt }: QueuedRedrive): Promise<void> {
     const key = fileKey(item.orderId, item.fileName);
     const workflowId = fileWorkflowId(batchId, item.orderId, item.fileName);
@@ -221,7 +232,7 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
     frame.pendingStarts += picks.length;
     try {
       const files: QueuedRedrive[] = [];
-      for (const pick of picks) files.push(await fileToStart(pick));
+      for (const pick of picks) files.push(fileAtHand(pick) ?? (await fileToStart(pick)));
       frame.pendingStarts -= picks.splice(0).length;
       startsUnderWay += 1;
       try {
