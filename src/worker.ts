@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker, type ActivityInterceptorsFactory, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type TransferObserver } from './activities';
-import { prebuiltBundlePath } from './build/workflow-bundle';
+import { preloadedWorkflowModules, prebuiltBundlePath } from './build/workflow-bundle';
 import { imageSyncDataConverter } from './codec/encryption';
 import { observabilityInterceptors } from './observability/activity-interceptor';
 import type { Targets } from './config/targets';
@@ -22,11 +22,14 @@ export const WORKFLOWS_PATH = path.join(__dirname, 'workflows', `index${path.ext
  */
 export function workflowSource(
   given?: { code: string } | { codePath: string },
-): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
+): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath' | 'bundlerOptions'> {
   if (given) return { workflowBundle: given };
   const prebuilt = prebuiltBundlePath(__dirname);
   if (__filename.endsWith('.js') && existsSync(prebuilt)) return { workflowBundle: { codePath: prebuilt } };
-  return { workflowsPath: WORKFLOWS_PATH };
+  return {
+    workflowsPath: WORKFLOWS_PATH,
+    bundlerOptions: { preloadModules: preloadedWorkflowModules(WORKFLOWS_PATH) },
+  };
 }
 
 export interface SyncWorkerOptions {
