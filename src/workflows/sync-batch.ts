@@ -134,37 +134,6 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
   setBatchHandlers({ c, frame, stateNow, show, describe, tell, announce });
 
   // --- starting files ---------------------------------------------------------------------------
-  async function itemAt(index: number): Promise<SyncItem> {
-    if (index < page.start || index >= page.start + page.items.length) {
-      const items = await loadItems({ manifestPath: input.manifestPath, offset: index, limit: pageSize });
-      if (items.length === 0) {
-        throw ApplicationFailure.nonRetryable(
-          `manifest ${input.manifestPath} has no item ${index}`,
-          FailureType.BadInput,
-        );
-      }
-      page = { start: index, items };
-    }
-    return page.items[index - page.start]!;
-  }
-
-  async function redriveAt(position: number): Promise<QueuedRedrive> {
-    if (position < redrivePage.start || position >= redrivePage.start + redrivePage.items.length) {
-      const items = await loadRedrives({ batchId, from: position, limit: pageSize });
-      if (items.length === 0) {
-        throw ApplicationFailure.nonRetryable(
-          `redrive queue of ${batchId} has no position ${position}`,
-          FailureType.BadInput,
-        );
-      }
-      redrivePage = { start: position, items };
-    }
-    return redrivePage.items[position - redrivePage.start]!;
-  }
-
-  const fileToStart = async (pick: batch.StartPick): Promise<QueuedRedrive> =>
-    'redrive' in pick ? redriveAt(pick.redrive) : { item: await itemAt(pick.index), attempt: 0 };
-
   /**
    * The file a pick names when its page has been read already, without a promise: the SDK
    * records a stack trace for every promise workflow code makes, and most starts find their
@@ -174,6 +143,30 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
     if ('redrive' in pick) return redrivePage.items[pick.redrive - redrivePage.start];
     const item = page.items[pick.index - page.start];
     return item && { item, attempt: 0 };
+  }
+
+  /** The file a pick names that is not at hand: reads the page of the manifest or redrive queue that starts with it. */
+  async function fileToStart(pick: batch.StartPick): Promise<QueuedRedrive> {
+    if ('redrive' in pick) {
+      const items = await loadRedrives({ batchId, from: pick.redrive, limit: pageSize });
+      if (items.length === 0) {
+        throw ApplicationFailure.nonRetryable(
+          `redrive queue of ${batchId} has no position ${pick.redrive}`,
+          FailureType.BadInput,
+        );
+      }
+      redrivePage = { start: pick.redrive, items };
+    } else {
+      const items = await loadItems({ manifestPath: input.manifestPath, offset: pick.index, limit: pageSize });
+      if (items.length === 0) {
+        throw ApplicationFailure.nonRetryable(
+          `manifest ${input.manifestPath} has no item ${pick.index}`,
+          FailureType.BadInput,
+        );
+      }
+      page = { start: pick.index, items };
+    }
+    return fileAtHand(pick)!;
   }
 
   function startOne({ item, attempt }: QueuedRedrive): Promise<void> {
