@@ -53,6 +53,13 @@ export function meteredLedger(inner: Ledger, metrics: SyncMetrics, memory = 100_
       return opened;
     },
 
+    // The usual way a file's interaction opens: its target is known here, not looked up later.
+    async openClaimed(i, claim, opened) {
+      const result = await inner.openClaimed(i, claim, opened);
+      remember(i.interactionId, i.target);
+      return result;
+    },
+
     async appendEvent(e) {
       await inner.appendEvent(e);
       if (!counted.add(`${e.interactionId}\u0000${e.eventKey}`)) return;

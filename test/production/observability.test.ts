@@ -198,6 +198,34 @@ describe('the metered ledger', () => {
     expect(metered.dialect).toBe('sqlite');
     expect((await metered.getInteraction('i2'))?.status).toBe('ROLLED_BACK');
   });
+
+  it('knows the target of an interaction opened with its claim, without reading it back', async () => {
+    ledger = await openLedger(`sqlite:${path.join(tempDir(), 'ledger.db')}`);
+    await ledger.migrate();
+    await ledger.ensureBatch({ batchId: 'B', workflowId: 'sync-batch/B', total: 1, state: 'RUNNING' });
+    const metrics = new SyncMetrics();
+    let lookups = 0;
+    const counting = new Proxy(ledger, {
+      get(target, prop, receiver) {
+        if (prop === 'getInteraction') lookups += 1;
+        const value: unknown = Reflect.get(target, prop, receiver);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const metered = meteredLedger(counting, metrics);
+    const i = open('i4', 'north');
+    const { firstClaim } = await metered.openClaimed(
+      i,
+      { ...i, workflowId: 'sync-batch/B/O-i4/f.png', runId: 'run-1' },
+      { redrive: 0 },
+    );
+    expect(firstClaim).toBe(true);
+    await metered.appendEvent({ interactionId: 'i4', eventKey: 'SENT:0', kind: 'SENT', detail: { size: 10 } });
+    await metered.updateInteraction('i4', { status: 'RECORDED' });
+    expect(await value(metrics, 'image_sync_bytes_sent_total', { target: 'north' })).toBe(10);
+    expect(await value(metrics, 'image_sync_files_finished_total', { outcome: 'RECORDED', target: 'north' })).toBe(1);
+    expect(lookups).toBe(0);
+  });
 });
 
 describe('the metrics server', () => {
