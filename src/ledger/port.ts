@@ -119,7 +119,12 @@ export interface NewEvent {
   eventKey: string;
   kind: string;
   detail?: unknown;
+  /** When it happened (ISO-8601, UTC); the time of writing when absent. */
+  at?: string;
 }
+
+/** An event of a {@link Ledger.recordStep}: its interaction is the step's. */
+export type StepEvent = Omit<NewEvent, 'interactionId'>;
 
 export interface RollbackRecord {
   interactionId: string;
@@ -353,6 +358,12 @@ export interface Ledger {
 
   /** Appends one event to the process log, once per (interactionId, eventKey). */
   appendEvent(e: NewEvent): Promise<void>;
+  /**
+   * One step of an interaction in one transaction: appends its events (each once per eventKey,
+   * in the order given) and applies `patch` to its row. A send and its verdict cost one commit,
+   * and a reader never sees the verdict's event without the status it sets.
+   */
+  recordStep(interactionId: string, events: readonly StepEvent[], patch?: InteractionPatch): Promise<void>;
   listEvents(interactionId: string): Promise<InteractionEventRow[]>;
   /** The trail of every interaction of a batch that has events, by interaction id. */
   interactionTrails(batchId: string): Promise<Map<string, InteractionTrail>>;

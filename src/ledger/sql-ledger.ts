@@ -43,11 +43,11 @@ export interface SqlLedgerOptions {
 }
 
 /** Every query of the ledger, by table. A new table's queries are added here and to the port. */
-function allQueries(db: LedgerDb): LedgerQueries {
+function allQueries(db: LedgerDb, dialect: LedgerDialect): LedgerQueries {
   return {
     ...batchQueries(db),
     ...interactionQueries(db),
-    ...eventQueries(db),
+    ...eventQueries(db, dialect),
     ...rollbackQueries(db),
     ...reconcileFindingQueries(db),
     ...rateLimitQueries(db),
@@ -77,7 +77,7 @@ export function sqlLedger(db: LedgerDb, dialect: LedgerDialect, options: SqlLedg
   };
   const retried = (operation: string, run: () => Promise<unknown>) => withLedgerRetry(run, { ...context, operation });
 
-  const queries = allQueries(db) as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  const queries = allQueries(db, dialect) as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
   const operations = Object.fromEntries(
     Object.entries(queries).map(([name, query]) => [name, (...args: unknown[]) => retried(name, () => query(...args))]),
   ) as unknown as LedgerQueries;

@@ -4,7 +4,7 @@
  * an activity, so each (interaction, event) and each (interaction, end state) is counted once per
  * worker process (a bounded memory of what was counted).
  */
-import type { Ledger, OpenInteraction } from '../ledger/port';
+import type { InteractionPatch, Ledger, OpenInteraction, StepEvent } from '../ledger/port';
 import type { FileState } from '../shared';
 import type { SyncMetrics } from './metrics';
 
@@ -46,6 +46,37 @@ export function meteredLedger(inner: Ledger, metrics: SyncMetrics, memory = 100_
     if (targets.size > memory) targets.delete(targets.keys().next().value!);
   }
 
+  async function countEvent(interactionId: string, e: StepEvent): Promise<void> {
+    if (!counted.add(`${interactionId}\u0000${e.eventKey}`)) return;
+    const target = await targetOf(interactionId);
+    switch (e.kind) {
+      case 'SENT': {
+        const size = Number(field(e.detail, 'size'));
+        if (Number.isFinite(size) && size > 0) metrics.bytesSent.inc({ target }, size);
+        break;
+      }
+      case 'VERIFY_FAILED':
+        metrics.verificationFailures.inc({ target, rule: String(field(e.detail, 'rule') ?? 'unknown') });
+        break;
+      case 'RESEND_QUEUED':
+        metrics.resends.inc({ target });
+        break;
+      case 'ROLLED_BACK':
+        metrics.rollbacks.inc({ target, status: 'DONE' });
+        break;
+      case 'ROLLBACK_FAILED':
+        metrics.rollbacks.inc({ target, status: 'FAILED' });
+        break;
+    }
+  }
+
+  async function countStatus(interactionId: string, patch: InteractionPatch): Promise<void> {
+    const status = patch.status;
+    if (!status || !END_STATES.has(status)) return;
+    if (!counted.add(`${interactionId}\u0000state:${status}`)) return;
+    metrics.filesFinished.inc({ outcome: status, target: await targetOf(interactionId) });
+  }
+
   const overrides: Partial<Ledger> = {
     async openInteraction(i: OpenInteraction) {
       const opened = await inner.openInteraction(i);
@@ -62,35 +93,18 @@ export function meteredLedger(inner: Ledger, metrics: SyncMetrics, memory = 100_
 
     async appendEvent(e) {
       await inner.appendEvent(e);
-      if (!counted.add(`${e.interactionId}\u0000${e.eventKey}`)) return;
-      const target = await targetOf(e.interactionId);
-      switch (e.kind) {
-        case 'SENT': {
-          const size = Number(field(e.detail, 'size'));
-          if (Number.isFinite(size) && size > 0) metrics.bytesSent.inc({ target }, size);
-          break;
-        }
-        case 'VERIFY_FAILED':
-          metrics.verificationFailures.inc({ target, rule: String(field(e.detail, 'rule') ?? 'unknown') });
-          break;
-        case 'RESEND_QUEUED':
-          metrics.resends.inc({ target });
-          break;
-        case 'ROLLED_BACK':
-          metrics.rollbacks.inc({ target, status: 'DONE' });
-          break;
-        case 'ROLLBACK_FAILED':
-          metrics.rollbacks.inc({ target, status: 'FAILED' });
-          break;
-      }
+      await countEvent(e.interactionId, e);
     },
 
     async updateInteraction(interactionId, patch) {
       await inner.updateInteraction(interactionId, patch);
-      const status = patch.status;
-      if (!status || !END_STATES.has(status)) return;
-      if (!counted.add(`${interactionId}\u0000state:${status}`)) return;
-      metrics.filesFinished.inc({ outcome: status, target: await targetOf(interactionId) });
+      await countStatus(interactionId, patch);
+    },
+
+    async recordStep(interactionId, events, patch) {
+      await inner.recordStep(interactionId, events, patch);
+      for (const e of events) await countEvent(interactionId, e);
+      if (patch) await countStatus(interactionId, patch);
     },
   };
 

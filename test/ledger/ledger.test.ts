@@ -395,6 +395,67 @@ for (const backend of BACKENDS) {
         expect(await ledger.listEvents(ix(1))).toHaveLength(1);
       });
 
+      it('recordStep writes its events in order with the patch, once however often it is retried', async () => {
+        const { batchId, interaction: ix } = ids('step');
+        await ledger.openInteraction(interaction(batchId, ix(1)));
+        const sentAt = '2026-01-02T03:04:05.678Z';
+        const step = () =>
+          ledger.recordStep(
+            ix(1),
+            [
+              { eventKey: 'SENT:0', kind: 'SENT', detail: { size: 1234 }, at: sentAt },
+              { eventKey: 'VERIFIED:0', kind: 'VERIFIED', detail: { resend: 0 } },
+            ],
+            { status: 'RECORDED', lastError: null },
+          );
+        await step();
+        await step();
+        const events = await ledger.listEvents(ix(1));
+        expect(events.map((e) => [e.kind, e.detail])).toEqual([
+          ['SENT', '{"size":1234}'],
+          ['VERIFIED', '{"resend":0}'],
+        ]);
+        expect(events[0]!.at).toBe(sentAt);
+        expect(events[1]!.at).not.toBe(sentAt);
+        expect(await ledger.getInteraction(ix(1))).toMatchObject({ status: 'RECORDED', last_error: null });
+
+        // Events alone, and a patch alone.
+        await ledger.recordStep(ix(1), [{ eventKey: 'NOTE', kind: 'NOTE' }]);
+        await ledger.recordStep(ix(1), [], { lastError: 'late' });
+        expect((await ledger.listEvents(ix(1))).map((e) => e.kind)).toEqual(['SENT', 'VERIFIED', 'NOTE']);
+        expect((await ledger.getInteraction(ix(1)))!.last_error).toBe('late');
+      });
+
+      it('recordStep writes nothing when its update fails: the events and the status go together', async () => {
+        const { batchId, interaction: ix } = ids('step-atomic');
+        await ledger.openInteraction(interaction(batchId, ix(1)));
+        // A trigger refuses updates of this interaction's row, as a failing write would.
+        const db = ledgerSql(ledger);
+        const trigger = `refuse_${randomUUID().replace(/-/g, '')}`;
+        if (backend.name === 'postgres') {
+          await db.raw(
+            `create function ${trigger}() returns trigger language plpgsql as $$ begin raise exception 'refused'; end $$`,
+          );
+          await db.raw(
+            `create trigger ${trigger} before update on interactions for each row when (new.interaction_id = '${ix(1)}') execute function ${trigger}()`,
+          );
+        } else {
+          await db.raw(
+            `create trigger ${trigger} before update on interactions when new.interaction_id = '${ix(1)}' begin select raise(abort, 'refused'); end`,
+          );
+        }
+        try {
+          await expect(
+            ledger.recordStep(ix(1), [{ eventKey: 'VERIFIED:0', kind: 'VERIFIED' }], { status: 'RECORDED' }),
+          ).rejects.toThrow(/refused/);
+        } finally {
+          await db.raw(`drop trigger ${trigger}${backend.name === 'postgres' ? ' on interactions' : ''}`);
+          if (backend.name === 'postgres') await db.raw(`drop function ${trigger}()`);
+        }
+        expect(await ledger.listEvents(ix(1))).toEqual([]);
+        expect((await ledger.getInteraction(ix(1)))!.status).toBe('SENDING');
+      });
+
       it('caps long details and masks tokens in them', async () => {
         const { interaction: ix } = ids('events-safe');
         await ledger.appendEvent({

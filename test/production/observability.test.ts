@@ -226,6 +226,38 @@ describe('the metered ledger', () => {
     expect(await value(metrics, 'image_sync_files_finished_total', { outcome: 'RECORDED', target: 'north' })).toBe(1);
     expect(lookups).toBe(0);
   });
+
+  it('counts the events and end state of a recorded step once, however often it is retried', async () => {
+    ledger = await openLedger(`sqlite:${path.join(tempDir(), 'ledger.db')}`);
+    await ledger.migrate();
+    await ledger.ensureBatch({ batchId: 'B', workflowId: 'sync-batch/B', total: 2, state: 'RUNNING' });
+    const metrics = new SyncMetrics();
+    const metered = meteredLedger(ledger, metrics);
+    await metered.openInteraction(open('i5', 'south'));
+    await metered.openInteraction(open('i6', 'south'));
+    for (let retry = 0; retry < 2; retry++) {
+      await metered.recordStep(
+        'i5',
+        [
+          { eventKey: 'SENT:0', kind: 'SENT', detail: { size: 40 } },
+          { eventKey: 'VERIFY_FAILED:0', kind: 'VERIFY_FAILED', detail: { rule: 'size' } },
+        ],
+        { lastError: 'size' },
+      );
+      await metered.recordStep(
+        'i6',
+        [
+          { eventKey: 'SENT:0', kind: 'SENT', detail: { size: 2 } },
+          { eventKey: 'VERIFIED:0', kind: 'VERIFIED' },
+        ],
+        { status: 'RECORDED', lastError: null },
+      );
+    }
+    expect(await value(metrics, 'image_sync_bytes_sent_total', { target: 'south' })).toBe(42);
+    expect(await value(metrics, 'image_sync_verification_failures_total', { rule: 'size', target: 'south' })).toBe(1);
+    expect(await value(metrics, 'image_sync_files_finished_total', { outcome: 'RECORDED', target: 'south' })).toBe(1);
+    expect((await ledger.listEvents('i6')).map((e) => e.kind)).toEqual(['SENT', 'VERIFIED']);
+  });
 });
 
 describe('the metrics server', () => {

@@ -2,10 +2,11 @@
  * The `interaction_events` table: the append-only process log of every interaction (SENT,
  * VERIFIED, VERIFY_FAILED with the rule that failed, RESEND_QUEUED, ROLLBACK_STARTED, ...).
  */
-import type { InteractionTrail, LedgerQueries } from '../port';
+import type { InteractionTrail, LedgerQueries, NewEvent } from '../port';
 import { serializeDetail } from '../safe-text';
-import type { LedgerDb } from '../schema';
+import type { LedgerDb, LedgerDialect } from '../schema';
 import { nowIso } from './common';
+import { interactionSet } from './interactions';
 
 /** Events that say a send failed: the trail's failed rule comes from the latest of them. */
 const FAILURE_KINDS = ['VERIFY_FAILED', 'SEND_FAILED'] as const;
@@ -23,20 +24,50 @@ function ruleOf(detail: string | null): string | null {
   }
 }
 
-export function eventQueries(db: LedgerDb) {
+/** An event as its row holds it. */
+function eventRow(e: NewEvent, now: string) {
+  return {
+    interaction_id: e.interactionId,
+    event_key: e.eventKey,
+    kind: e.kind,
+    detail: serializeDetail(e.detail),
+    at: e.at ?? now,
+  };
+}
+
+export function eventQueries(db: LedgerDb, dialect: LedgerDialect) {
+  /** Inserts events, each once per (interaction, key); `into` may be a transaction or a CTE's builder. */
+  const insertEvents = (into: Pick<LedgerDb, 'insertInto'>, events: readonly NewEvent[], now: string) =>
+    into
+      .insertInto('interaction_events')
+      .values(events.map((e) => eventRow(e, now)))
+      .onConflict((oc) => oc.columns(['interaction_id', 'event_key']).doNothing());
+
   return {
     async appendEvent(e) {
-      await db
-        .insertInto('interaction_events')
-        .values({
-          interaction_id: e.interactionId,
-          event_key: e.eventKey,
-          kind: e.kind,
-          detail: serializeDetail(e.detail),
-          at: nowIso(),
-        })
-        .onConflict((oc) => oc.columns(['interaction_id', 'event_key']).doNothing())
-        .execute();
+      await insertEvents(db, [e], nowIso()).execute();
+    },
+
+    async recordStep(interactionId, events, patch) {
+      const now = nowIso();
+      const all = events.map((e) => ({ ...e, interactionId }));
+      if (!patch) {
+        if (all.length > 0) await insertEvents(db, all, now).execute();
+        return;
+      }
+      const update = (on: Pick<LedgerDb, 'updateTable'>) =>
+        on.updateTable('interactions').set(interactionSet(patch, now)).where('interaction_id', '=', interactionId);
+      if (all.length === 0) {
+        await update(db).execute();
+      } else if (dialect === 'postgres') {
+        // One statement, one round trip: the insert as a data-modifying CTE of the update.
+        await update(db.with('step_events', (q) => insertEvents(q, all, now))).execute();
+      } else {
+        await db.transaction().execute(async (trx) => {
+          await insertEvents(trx, all, now).execute();
+          await update(trx).execute();
+        });
+      }
     },
 
     async listEvents(interactionId) {

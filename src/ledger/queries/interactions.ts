@@ -4,7 +4,14 @@
  */
 import { sql, type ExpressionBuilder, type Updateable } from 'kysely';
 import { FILE_STATES, type FileState } from '../../shared';
-import { fileWithChecksumKey, type BatchCounts, type FileRef, type LedgerQueries, type OpenInteraction } from '../port';
+import {
+  fileWithChecksumKey,
+  type BatchCounts,
+  type FileRef,
+  type InteractionPatch,
+  type LedgerQueries,
+  type OpenInteraction,
+} from '../port';
 import { safeLedgerText } from '../safe-text';
 import type { InteractionsTable, LedgerDatabase, LedgerDb } from '../schema';
 import { MAX_BOUND_VALUES, nowIso, slices } from './common';
@@ -40,7 +47,7 @@ export function latestOfEachFile(db: LedgerDb) {
  * seq; `db` may be a transaction, as when the interaction is opened with its claim.
  */
 export async function insertInteraction(db: LedgerDb, i: OpenInteraction, now: string): Promise<number> {
-  await db
+  const inserted = await db
     .insertInto('interactions')
     .values({
       interaction_id: i.interactionId,
@@ -58,13 +65,27 @@ export async function insertInteraction(db: LedgerDb, i: OpenInteraction, now: s
       updated_at: now,
     })
     .onConflict((oc) => oc.column('interaction_id').doNothing())
-    .execute();
+    .returning('seq')
+    .executeTakeFirst();
+  if (inserted) return inserted.seq;
+  // Inserted before (a retried activity): its seq is read back.
   const row = await db
     .selectFrom('interactions')
     .select('seq')
     .where('interaction_id', '=', i.interactionId)
     .executeTakeFirstOrThrow(() => new Error(`ledger: interaction ${i.interactionId} vanished after insert`));
   return row.seq;
+}
+
+/** The columns a patch of an interaction sets, with its time of writing. */
+export function interactionSet(patch: InteractionPatch, now: string): Updateable<InteractionsTable> {
+  const set: Updateable<InteractionsTable> = { updated_at: now };
+  if (patch.status !== undefined) set.status = patch.status;
+  if (patch.resends !== undefined) set.resends = patch.resends;
+  if (patch.lastError !== undefined) set.last_error = safeLedgerText(patch.lastError);
+  if (patch.sha256 !== undefined) set.sha256 = patch.sha256;
+  if (patch.sizeBytes !== undefined) set.size_bytes = patch.sizeBytes;
+  return set;
 }
 
 export function interactionQueries(db: LedgerDb) {
@@ -74,13 +95,11 @@ export function interactionQueries(db: LedgerDb) {
     },
 
     async updateInteraction(interactionId, patch) {
-      const set: Updateable<InteractionsTable> = { updated_at: nowIso() };
-      if (patch.status !== undefined) set.status = patch.status;
-      if (patch.resends !== undefined) set.resends = patch.resends;
-      if (patch.lastError !== undefined) set.last_error = safeLedgerText(patch.lastError);
-      if (patch.sha256 !== undefined) set.sha256 = patch.sha256;
-      if (patch.sizeBytes !== undefined) set.size_bytes = patch.sizeBytes;
-      await db.updateTable('interactions').set(set).where('interaction_id', '=', interactionId).execute();
+      await db
+        .updateTable('interactions')
+        .set(interactionSet(patch, nowIso()))
+        .where('interaction_id', '=', interactionId)
+        .execute();
     },
 
     async getInteraction(interactionId) {
