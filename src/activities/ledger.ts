@@ -54,19 +54,19 @@ export function createLedgerActivities(deps: ActivityDeps) {
 
     /** A resend is queued: the file waits for its backoff. */
     async noteResend(args: { interactionId: string; resends: number; reason: string }): Promise<void> {
-      await mapped(async () => {
-        await ledger.appendEvent({
-          interactionId: args.interactionId,
-          eventKey: `RESEND_QUEUED:${args.resends}`,
-          kind: 'RESEND_QUEUED',
-          detail: { resends: args.resends, reason: args.reason },
-        });
-        await ledger.updateInteraction(args.interactionId, {
-          status: 'RESENDING',
-          resends: args.resends,
-          lastError: args.reason,
-        });
-      });
+      await mapped(() =>
+        ledger.recordStep(
+          args.interactionId,
+          [
+            {
+              eventKey: `RESEND_QUEUED:${args.resends}`,
+              kind: 'RESEND_QUEUED',
+              detail: { resends: args.resends, reason: args.reason },
+            },
+          ],
+          { status: 'RESENDING', resends: args.resends, lastError: args.reason },
+        ),
+      );
     },
   };
 }

@@ -11,6 +11,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { errorText } from '../errors';
 import { FailureType } from '../failures';
 import { ledgerPacer } from '../limits/pacer';
+import type { StepEvent } from '../ledger/port';
 import { RecordingSystemError, type Receipt, type RecordingSystem } from '../recording-system/port';
 import { contentTypeFor, sha256File } from '../source/files';
 import { claimFile, claimOf, copyToReplace, deliverIfHeld, removeOwnCopy, type BusyWith } from './claims';
@@ -120,16 +121,19 @@ export function createTransferActivities(deps: ActivityDeps) {
   }
 
   /**
-   * PUTs the file and records the send. A 409 over a copy of this file's own (a corrupted
-   * earlier send) is replaced, never a foreign one. With `resendRecorded`, a copy of the same
-   * bytes another interaction recorded is replaced by this interaction's, in one conditional PUT.
+   * PUTs the file and returns its SENT event, for the caller to write with its next step (the
+   * verdict, or the status that waits for it): one commit a file fewer. A failed send is
+   * recorded here (SEND_FAILED and the error, in one step). A 409 over a copy of this file's own
+   * (a corrupted earlier send) is replaced, never a foreign one. With `resendRecorded`, a copy of
+   * the same bytes another interaction recorded is replaced by this interaction's, in one
+   * conditional PUT.
    */
   async function put(
     system: RecordingSystem,
     ref: FileRef & { resend: number; paced?: boolean; resendRecorded?: boolean },
     digest: Digest,
     signal: AbortSignal,
-  ): Promise<number> {
+  ): Promise<StepEvent> {
     const { item, interactionId } = ref;
     const replacing = ref.resendRecorded ? await copyToReplace(ledger, system, ref, digest, signal) : undefined;
     const attempt = Context.current().info.attempt;
@@ -159,8 +163,7 @@ export function createTransferActivities(deps: ActivityDeps) {
         if ((await removeOwnCopy(ledger, system, { ...ref, target }, signal)) !== 'gone') throw err;
         result = await once();
       }
-      await ledger.appendEvent({
-        interactionId,
+      return {
         eventKey: `SENT:${ref.resend}`,
         kind: 'SENT',
         detail: {
@@ -171,61 +174,83 @@ export function createTransferActivities(deps: ActivityDeps) {
           size: digest.size,
           ...(replacing !== undefined ? { replaced: replacing } : {}),
         },
-      });
-      return result.httpStatus;
+        at: new Date().toISOString(),
+      };
     } catch (err) {
       if (signal.aborted) throw err;
-      await ledger.appendEvent({
+      await ledger.recordStep(
         interactionId,
-        eventKey: `SEND_FAILED:${ref.resend}:${attempt}`,
-        kind: 'SEND_FAILED',
-        detail: { resend: ref.resend, attempt, error: errorText(err) },
-      });
-      await ledger.updateInteraction(interactionId, { lastError: errorText(err) });
+        [
+          {
+            eventKey: `SEND_FAILED:${ref.resend}:${attempt}`,
+            kind: 'SEND_FAILED',
+            detail: { resend: ref.resend, attempt, error: errorText(err) },
+          },
+        ],
+        { lastError: errorText(err) },
+      );
       throw err;
     }
   }
 
-  /** Reads the receipt, applies the preset rules and records the verdict (RECORDED when all pass). */
+  /**
+   * Reads the receipt, applies the preset rules and records the verdict (RECORDED when all pass),
+   * with the `sent` event of the send it judges, when that is not written yet. When no verdict
+   * can be reached (the receipt cannot be read), the send is recorded alone.
+   */
   async function verify(
     system: RecordingSystem,
     ref: FileRef & { resend: number; paced?: boolean; resendRecorded?: boolean },
     digest: Digest,
     signal: AbortSignal,
+    sent?: StepEvent,
   ): Promise<Verdict> {
     const { item, interactionId, resend } = ref;
-    await paceRequest(ref, signal);
-    const receipt = await system.stat(item.orderId, item.fileName, { signal });
-    let verdict = judge(receipt, { ...digest, interactionId });
+    const pending = sent ? [sent] : [];
+    let verdict: Verdict;
     let heldBy: string | undefined;
-    if (
-      !verdict.ok &&
-      verdict.rule === 'idempotency-key' &&
-      // Sent to hold a copy of its own: another interaction's copy does not deliver it.
-      !(ref.resendRecorded && system.replacesHeldCopy) &&
-      (await writerOf(ledger, receipt!, item, interactionId)) === 'sibling'
-    ) {
-      // The same bytes, recorded by an earlier interaction for this file (an earlier batch):
-      // the file is delivered. That interaction keeps its record.
-      heldBy = receipt!.idempotencyKey;
-      verdict = { ok: true };
+    try {
+      await paceRequest(ref, signal);
+      const receipt = await system.stat(item.orderId, item.fileName, { signal });
+      verdict = judge(receipt, { ...digest, interactionId });
+      if (
+        !verdict.ok &&
+        verdict.rule === 'idempotency-key' &&
+        // Sent to hold a copy of its own: another interaction's copy does not deliver it.
+        !(ref.resendRecorded && system.replacesHeldCopy) &&
+        (await writerOf(ledger, receipt!, item, interactionId)) === 'sibling'
+      ) {
+        // The same bytes, recorded by an earlier interaction for this file (an earlier batch):
+        // the file is delivered. That interaction keeps its record.
+        heldBy = receipt!.idempotencyKey;
+        verdict = { ok: true };
+      }
+    } catch (err) {
+      if (pending.length > 0) await ledger.recordStep(interactionId, pending);
+      throw err;
     }
     if (verdict.ok) {
-      await ledger.appendEvent({
+      await ledger.recordStep(
         interactionId,
-        eventKey: `VERIFIED:${resend}`,
-        kind: 'VERIFIED',
-        detail: heldBy ? { resend, heldBy } : { resend },
-      });
-      await ledger.updateInteraction(interactionId, { status: 'RECORDED', lastError: null });
+        [
+          ...pending,
+          { eventKey: `VERIFIED:${resend}`, kind: 'VERIFIED', detail: heldBy ? { resend, heldBy } : { resend } },
+        ],
+        { status: 'RECORDED', lastError: null },
+      );
     } else {
-      await ledger.appendEvent({
+      await ledger.recordStep(
         interactionId,
-        eventKey: `VERIFY_FAILED:${resend}`,
-        kind: 'VERIFY_FAILED',
-        detail: { resend, rule: verdict.rule, detail: verdict.detail },
-      });
-      await ledger.updateInteraction(interactionId, { lastError: `${verdict.rule}: ${verdict.detail}` });
+        [
+          ...pending,
+          {
+            eventKey: `VERIFY_FAILED:${resend}`,
+            kind: 'VERIFY_FAILED',
+            detail: { resend, rule: verdict.rule, detail: verdict.detail },
+          },
+        ],
+        { lastError: `${verdict.rule}: ${verdict.detail}` },
+      );
     }
     return verdict;
   }
@@ -273,13 +298,13 @@ export function createTransferActivities(deps: ActivityDeps) {
           if (held?.kind === 'held') return held;
         }
         if (digest.size > args.localSendMaxBytes) return { kind: 'large', size: digest.size };
-        await timed(deps.observeTransfer, 'send', target, () => put(system, args, digest, signal));
+        const sent = await timed(deps.observeTransfer, 'send', target, () => put(system, args, digest, signal));
         try {
           const verdict = await timed(
             deps.observeTransfer,
             'verify',
             target,
-            () => verify(system, args, digest, signal),
+            () => verify(system, args, digest, signal, sent),
             (v) => (v.ok ? 'ok' : 'failed'),
           );
           return { kind: 'sent', ...digest, verdict };
@@ -300,8 +325,8 @@ export function createTransferActivities(deps: ActivityDeps) {
             sizeBytes: digest.size,
             status: 'SENDING',
           });
-          await put(system, args, digest, signal);
-          await ledger.updateInteraction(args.interactionId, { status: 'VERIFYING' });
+          const sent = await put(system, args, digest, signal);
+          await ledger.recordStep(args.interactionId, [sent], { status: 'VERIFYING' });
           return digest;
         }),
       );

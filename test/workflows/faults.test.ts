@@ -103,6 +103,16 @@ describe.each(TRANSFER_PATHS)('recording-system faults ($path)', ({ localSendMax
     expect(result.state).toBe('COMPLETED');
     expect(result.recorded).toBe(2);
     expect((await h.consistency(batchId, 10)).drifts).toEqual([]);
+    // A send whose receipt could not be read has its SENT event all the same.
+    const events = await eventsOf(ledger, batchId);
+    const unproven = events.filter(
+      (e) => e.kind === 'RESEND_QUEUED' && String(e.detail.reason).startsWith('verification could not run'),
+    );
+    expect(unproven.length).toBeGreaterThan(0);
+    for (const e of unproven) {
+      const sent = events.filter((s) => s.kind === 'SENT' && s.interaction === e.interaction);
+      expect(sent.map((s) => s.detail.resend)).toContain(Number(e.detail.resends) - 1);
+    }
   }, 180_000);
 
   it('a rollback that cannot reach the recording system is recorded as FAILED and reported', async ({ harness }) => {
