@@ -4,17 +4,14 @@
  * Several worker processes may serve the same queue.
  */
 import { existsSync } from 'node:fs';
-import path from 'node:path';
 import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker, type ActivityInterceptorsFactory, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type TransferObserver } from './activities';
-import { preloadedWorkflowModules, prebuiltBundlePath } from './build/workflow-bundle';
+import { preloadedWorkflowModules, prebuiltBundlePath, workflowsEntry } from './build/workflow-bundle';
 import { imageSyncDataConverter } from './codec/encryption';
 import { observabilityInterceptors } from './observability/activity-interceptor';
 import type { Targets } from './config/targets';
 import type { Ledger } from './ledger/port';
-
-export const WORKFLOWS_PATH = path.join(__dirname, 'workflows', `index${path.extname(__filename)}`);
 
 /**
  * Where the worker's workflows come from: the given bundle; else, in the compiled build, the
@@ -26,10 +23,8 @@ export function workflowSource(
   if (given) return { workflowBundle: given };
   const prebuilt = prebuiltBundlePath(__dirname);
   if (__filename.endsWith('.js') && existsSync(prebuilt)) return { workflowBundle: { codePath: prebuilt } };
-  return {
-    workflowsPath: WORKFLOWS_PATH,
-    bundlerOptions: { preloadModules: preloadedWorkflowModules(WORKFLOWS_PATH) },
-  };
+  const workflowsPath = workflowsEntry();
+  return { workflowsPath, bundlerOptions: { preloadModules: preloadedWorkflowModules(workflowsPath) } };
 }
 
 export interface SyncWorkerOptions {
