@@ -33,6 +33,7 @@ import { generateBlobFiles } from '../src/devtools/samples/sample-images';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { createFloorWorker, sendAndVerify } from './floor';
+import { runMain } from './run-main';
 import {
   BENCH_TOKEN,
   databaseBackendPids,
@@ -526,9 +527,4 @@ async function main(): Promise<void> {
   console.log(`wrote ${base}.json and ${base}.svg`);
 }
 
-if (require.main === module) {
-  main().catch((err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
-}
+if (require.main === module) runMain(main);

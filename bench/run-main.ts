@@ -1,10 +1,55 @@
-/** Runs a bench's main and exits when it is done: 0, or 1 with its error (a bench leaves no handle open to keep it up). */
+/** What a stopped bench still has to close: its servers, worker processes and databases. */
+const open = new Set<() => Promise<unknown>>();
+let stopping = false;
+
+/**
+ * Runs a bench's main and exits when it is done: 0, or 1 with its error (a bench leaves no handle
+ * open to keep it up). A bench stopped by a signal exits when it has closed what it started
+ * (see closeOnSignal), not when its main fails for the connections closed under it.
+ */
 export function runMain(main: () => Promise<void>): void {
   main().then(
-    () => process.exit(0),
+    () => {
+      if (!stopping) process.exit(0);
+    },
     (err: unknown) => {
+      if (stopping) return;
       console.error(err);
       process.exit(1);
     },
   );
+}
+
+function stopOnSignal(signal: NodeJS.Signals): void {
+  if (stopping) return;
+  stopping = true;
+  console.error(`bench: ${signal}: closing what it started...`);
+  // Work under way fails as its connections close (a client's retry timer throws, say): expected now.
+  const expected = (err: unknown) => console.error(`bench: while closing: ${String(err)}`);
+  process.on('uncaughtException', expected);
+  process.on('unhandledRejection', expected);
+  const closers = [...open].reverse();
+  open.clear();
+  void (async () => {
+    for (const close of closers) {
+      await close().catch((err: unknown) => console.error('bench: could not close:', err));
+    }
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  })();
+}
+
+/**
+ * Has `close` run when the bench is stopped by SIGINT or SIGTERM, which skip its `finally`
+ * blocks: a Temporal server, worker processes or a PostgreSQL database left behind would load the
+ * machine and skew the next run. Returns the function that forgets it, for a normal close.
+ */
+export function closeOnSignal(close: () => Promise<unknown>): () => void {
+  if (open.size === 0 && process.listenerCount('SIGTERM') === 0) {
+    process.on('SIGINT', stopOnSignal);
+    process.on('SIGTERM', stopOnSignal);
+  }
+  open.add(close);
+  return () => {
+    open.delete(close);
+  };
 }

@@ -16,6 +16,7 @@ import type { RecordingSystem } from '../src/recording-system/port';
 import { startDevServer } from '../src/temporal/dev-server';
 import { startPostgresServer } from '../src/temporal/postgres-server';
 import type { SyncWorkerOptions } from '../src/worker';
+import { closeOnSignal } from './run-main';
 
 export const BENCH_TOKEN = 'bench-token';
 
@@ -133,14 +134,19 @@ export async function startBenchServer(
   workDir: string,
   opts: { untuned?: boolean } = {},
 ): Promise<StackServer & { pid: number; database: string | null }> {
-  if (kind === 'postgres') return startPostgresStackServer(workDir);
-  const server = await startDevServer({ dbFile: null, port: 0, uiPort: null, logLevel: 'error', tuned: !opts.untuned });
+  const server =
+    kind === 'postgres'
+      ? await startPostgresStackServer(workDir)
+      : await startDevServer({ dbFile: null, port: 0, uiPort: null, logLevel: 'error', tuned: !opts.untuned }).then(
+          (dev) => ({ address: dev.address, uiUrl: null, pid: dev.pid, database: null, stop: () => dev.stop() }),
+        );
+  const forget = closeOnSignal(() => server.stop());
   return {
-    address: server.address,
-    uiUrl: null,
-    pid: server.pid,
-    database: null,
-    stop: () => server.stop(),
+    ...server,
+    stop: () => {
+      forget();
+      return server.stop();
+    },
   };
 }
 
@@ -217,6 +223,12 @@ export async function startBenchStack(opts: BenchStackOptions = {}): Promise<Ben
         ? { kind: 'in-process', tuning: opts.tuning }
         : { kind: 'processes', count: workerProcesses, tuning: opts.tuning },
   });
+  const closeStack = stack.close.bind(stack);
+  const forget = closeOnSignal(closeStack);
+  const close = () => {
+    forget();
+    return closeStack();
+  };
   const databasePids = async (): Promise<number[]> => (database ? databaseBackendPids(database) : []);
   const pids = async () => ({
     server: [stack.server.pid ?? -1],
@@ -225,6 +237,7 @@ export async function startBenchStack(opts: BenchStackOptions = {}): Promise<Ben
     database: await databasePids(),
   });
   return Object.assign(stack, {
+    close,
     server: { ...stack.server, pid: stack.server.pid ?? -1, kind, database },
     pids,
     async cpu() {

@@ -2,7 +2,8 @@
  * `npm run bench:scale` runs one batch to its end, writes its report and exits by itself. It
  * asserts no timing: figures belong to the bench, not to tests.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +13,42 @@ import { PROJECT_ROOT } from '../../src/temporal/cli-binary';
 
 const run = promisify(execFile);
 const tsx = path.join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx');
+
+/** Every process below `root`, from /proc (Linux). */
+function descendants(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    // The command name in parentheses may hold spaces; the parent pid is the second field after it.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+  }
+  const found: number[] = [];
+  const walk = (pid: number) => {
+    for (const child of children.get(pid) ?? []) {
+      found.push(child);
+      walk(child);
+    }
+  };
+  walk(root);
+  return found;
+}
+
+/** Whether a process runs still: a zombie (ended, not yet reaped) does not. */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
 
 describe('npm run bench:scale', () => {
   it('refuses a server it does not know, before starting anything', async () => {
@@ -42,6 +79,36 @@ describe('npm run bench:scale', () => {
       };
       expect(report).toMatchObject({ params: { files: 30, server: 'dev' }, state: 'COMPLETED', recorded: 30 });
     } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+  }, 180_000);
+
+  it('stopped by SIGTERM, closes the server and the worker process it started before it exits', async () => {
+    const out = await mkdtemp(path.join(os.tmpdir(), 'image-sync-scale-test-'));
+    const bench = spawn(tsx, ['bench/scale.ts', '--files', '5000', '--concurrency', '8', '--out', out], {
+      cwd: PROJECT_ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    try {
+      const exited = new Promise<number | null>((resolve) => bench.once('exit', (code) => resolve(code)));
+      let stderr = '';
+      // The stack (server, worker process) is up once the bench writes its files.
+      await new Promise<void>((resolve, reject) => {
+        bench.stderr.on('data', (chunk: Buffer) => {
+          stderr += chunk.toString();
+          if (stderr.includes('generating 5000 files')) resolve();
+        });
+        void exited.then(() => reject(new Error(`the bench ended before its stack was up:\n${stderr}`)));
+      });
+      const started = descendants(bench.pid!);
+      // tsx's node, the Temporal dev server, the worker process (and its children).
+      expect(started.length).toBeGreaterThanOrEqual(3);
+      bench.kill('SIGTERM');
+      expect(await exited).toBe(143);
+      expect(stderr).toContain('closing what it started');
+      expect(started.filter(alive)).toEqual([]);
+    } finally {
+      if (bench.exitCode === null) bench.kill('SIGKILL');
       await rm(out, { recursive: true, force: true });
     }
   }, 180_000);
