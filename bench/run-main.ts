@@ -1,6 +1,7 @@
 /** What a stopped bench still has to close: its servers, worker processes and databases. */
 const open = new Set<() => Promise<unknown>>();
 let stopping = false;
+let listening = false;
 
 /**
  * Runs a bench's main and exits when it is done: 0, or 1 with its error (a bench leaves no handle
@@ -44,7 +45,9 @@ function stopOnSignal(signal: NodeJS.Signals): void {
  * machine and skew the next run. Returns the function that forgets it, for a normal close.
  */
 export function closeOnSignal(close: () => Promise<unknown>): () => void {
-  if (open.size === 0 && process.listenerCount('SIGTERM') === 0) {
+  if (!listening) {
+    // Beside any other listener (the Temporal runtime's, which shuts an in-process worker down).
+    listening = true;
     process.on('SIGINT', stopOnSignal);
     process.on('SIGTERM', stopOnSignal);
   }
