@@ -134,13 +134,23 @@ export async function startBenchServer(
   workDir: string,
   opts: { untuned?: boolean } = {},
 ): Promise<StackServer & { pid: number; database: string | null }> {
-  const server =
+  const starting =
     kind === 'postgres'
-      ? await startPostgresStackServer(workDir)
-      : await startDevServer({ dbFile: null, port: 0, uiPort: null, logLevel: 'error', tuned: !opts.untuned }).then(
+      ? startPostgresStackServer(workDir)
+      : startDevServer({ dbFile: null, port: 0, uiPort: null, logLevel: 'error', tuned: !opts.untuned }).then(
           (dev) => ({ address: dev.address, uiUrl: null, pid: dev.pid, database: null, stop: () => dev.stop() }),
         );
-  const forget = closeOnSignal(() => server.stop());
+  // A signal during the start closes the server once it is up (a failed start closes its own).
+  const forget = closeOnSignal(() =>
+    starting.then(
+      (started) => started.stop(),
+      () => undefined,
+    ),
+  );
+  const server = await starting.catch((err: unknown) => {
+    forget();
+    throw err;
+  });
   return {
     ...server,
     stop: () => {
@@ -200,7 +210,7 @@ export async function startBenchStack(opts: BenchStackOptions = {}): Promise<Ben
   const kind = opts.server ?? 'dev';
   let database: string | null = null;
   const workerProcesses = opts.workerProcesses ?? 0;
-  const stack = await startStack({
+  const starting = startStack({
     temporal:
       kind === 'dev'
         ? { devServer: { tuned: !opts.untuned } }
@@ -223,8 +233,18 @@ export async function startBenchStack(opts: BenchStackOptions = {}): Promise<Ben
         ? { kind: 'in-process', tuning: opts.tuning }
         : { kind: 'processes', count: workerProcesses, tuning: opts.tuning },
   });
+  // A signal during the start closes the stack once it is up (a failed start closes its own parts).
+  const forget = closeOnSignal(() =>
+    starting.then(
+      (started) => started.close(),
+      () => undefined,
+    ),
+  );
+  const stack = await starting.catch((err: unknown) => {
+    forget();
+    throw err;
+  });
   const closeStack = stack.close.bind(stack);
-  const forget = closeOnSignal(closeStack);
   const close = () => {
     forget();
     return closeStack();

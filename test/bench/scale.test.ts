@@ -85,7 +85,8 @@ describe('npm run bench:scale', () => {
 
   it('stopped by SIGTERM, closes the server and the worker process it started before it exits', async () => {
     const out = await mkdtemp(path.join(os.tmpdir(), 'image-sync-scale-test-'));
-    const bench = spawn(tsx, ['bench/scale.ts', '--files', '5000', '--concurrency', '8', '--out', out], {
+    // As `npm run bench:scale` runs it: node itself receives the signal, with no runner between.
+    const bench = spawn(process.execPath, ['--import', 'tsx', 'bench/scale.ts', '--files', '5000', '--out', out], {
       cwd: PROJECT_ROOT,
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -101,8 +102,8 @@ describe('npm run bench:scale', () => {
         void exited.then(() => reject(new Error(`the bench ended before its stack was up:\n${stderr}`)));
       });
       const started = descendants(bench.pid!);
-      // tsx's node, the Temporal dev server, the worker process (and its children).
-      expect(started.length).toBeGreaterThanOrEqual(3);
+      // The Temporal dev server, the worker process (and their children).
+      expect(started.length).toBeGreaterThanOrEqual(2);
       bench.kill('SIGTERM');
       expect(await exited).toBe(143);
       expect(stderr).toContain('closing what it started');
