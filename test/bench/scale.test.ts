@@ -3,42 +3,17 @@
  * asserts no timing: figures belong to the bench, not to tests.
  */
 import { execFile, spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { descendants } from '../../src/devtools/destinations/process';
 import { PROJECT_ROOT } from '../../src/temporal/cli-binary';
 
 const run = promisify(execFile);
 const tsx = path.join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx');
-
-/** Every process below `root`, from /proc (Linux). */
-function descendants(root: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue; // gone meanwhile
-    }
-    // The command name in parentheses may hold spaces; the parent pid is the second field after it.
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
-  }
-  const found: number[] = [];
-  const walk = (pid: number) => {
-    for (const child of children.get(pid) ?? []) {
-      found.push(child);
-      walk(child);
-    }
-  };
-  walk(root);
-  return found;
-}
 
 /** Whether a process runs still: a zombie (ended, not yet reaped) does not. */
 function alive(pid: number): boolean {
