@@ -56,3 +56,34 @@ export function closeOnSignal(close: () => Promise<unknown>): () => void {
     open.delete(close);
   };
 }
+
+/**
+ * Awaits a start (a server, a stack) and keeps it closed by a signal from then on, including a
+ * signal that comes while it starts: it is closed once up (a failed start closes its own parts).
+ * `closer` names the close of what started, read once when the start ends. Returns what started
+ * and its close, which no longer waits for a signal.
+ */
+export async function startClosedOnSignal<T, R>(
+  starting: Promise<T>,
+  closer: (started: T) => () => Promise<R>,
+): Promise<{ started: T; close: () => Promise<R> }> {
+  const closeOf = starting.then(closer);
+  const forget = closeOnSignal(() =>
+    closeOf.then(
+      (close) => close(),
+      () => undefined,
+    ),
+  );
+  const started = await starting.catch((err: unknown) => {
+    forget();
+    throw err;
+  });
+  const close = await closeOf;
+  return {
+    started,
+    close: () => {
+      forget();
+      return close();
+    },
+  };
+}

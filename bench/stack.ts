@@ -16,7 +16,7 @@ import type { RecordingSystem } from '../src/recording-system/port';
 import { startDevServer } from '../src/temporal/dev-server';
 import { startPostgresServer } from '../src/temporal/postgres-server';
 import type { SyncWorkerOptions } from '../src/worker';
-import { closeOnSignal } from './run-main';
+import { startClosedOnSignal } from './run-main';
 
 export const BENCH_TOKEN = 'bench-token';
 
@@ -134,30 +134,18 @@ export async function startBenchServer(
   workDir: string,
   opts: { untuned?: boolean } = {},
 ): Promise<StackServer & { pid: number; database: string | null }> {
-  const starting =
+  const { started: server, close } = await startClosedOnSignal<
+    StackServer & { pid: number; database: string | null },
+    void
+  >(
     kind === 'postgres'
       ? startPostgresStackServer(workDir)
       : startDevServer({ dbFile: null, port: 0, uiPort: null, logLevel: 'error', tuned: !opts.untuned }).then(
           (dev) => ({ address: dev.address, uiUrl: null, pid: dev.pid, database: null, stop: () => dev.stop() }),
-        );
-  // A signal during the start closes the server once it is up (a failed start closes its own).
-  const forget = closeOnSignal(() =>
-    starting.then(
-      (started) => started.stop(),
-      () => undefined,
-    ),
+        ),
+    (started) => () => started.stop(),
   );
-  const server = await starting.catch((err: unknown) => {
-    forget();
-    throw err;
-  });
-  return {
-    ...server,
-    stop: () => {
-      forget();
-      return server.stop();
-    },
-  };
+  return { ...server, stop: close };
 }
 
 /** The pinned Temporal server on a PostgreSQL database made for it, dropped when it stops. */
@@ -210,45 +198,33 @@ export async function startBenchStack(opts: BenchStackOptions = {}): Promise<Ben
   const kind = opts.server ?? 'dev';
   let database: string | null = null;
   const workerProcesses = opts.workerProcesses ?? 0;
-  const starting = startStack({
-    temporal:
-      kind === 'dev'
-        ? { devServer: { tuned: !opts.untuned } }
-        : {
-            start: async (workDir) => {
-              const server = await startPostgresStackServer(workDir);
-              database = server.database;
-              return server;
+  const { started: stack, close } = await startClosedOnSignal(
+    startStack({
+      temporal:
+        kind === 'dev'
+          ? { devServer: { tuned: !opts.untuned } }
+          : {
+              start: async (workDir) => {
+                const server = await startPostgresStackServer(workDir);
+                database = server.database;
+                return server;
+              },
             },
-          },
-    tempDirPrefix: 'image-sync-bench-',
-    taskQueue: `bench-${randomUUID().slice(0, 8)}`,
-    token: BENCH_TOKEN,
-    ledgerUrl: opts.ledgerUrl,
-    simulator: opts.simulator,
-    ...(opts.defaultSystem ? { defaultSystem: opts.defaultSystem } : {}),
-    requestTimeoutMs: opts.requestTimeoutMs ?? 5_000,
-    worker:
-      workerProcesses === 0
-        ? { kind: 'in-process', tuning: opts.tuning }
-        : { kind: 'processes', count: workerProcesses, tuning: opts.tuning },
-  });
-  // A signal during the start closes the stack once it is up (a failed start closes its own parts).
-  const forget = closeOnSignal(() =>
-    starting.then(
-      (started) => started.close(),
-      () => undefined,
-    ),
+      tempDirPrefix: 'image-sync-bench-',
+      taskQueue: `bench-${randomUUID().slice(0, 8)}`,
+      token: BENCH_TOKEN,
+      ledgerUrl: opts.ledgerUrl,
+      simulator: opts.simulator,
+      ...(opts.defaultSystem ? { defaultSystem: opts.defaultSystem } : {}),
+      requestTimeoutMs: opts.requestTimeoutMs ?? 5_000,
+      worker:
+        workerProcesses === 0
+          ? { kind: 'in-process', tuning: opts.tuning }
+          : { kind: 'processes', count: workerProcesses, tuning: opts.tuning },
+    }),
+    // Bound now: the returned stack's close is the one this returns.
+    (started) => started.close.bind(started),
   );
-  const stack = await starting.catch((err: unknown) => {
-    forget();
-    throw err;
-  });
-  const closeStack = stack.close.bind(stack);
-  const close = () => {
-    forget();
-    return closeStack();
-  };
   const databasePids = async (): Promise<number[]> => (database ? databaseBackendPids(database) : []);
   const pids = async () => ({
     server: [stack.server.pid ?? -1],
