@@ -11,7 +11,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { errorText } from '../errors';
 import { FailureType } from '../failures';
 import { ledgerPacer } from '../limits/pacer';
-import type { StepEvent } from '../ledger/port';
+import type { InteractionPatch, StepEvent } from '../ledger/port';
 import { RecordingSystemError, type Receipt, type RecordingSystem } from '../recording-system/port';
 import { contentTypeFor, sha256File } from '../source/files';
 import { claimFile, claimOf, copyToReplace, deliverIfHeld, removeOwnCopy, type BusyWith } from './claims';
@@ -229,29 +229,20 @@ export function createTransferActivities(deps: ActivityDeps) {
       if (pending.length > 0) await ledger.recordStep(interactionId, pending);
       throw err;
     }
-    if (verdict.ok) {
-      await ledger.recordStep(
-        interactionId,
-        [
-          ...pending,
+    const [event, patch]: [StepEvent, InteractionPatch] = verdict.ok
+      ? [
           { eventKey: `VERIFIED:${resend}`, kind: 'VERIFIED', detail: heldBy ? { resend, heldBy } : { resend } },
-        ],
-        { status: 'RECORDED', lastError: null },
-      );
-    } else {
-      await ledger.recordStep(
-        interactionId,
-        [
-          ...pending,
+          { status: 'RECORDED', lastError: null },
+        ]
+      : [
           {
             eventKey: `VERIFY_FAILED:${resend}`,
             kind: 'VERIFY_FAILED',
             detail: { resend, rule: verdict.rule, detail: verdict.detail },
           },
-        ],
-        { lastError: `${verdict.rule}: ${verdict.detail}` },
-      );
-    }
+          { lastError: `${verdict.rule}: ${verdict.detail}` },
+        ];
+    await ledger.recordStep(interactionId, [...pending, event], patch);
     return verdict;
   }
 
