@@ -14,6 +14,7 @@ import type { Ledger } from './port';
 import { redactSecrets } from './safe-text';
 import type { LedgerDatabase } from './schema';
 import { sqlLedger } from './sql-ledger';
+import { GroupCommitSqliteDialect, SharedFsync } from './group-commit';
 import { cachingStatements } from './statement-cache';
 import { describeLedgerLocation, parseLedgerUrl } from './url';
 
@@ -107,15 +108,32 @@ function sqliteLedger(
   location: { filename: string },
   options: { retry?: LedgerRetryPolicy } = {},
 ): Ledger {
-  return sqlLedger(
-    new Kysely<LedgerDatabase>({ dialect: new SqliteDialect({ database: cachingStatements(database) }) }),
-    'sqlite',
-    {
-      sqliteFile: location.filename === ':memory:' ? undefined : location.filename,
-      backend: describeLedgerLocation({ dialect: 'sqlite', filename: location.filename }),
-      retry: options.retry,
-    },
-  );
+  const config = { database: cachingStatements(database) };
+  const wal = groupCommitWal(database);
+  const dialect = wal
+    ? new GroupCommitSqliteDialect(config, database, new SharedFsync(wal))
+    : new SqliteDialect(config);
+  return sqlLedger(new Kysely<LedgerDatabase>({ dialect }), 'sqlite', {
+    sqliteFile: location.filename === ':memory:' ? undefined : location.filename,
+    backend: describeLedgerLocation({ dialect: 'sqlite', filename: location.filename }),
+    retry: options.retry,
+  });
+}
+
+/**
+ * The WAL file of a SQLite file this process writes, switched to group commit (group-commit.ts):
+ * its commits no longer wait for the disk on the main thread (synchronous = NORMAL), the ledger's
+ * operations wait for a shared fsync of this file instead. Undefined for a database in memory,
+ * opened to read, or not in WAL mode: those keep SQLite's own syncing.
+ */
+function groupCommitWal(database: Database.Database): string | undefined {
+  if (database.memory || database.readonly) return undefined;
+  if (database.pragma('journal_mode', { simple: true }) !== 'wal') return undefined;
+  // The path SQLite itself opened (symbolic links resolved as it resolves them): its WAL is beside it.
+  const main = (database.pragma('database_list') as { name: string; file: string }[]).find((d) => d.name === 'main');
+  if (!main?.file) return undefined;
+  database.pragma('synchronous = NORMAL');
+  return `${main.file}-wal`;
 }
 
 function openSqliteFile(filename: string): Database.Database {

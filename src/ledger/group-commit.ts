@@ -1,0 +1,169 @@
+/**
+ * Durable commits of a SQLite ledger without stopping the process for each one.
+ *
+ * better-sqlite3 runs every statement on the calling thread. With `synchronous = FULL`, each
+ * commit waits there for the WAL file to reach the disk (an fsync: one to two milliseconds on
+ * this project's machines), and for that time the whole worker stands still: every other
+ * activity, heartbeat and workflow task. A delivered file commits twice.
+ *
+ * Instead the ledger's connection commits with `synchronous = NORMAL` (in WAL mode: consistent
+ * after a crash, and SQLite itself syncs around checkpoints), and an operation that changed rows
+ * returns only once an fsync of the WAL file that began after its commit has completed. That fsync
+ * runs off the main thread (libuv's pool), and one fsync serves every commit made before it
+ * began: commits that come while one runs share the next. So an operation that returns has its
+ * rows on disk, as with FULL, and the process goes on working meanwhile.
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import type Database from 'better-sqlite3';
+import {
+  SqliteDialect,
+  type DatabaseConnection,
+  type Driver,
+  type SqliteDialectConfig,
+  type TransactionSettings,
+} from 'kysely';
+
+/**
+ * fsyncs of one file, shared: `flush()` resolves once an fsync that began after the call has
+ * completed, so every flush made while one runs is served by the next one. An fsync that fails
+ * rejects every flush it was to serve, with SQLite's code for it (SQLITE_IOERR_FSYNC: the ledger
+ * reports itself unavailable, as when SQLite's own sync fails); the next flush tries anew.
+ */
+export class SharedFsync {
+  #requested = 0;
+  #synced = 0;
+  #running: Promise<void> | undefined;
+  #handle: Promise<FileHandle> | undefined;
+  readonly #sync: () => Promise<void>;
+
+  /** `sync` replaces the fsync of `path` (tests). */
+  constructor(
+    private readonly path: string,
+    sync?: () => Promise<void>,
+  ) {
+    this.#sync = sync ?? (() => this.#fsyncFile());
+  }
+
+  async flush(): Promise<void> {
+    const mine = ++this.#requested;
+    while (this.#synced < mine) {
+      this.#running ??= this.#syncOnce().finally(() => {
+        this.#running = undefined;
+      });
+      await this.#running;
+    }
+  }
+
+  async #syncOnce(): Promise<void> {
+    // Every flush asked for so far came after its commit: this fsync serves them all.
+    const serves = this.#requested;
+    try {
+      await this.#sync();
+    } catch (err) {
+      // As SQLite reports a failed sync of its own: the ledger counts it unavailable (I/O error).
+      const message = err instanceof Error ? err.message : String(err);
+      throw Object.assign(new Error(`fsync of ${this.path} failed: ${message}`, { cause: err }), {
+        code: 'SQLITE_IOERR_FSYNC',
+      });
+    }
+    this.#synced = Math.max(this.#synced, serves);
+  }
+
+  async #fsyncFile(): Promise<void> {
+    this.#handle ??= open(this.path, 'r');
+    const handle = await this.#handle.catch((err: unknown) => {
+      this.#handle = undefined;
+      throw err;
+    });
+    await handle.sync();
+  }
+
+  async close(): Promise<void> {
+    await this.#running?.catch(() => undefined);
+    const handle = this.#handle;
+    this.#handle = undefined;
+    await (await handle?.catch(() => undefined))?.close();
+  }
+}
+
+/**
+ * Kysely's SQLite dialect, with an operation's end held until its changes are on disk (see the
+ * module's comment). The connection is released first, so other operations run meanwhile.
+ */
+export class GroupCommitSqliteDialect extends SqliteDialect {
+  constructor(
+    config: SqliteDialectConfig,
+    private readonly database: Database.Database,
+    private readonly fsync: SharedFsync,
+  ) {
+    super(config);
+  }
+
+  override createDriver(): Driver {
+    return new GroupCommitDriver(super.createDriver(), this.database, this.fsync);
+  }
+}
+
+class GroupCommitDriver implements Driver {
+  /** SQLite's count of rows this connection changed, when the connection was taken. */
+  #changesAtAcquire = 0;
+  #totalChanges: Database.Statement | undefined;
+
+  constructor(
+    private readonly inner: Driver,
+    private readonly database: Database.Database,
+    private readonly fsync: SharedFsync,
+  ) {}
+
+  #changes(): number {
+    this.#totalChanges ??= this.database.prepare('select total_changes()').pluck();
+    return this.#totalChanges.get() as number;
+  }
+
+  init(): Promise<void> {
+    return this.inner.init();
+  }
+
+  async acquireConnection(): Promise<DatabaseConnection> {
+    const connection = await this.inner.acquireConnection();
+    // SQLite has one connection, held by one operation at a time: the changes made until its
+    // release are that operation's own.
+    this.#changesAtAcquire = this.#changes();
+    return connection;
+  }
+
+  beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
+    return this.inner.beginTransaction(connection, settings);
+  }
+
+  commitTransaction(connection: DatabaseConnection): Promise<void> {
+    return this.inner.commitTransaction(connection);
+  }
+
+  rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    return this.inner.rollbackTransaction(connection);
+  }
+
+  savepoint(...args: Parameters<NonNullable<Driver['savepoint']>>): Promise<void> {
+    return this.inner.savepoint!(...args);
+  }
+
+  rollbackToSavepoint(...args: Parameters<NonNullable<Driver['rollbackToSavepoint']>>): Promise<void> {
+    return this.inner.rollbackToSavepoint!(...args);
+  }
+
+  releaseSavepoint(...args: Parameters<NonNullable<Driver['releaseSavepoint']>>): Promise<void> {
+    return this.inner.releaseSavepoint!(...args);
+  }
+
+  async releaseConnection(connection: DatabaseConnection): Promise<void> {
+    const changed = this.database.open && this.#changes() !== this.#changesAtAcquire;
+    await this.inner.releaseConnection(connection);
+    if (changed) await this.fsync.flush();
+  }
+
+  async destroy(): Promise<void> {
+    await this.fsync.close();
+    await this.inner.destroy();
+  }
+}
