@@ -128,7 +128,13 @@ class GroupCommitDriver implements Driver {
     const connection = await this.inner.acquireConnection();
     // SQLite has one connection, held by one operation at a time: the changes made until its
     // release are that operation's own.
-    this.#changesAtAcquire = this.#changes();
+    try {
+      this.#changesAtAcquire = this.#changes();
+    } catch (err) {
+      // A closed database, say: the operation fails, and the connection is free for the next.
+      await this.inner.releaseConnection(connection);
+      throw err;
+    }
     return connection;
   }
 
@@ -157,8 +163,12 @@ class GroupCommitDriver implements Driver {
   }
 
   async releaseConnection(connection: DatabaseConnection): Promise<void> {
-    const changed = this.database.open && this.#changes() !== this.#changesAtAcquire;
-    await this.inner.releaseConnection(connection);
+    let changed: boolean;
+    try {
+      changed = this.database.open && this.#changes() !== this.#changesAtAcquire;
+    } finally {
+      await this.inner.releaseConnection(connection);
+    }
     if (changed) await this.fsync.flush();
   }
 

@@ -118,7 +118,7 @@ describe('group commit on SQLite', () => {
     db = new Kysely({
       dialect: new GroupCommitSqliteDialect({ database }, database, new SharedFsync('unused', gate.sync)),
     });
-    return { db, gate };
+    return { db, gate, database };
   }
 
   it('a write returns after its fsync; other queries run meanwhile and see it committed', async () => {
@@ -136,6 +136,13 @@ describe('group commit on SQLite', () => {
     gate.complete(0);
     await settle();
     expect(insert.done).toBe(true);
+  });
+
+  it('queries on a database closed under it fail one after another, none left waiting', async () => {
+    const { db, database } = openGated();
+    database.close();
+    await expect(db.selectFrom('t').select('n').execute()).rejects.toThrow(/not open/);
+    await expect(db.selectFrom('t').select('n').execute()).rejects.toThrow(/not open/);
   });
 
   it('a transaction returns after the fsync that follows its commit; one that fails to fsync fails', async () => {
