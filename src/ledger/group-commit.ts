@@ -15,13 +15,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import type Database from 'better-sqlite3';
-import {
-  SqliteDialect,
-  type DatabaseConnection,
-  type Driver,
-  type SqliteDialectConfig,
-  type TransactionSettings,
-} from 'kysely';
+import { SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type SqliteDialectConfig } from 'kysely';
 
 /**
  * fsyncs of one file, shared: `flush()` resolves once an fsync that began after the call has
@@ -92,7 +86,7 @@ export class SharedFsync {
  */
 export class GroupCommitSqliteDialect extends SqliteDialect {
   constructor(
-    config: SqliteDialectConfig,
+    private readonly config: SqliteDialectConfig,
     private readonly database: Database.Database,
     private readonly fsync: SharedFsync,
   ) {
@@ -100,80 +94,55 @@ export class GroupCommitSqliteDialect extends SqliteDialect {
   }
 
   override createDriver(): Driver {
-    return new GroupCommitDriver(super.createDriver(), this.database, this.fsync);
+    return new GroupCommitDriver(this.config, this.database, this.fsync);
   }
 }
 
-class GroupCommitDriver implements Driver {
+/** Kysely's SQLite driver, whose release of its one connection waits for the operation's fsync. */
+class GroupCommitDriver extends SqliteDriver {
   /** SQLite's count of rows this connection changed, when the connection was taken. */
   #changesAtAcquire = 0;
   #totalChanges: Database.Statement | undefined;
 
   constructor(
-    private readonly inner: Driver,
+    config: SqliteDialectConfig,
     private readonly database: Database.Database,
     private readonly fsync: SharedFsync,
-  ) {}
+  ) {
+    super(config);
+  }
 
   #changes(): number {
     this.#totalChanges ??= this.database.prepare('select total_changes()').pluck();
     return this.#totalChanges.get() as number;
   }
 
-  init(): Promise<void> {
-    return this.inner.init();
-  }
-
-  async acquireConnection(): Promise<DatabaseConnection> {
-    const connection = await this.inner.acquireConnection();
+  override async acquireConnection(): Promise<DatabaseConnection> {
+    const connection = await super.acquireConnection();
     // SQLite has one connection, held by one operation at a time: the changes made until its
     // release are that operation's own.
     try {
       this.#changesAtAcquire = this.#changes();
     } catch (err) {
       // A closed database, say: the operation fails, and the connection is free for the next.
-      await this.inner.releaseConnection(connection);
+      await super.releaseConnection();
       throw err;
     }
     return connection;
   }
 
-  beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
-    return this.inner.beginTransaction(connection, settings);
-  }
-
-  commitTransaction(connection: DatabaseConnection): Promise<void> {
-    return this.inner.commitTransaction(connection);
-  }
-
-  rollbackTransaction(connection: DatabaseConnection): Promise<void> {
-    return this.inner.rollbackTransaction(connection);
-  }
-
-  savepoint(...args: Parameters<NonNullable<Driver['savepoint']>>): Promise<void> {
-    return this.inner.savepoint!(...args);
-  }
-
-  rollbackToSavepoint(...args: Parameters<NonNullable<Driver['rollbackToSavepoint']>>): Promise<void> {
-    return this.inner.rollbackToSavepoint!(...args);
-  }
-
-  releaseSavepoint(...args: Parameters<NonNullable<Driver['releaseSavepoint']>>): Promise<void> {
-    return this.inner.releaseSavepoint!(...args);
-  }
-
-  async releaseConnection(connection: DatabaseConnection): Promise<void> {
+  override async releaseConnection(): Promise<void> {
     let changed: boolean;
     try {
       changed = this.database.open && this.#changes() !== this.#changesAtAcquire;
     } finally {
-      await this.inner.releaseConnection(connection);
+      await super.releaseConnection();
     }
     if (changed) await this.fsync.flush();
   }
 
-  async destroy(): Promise<void> {
+  override async destroy(): Promise<void> {
     await this.fsync.close();
-    await this.inner.destroy();
+    await super.destroy();
   }
 }
