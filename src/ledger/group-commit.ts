@@ -16,6 +16,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import type Database from 'better-sqlite3';
 import { SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type SqliteDialectConfig } from 'kysely';
+import { errorText } from '../errors';
 
 /**
  * fsyncs of one file, shared: `flush()` resolves once an fsync that began after the call has
@@ -55,8 +56,7 @@ export class SharedFsync {
       await this.#sync();
     } catch (err) {
       // As SQLite reports a failed sync of its own: the ledger counts it unavailable (I/O error).
-      const message = err instanceof Error ? err.message : String(err);
-      throw Object.assign(new Error(`fsync of ${this.path} failed: ${message}`, { cause: err }), {
+      throw Object.assign(new Error(`fsync of ${this.path} failed: ${errorText(err)}`, { cause: err }), {
         code: 'SQLITE_IOERR_FSYNC',
       });
     }
