@@ -16,6 +16,8 @@
  *      window of C children, each child one local activity doing the same send + verify; no
  *      ledger, no signals, no search attributes), on a server of its own of the same kind as c's
  *      (`--server dev|postgres`), so that c/d compares programs on the same server.
+ * `--pairs N` runs c and d N times in alternating order (c d, d c, c d, ...) and reports the
+ * median of the pairs' ratios: the machine's drift during a run then falls on both sides.
  * Prints a table and writes JSON and an SVG chart into bench/results/. CPU is given per file for
  * the Temporal server and for the bench process (worker and simulator) separately.
  */
@@ -384,6 +386,57 @@ async function floorRun(
   }
 }
 
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** The run of a mode whose files/s is the median of its runs (the lower middle one of an even count). */
+export function medianRun(runs: ModeResult[]): ModeResult {
+  const sorted = [...runs].sort((a, b) => a.filesPerSecond - b.filesPerSecond);
+  return sorted[Math.floor((sorted.length - 1) / 2)]!;
+}
+
+/** One pair's ratios of image-sync (c) to the floor (d), each pair taken side by side. */
+export interface PairRatio {
+  order: 'cd' | 'dc';
+  cOverD: number;
+  cpuCOverD: number;
+}
+
+/**
+ * The ratios the bench reports. With several pairs, c/d and its CPU ratio are the medians of the
+ * pairs' own ratios (each pair ran back to back), and c/a, c/b use the median run of c.
+ */
+export function pairRatios(
+  pairs: { c: ModeResult; d?: ModeResult }[],
+  plain: { oldWay?: ModeResult; ceiling: ModeResult },
+) {
+  const each: PairRatio[] = pairs.flatMap(({ c, d }, i) =>
+    d
+      ? [
+          {
+            order: i % 2 === 0 ? 'cd' : 'dc',
+            cOverD: round(c.filesPerSecond / d.filesPerSecond),
+            cpuCOverD: round(c.cpuSecondsPerFile / d.cpuSecondsPerFile),
+          } satisfies PairRatio,
+        ]
+      : [],
+  );
+  const c = medianRun(pairs.map((p) => p.c));
+  return {
+    cOverA: plain.oldWay ? round(c.filesPerSecond / plain.oldWay.filesPerSecond) : null,
+    cOverB: round(c.filesPerSecond / plain.ceiling.filesPerSecond),
+    cOverD: each.length ? round(median(each.map((r) => r.cOverD))) : null,
+    /** CPU per file (server + bench process) of image-sync over the floor's. */
+    cpuCOverD: each.length ? round(median(each.map((r) => r.cpuCOverD))) : null,
+    /** CPU per file of image-sync (Temporal server, worker, ledger) over the plain pool's. */
+    cpuCOverB: round(c.cpuSecondsPerFile / plain.ceiling.cpuSecondsPerFile),
+    pairs: each,
+  };
+}
+
 function round(n: number, digits = 2): number {
   return Number(n.toFixed(digits));
 }
@@ -426,6 +479,8 @@ async function main(): Promise<void> {
       untuned: { type: 'boolean', default: false },
       server: { type: 'string', default: 'dev' },
       'worker-processes': { type: 'string', default: '0' },
+      /** Runs of c and d, in alternating order (c d, d c, ...); the ratios are the pairs' medians. */
+      pairs: { type: 'string', default: '1' },
     },
   });
   if (values.server !== 'dev' && values.server !== 'postgres') throw new Error('--server must be dev or postgres');
@@ -444,8 +499,9 @@ async function main(): Promise<void> {
   if (targetKind !== 'http' && where.workerProcesses)
     throw new Error('--worker-processes: the worker runs in this process with --target-kind ' + targetKind);
   const concurrency = Number(values.concurrency);
+  const pairCount = Number(values.pairs);
   const untuned = values.untuned;
-  for (const [name, v] of Object.entries({ files, size, latencyMs, concurrency })) {
+  for (const [name, v] of Object.entries({ files, size, latencyMs, concurrency, pairs: pairCount })) {
     if (!Number.isInteger(v) || v < (name === 'latencyMs' ? 0 : 1)) throw new Error(`--${name} must be a whole number`);
   }
   const stamp = new Date().toISOString().replace(/[-:]/g, '').slice(0, 15);
@@ -461,28 +517,39 @@ async function main(): Promise<void> {
   }
   console.error(`b. the ceiling: a pool of ${concurrency} without Temporal (${targetKind})...`);
   results.push(await plainRun('ceiling', items, concurrency, path.join(work, 'rs-b'), latencyMs, targetKind));
-  console.error(
-    `c. image-sync through Temporal (${where.server} server, ${where.workerProcesses || 'in-process'} worker${where.workerProcesses === 1 ? '' : 's'}), max concurrency ${concurrency}...`,
-  );
-  results.push(await temporalRun(items, concurrency, latencyMs, where, untuned, targetKind, path.join(work, 'rs-c')));
-  if (!values['skip-floor']) {
-    console.error(
-      `d. the Temporal floor (${where.server} server): ${concurrency} children in flight, one local activity each...`,
-    );
-    results.push(
-      await floorRun(items, concurrency, path.join(work, 'rs-d'), latencyMs, where.server, untuned, targetKind),
-    );
+  const cLabel = `c. image-sync through Temporal (${where.server} server, ${where.workerProcesses || 'in-process'} worker${where.workerProcesses === 1 ? '' : 's'}), max concurrency ${concurrency}...`;
+  const dLabel = `d. the Temporal floor (${where.server} server): ${concurrency} children in flight, one local activity each...`;
+  // Each run has a recording system of its own (a real server keeps what an earlier run sent).
+  const runC = async (i: number) => {
+    console.error(cLabel);
+    return temporalRun(items, concurrency, latencyMs, where, untuned, targetKind, path.join(work, `rs-c${i}`));
+  };
+  const runD = async (i: number) => {
+    console.error(dLabel);
+    return floorRun(items, concurrency, path.join(work, `rs-d${i}`), latencyMs, where.server, untuned, targetKind);
+  };
+  // Pairs alternate their order (c d, d c, c d, ...): a drift of the machine's speed during the
+  // run then lands on both sides of the ratio, not always on the one that runs second.
+  const pairs: { c: ModeResult; d?: ModeResult }[] = [];
+  for (let i = 0; i < pairCount; i++) {
+    if (values['skip-floor']) pairs.push({ c: await runC(i) });
+    else if (i % 2 === 0) {
+      const c = await runC(i);
+      pairs.push({ c, d: await runD(i) });
+    } else {
+      const d = await runD(i);
+      pairs.push({ c: await runC(i), d });
+    }
   }
+  for (const { c, d } of pairs) results.push(c, ...(d ? [d] : []));
 
-  const by = Object.fromEntries(results.map((r) => [r.mode, r])) as Record<ModeResult['mode'], ModeResult | undefined>;
-  const ratios = {
-    cOverA: by['old-way'] ? round(by['image-sync']!.filesPerSecond / by['old-way'].filesPerSecond) : null,
-    cOverB: round(by['image-sync']!.filesPerSecond / by.ceiling!.filesPerSecond),
-    cOverD: by.floor ? round(by['image-sync']!.filesPerSecond / by.floor.filesPerSecond) : null,
-    /** CPU per file (server + bench process) of image-sync over the floor's. */
-    cpuCOverD: by.floor ? round(by['image-sync']!.cpuSecondsPerFile / by.floor.cpuSecondsPerFile) : null,
-    /** CPU per file of image-sync (Temporal server, worker, ledger) over the plain pool's. */
-    cpuCOverB: round(by['image-sync']!.cpuSecondsPerFile / by.ceiling!.cpuSecondsPerFile),
+  const ratios = pairRatios(pairs, {
+    oldWay: results.find((r) => r.mode === 'old-way'),
+    ceiling: results.find((r) => r.mode === 'ceiling')!,
+  });
+  const by = {
+    'image-sync': medianRun(pairs.map((p) => p.c)),
+    floor: pairs[0]!.d ? medianRun(pairs.map((p) => p.d!)) : undefined,
   };
   const report = {
     at: new Date().toISOString(),
@@ -504,7 +571,11 @@ async function main(): Promise<void> {
   await writeFile(
     `${base}.svg`,
     svgChart(
-      results,
+      [
+        ...results.filter((r) => r.mode === 'old-way' || r.mode === 'ceiling'),
+        by['image-sync'],
+        ...(by.floor ? [by.floor] : []),
+      ],
       `${targetKind}: ${files} files of ${size} B, latency ${latencyMs} ms, concurrency ${concurrency}`,
     ),
   );
@@ -523,6 +594,11 @@ async function main(): Promise<void> {
   console.log(
     `c/a = ${ratios.cOverA ?? 'n/a'}   c/b = ${ratios.cOverB}   c/d = ${ratios.cOverD ?? 'n/a'}   CPU per file c/b = ${ratios.cpuCOverB}   CPU per file c/d = ${ratios.cpuCOverD ?? 'n/a'}`,
   );
+  if (ratios.pairs.length > 1) {
+    console.log(
+      `pairs (order: c/d, CPU per file c/d): ${ratios.pairs.map((r) => `${r.order}: ${r.cOverD}, ${r.cpuCOverD}`).join(';  ')}`,
+    );
+  }
   console.log(`load average at the end: ${report.machine.loadAverage.join(' ')}`);
   console.log(`wrote ${base}.json and ${base}.svg`);
 }

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/temporal/cli-binary';
+import { medianRun, pairRatios, type ModeResult } from '../../bench/bench';
 
 describe('npm run bench', () => {
   it('runs the four modes on a small batch and writes valid JSON and an SVG chart', async () => {
@@ -79,4 +80,54 @@ describe('npm run bench', () => {
       await rm(out, { recursive: true, force: true });
     }
   }, 180_000);
+});
+
+describe('bench pairs', () => {
+  const run = (mode: ModeResult['mode'], filesPerSecond: number, cpuSecondsPerFile: number): ModeResult => ({
+    mode,
+    files: 100,
+    wallSeconds: 100 / filesPerSecond,
+    filesPerSecond,
+    p50Ms: 1,
+    p99Ms: 2,
+    cpuSecondsPerFile,
+  });
+
+  it('takes c/d as the median of the pairs, each pair in the order it ran', () => {
+    const pairs = [
+      { c: run('image-sync', 80, 0.02), d: run('floor', 100, 0.016) }, // 0.8, 1.25
+      { c: run('image-sync', 90, 0.02), d: run('floor', 100, 0.02) }, // 0.9, 1
+      { c: run('image-sync', 50, 0.04), d: run('floor', 50, 0.02) }, // 1, 2
+    ];
+    const ratios = pairRatios(pairs, { ceiling: run('ceiling', 200, 0.01) });
+    expect(ratios.pairs).toEqual([
+      { order: 'cd', cOverD: 0.8, cpuCOverD: 1.25 },
+      { order: 'dc', cOverD: 0.9, cpuCOverD: 1 },
+      { order: 'cd', cOverD: 1, cpuCOverD: 2 },
+    ]);
+    expect(ratios.cOverD).toBe(0.9);
+    expect(ratios.cpuCOverD).toBe(1.25);
+    // c/b from the median run of c (80 files/s), not from the last or the first.
+    expect(ratios.cOverB).toBe(0.4);
+    expect(ratios.cpuCOverB).toBe(2);
+    expect(ratios.cOverA).toBeNull();
+  });
+
+  it('gives the middle of two pairs, and no c/d without a floor', () => {
+    const two = pairRatios(
+      [
+        { c: run('image-sync', 80, 0.02), d: run('floor', 100, 0.02) },
+        { c: run('image-sync', 90, 0.02), d: run('floor', 100, 0.02) },
+      ],
+      { oldWay: run('old-way', 10, 0.01), ceiling: run('ceiling', 160, 0.01) },
+    );
+    expect(two.cOverD).toBe(0.85);
+    expect(two.cOverA).toBe(8);
+    expect(medianRun([run('image-sync', 3, 1), run('image-sync', 1, 1), run('image-sync', 2, 1)]).filesPerSecond).toBe(
+      2,
+    );
+    const none = pairRatios([{ c: run('image-sync', 80, 0.02) }], { ceiling: run('ceiling', 160, 0.01) });
+    expect(none.cOverD).toBeNull();
+    expect(none.pairs).toEqual([]);
+  });
 });
