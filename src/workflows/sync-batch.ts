@@ -23,6 +23,7 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   log,
+  patched,
   setCurrentDetails,
   sleep,
   startChild,
@@ -70,6 +71,12 @@ export const PAGE_SIZE = 200;
 export const CONTINUE_AS_NEW_AFTER_EVENTS = 8_000;
 /** How long one awaitFileResults call waits for a file of an earlier run to end. */
 export const AWAIT_FILES_MAX_WAIT_MS = 50_000;
+/**
+ * The patch that pipelines a batch's starts: the next files start while earlier starts still
+ * wait for the server's confirmation, instead of a round at a time. A run begun by a worker
+ * without it replays and goes on a round at a time; its next run pipelines.
+ */
+export const PIPELINED_STARTS_PATCH = 'pipelined-starts';
 export { MAX_FAILURES_KEPT } from './batch-state';
 
 export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
@@ -132,6 +139,7 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
     emit(event, { by, ...more });
   };
   setBatchHandlers({ c, frame, stateNow, show, describe, tell, announce });
+  const pipelined = patched(PIPELINED_STARTS_PATCH);
 
   // --- starting files ---------------------------------------------------------------------------
   /**
@@ -223,21 +231,21 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
   async function startAvailable(): Promise<void> {
     const picks = batch.takeStarts(c, frame);
     frame.pendingStarts += picks.length;
+    let starting: Promise<unknown>;
     try {
       const files: QueuedRedrive[] = [];
       for (const pick of picks) files.push(fileAtHand(pick) ?? (await fileToStart(pick)));
       frame.pendingStarts -= picks.splice(0).length;
       startsUnderWay += 1;
-      try {
-        // Children are started outside the batch's cancellation: a cancelled batch tells its
-        // files by signal and still waits for each to end.
-        await CancellationScope.nonCancellable(() => Promise.all(files.map(startOne)));
-      } finally {
+      // Children are started outside the batch's cancellation: a cancelled batch tells its
+      // files by signal and still waits for each to end.
+      starting = CancellationScope.nonCancellable(() => Promise.all(files.map(startOne))).finally(() => {
         startsUnderWay -= 1;
-      }
+      });
     } finally {
       frame.pendingStarts -= picks.length;
     }
+    if (!pipelined) await starting;
   }
 
   /** Learns how the files an earlier run started ended; never cancelled, like the drain. */
@@ -320,6 +328,11 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
   try {
     for (;;) {
       if (c.cancelRequested || batch.allDone(c, frame)) break;
+      if (shouldContinueAsNew() && frame.pendingStarts === 0 && startsUnderWay > 0) {
+        // The next run carries the files in flight by run id: the starts under way end first.
+        await condition(() => startsUnderWay === 0);
+        continue;
+      }
       if (shouldContinueAsNew() && frame.pendingStarts === 0 && startsUnderWay === 0) {
         await condition(allHandlersFinished);
         await notifier.settle();
@@ -340,6 +353,9 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
   }
 
   return CancellationScope.nonCancellable(async () => {
+    // A file is told of a cancel by signal once its start is confirmed: a signal sent before
+    // the child exists would find no workflow.
+    if (startsUnderWay > 0) await condition(() => startsUnderWay === 0);
     c.outage = undefined;
     if (c.cancelRequested) show();
     // Every file started ends, and is counted, before the batch does.
