@@ -231,7 +231,6 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
   async function startAvailable(): Promise<void> {
     const picks = batch.takeStarts(c, frame);
     frame.pendingStarts += picks.length;
-    let starting: Promise<unknown>;
     try {
       const files: QueuedRedrive[] = [];
       for (const pick of picks) files.push(fileAtHand(pick) ?? (await fileToStart(pick)));
@@ -239,13 +238,22 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
       startsUnderWay += 1;
       // Children are started outside the batch's cancellation: a cancelled batch tells its
       // files by signal and still waits for each to end.
-      starting = CancellationScope.nonCancellable(() => Promise.all(files.map(startOne))).finally(() => {
+      const starting = () => CancellationScope.nonCancellable(() => Promise.all(files.map(startOne)));
+      if (pipelined) {
+        void starting().finally(() => {
+          startsUnderWay -= 1;
+        });
+        return;
+      }
+      // A run begun before the patch waits for its round, as it did when it was recorded.
+      try {
+        await starting();
+      } finally {
         startsUnderWay -= 1;
-      });
+      }
     } finally {
       frame.pendingStarts -= picks.length;
     }
-    if (!pipelined) await starting;
   }
 
   /** Learns how the files an earlier run started ended; never cancelled, like the drain. */
