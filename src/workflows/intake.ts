@@ -37,6 +37,7 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   log,
+  patched,
   setCurrentDetails,
   setHandler,
   sleep,
@@ -78,6 +79,7 @@ import { setBatchHandlers } from './batch-handlers';
 import { createNotifier } from './notifier';
 import { ledgerPatiently } from './ledger-patience';
 import { ACTIVITY_OPTIONS } from './options';
+import { PIPELINED_STARTS_PATCH } from './patches';
 import { syncFile } from './sync-file';
 
 const { dropIntakeFiles } = proxyActivities<Activities>(ACTIVITY_OPTIONS.batch);
@@ -141,6 +143,7 @@ export async function intake(input: IntakeInput): Promise<IntakeResult> {
     emit(event, { by, ...more });
   };
   setBatchHandlers({ c, frame, stateNow, show, describe, tell, announce });
+  const pipelined = patched(PIPELINED_STARTS_PATCH);
 
   // --- submissions ------------------------------------------------------------------------------
   const waitingIndex = (item: SyncItem) =>
@@ -285,8 +288,17 @@ export async function intake(input: IntakeInput): Promise<IntakeResult> {
     }
     if (files.length === 0) return;
     startsUnderWay += 1;
+    const starting = () => CancellationScope.nonCancellable(() => Promise.all(files.map(startOne)));
+    if (pipelined) {
+      void starting().finally(() => {
+        startsUnderWay -= 1;
+        describe();
+      });
+      return;
+    }
+    // A run begun before the patch waits for its round, as it did when it was recorded.
     try {
-      await CancellationScope.nonCancellable(() => Promise.all(files.map(startOne)));
+      await starting();
     } finally {
       startsUnderWay -= 1;
     }
@@ -370,6 +382,11 @@ export async function intake(input: IntakeInput): Promise<IntakeResult> {
   try {
     for (;;) {
       if (c.cancelRequested) break;
+      if (shouldContinueAsNew() && frame.pendingStarts === 0 && startsUnderWay > 0) {
+        // The next run carries the files in flight by run id: the starts under way end first.
+        await condition(() => startsUnderWay === 0);
+        continue;
+      }
       if (shouldContinueAsNew() && frame.pendingStarts === 0 && startsUnderWay === 0) {
         await condition(allHandlersFinished);
         await notifier.settle();
@@ -391,6 +408,9 @@ export async function intake(input: IntakeInput): Promise<IntakeResult> {
   }
 
   return CancellationScope.nonCancellable(async () => {
+    // A file is told of a cancel by signal once its start is confirmed: a signal sent before
+    // the child exists would find no workflow.
+    if (startsUnderWay > 0) await condition(() => startsUnderWay === 0);
     c.outage = undefined;
     show();
     for (;;) {

@@ -63,6 +63,7 @@ import * as batch from './batch-state';
 import { setBatchHandlers } from './batch-handlers';
 import { createNotifier } from './notifier';
 import { ledgerPatiently } from './ledger-patience';
+import { PIPELINED_STARTS_PATCH } from './patches';
 import { syncFile } from './sync-file';
 
 /** Items read from the manifest per activity call: small enough to stay far below payload limits. */
@@ -71,12 +72,6 @@ export const PAGE_SIZE = 200;
 export const CONTINUE_AS_NEW_AFTER_EVENTS = 8_000;
 /** How long one awaitFileResults call waits for a file of an earlier run to end. */
 export const AWAIT_FILES_MAX_WAIT_MS = 50_000;
-/**
- * The patch that pipelines a batch's starts: the next files start while earlier starts still
- * wait for the server's confirmation, instead of a round at a time. A run begun by a worker
- * without it replays and goes on a round at a time; its next run pipelines.
- */
-export const PIPELINED_STARTS_PATCH = 'pipelined-starts';
 export { MAX_FAILURES_KEPT } from './batch-state';
 
 export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
