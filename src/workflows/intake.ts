@@ -37,7 +37,6 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   log,
-  patched,
   setCurrentDetails,
   setHandler,
   sleep,
@@ -79,7 +78,6 @@ import { setBatchHandlers } from './batch-handlers';
 import { createNotifier } from './notifier';
 import { ledgerPatiently } from './ledger-patience';
 import { ACTIVITY_OPTIONS } from './options';
-import { PIPELINED_STARTS_PATCH } from './patches';
 import { syncFile } from './sync-file';
 
 const { dropIntakeFiles } = proxyActivities<Activities>(ACTIVITY_OPTIONS.batch);
@@ -143,7 +141,6 @@ export async function intake(input: IntakeInput): Promise<IntakeResult> {
     emit(event, { by, ...more });
   };
   setBatchHandlers({ c, frame, stateNow, show, describe, tell, announce });
-  const pipelined = patched(PIPELINED_STARTS_PATCH);
 
   // --- submissions ------------------------------------------------------------------------------
   const waitingIndex = (item: SyncItem) =>
@@ -288,21 +285,11 @@ export async function intake(input: IntakeInput): Promise<IntakeResult> {
     }
     if (files.length === 0) return;
     startsUnderWay += 1;
-    const starting = () => CancellationScope.nonCancellable(() => Promise.all(files.map(startOne)));
-    if (pipelined) {
-      void starting().finally(() => {
-        startsUnderWay -= 1;
-        describe();
-      });
-      return;
-    }
-    // A run begun before the patch waits for its round, as it did when it was recorded.
-    try {
-      await starting();
-    } finally {
+    // Not awaited: the loop goes on filling slots as files end while these starts are confirmed.
+    void CancellationScope.nonCancellable(() => Promise.all(files.map(startOne))).finally(() => {
       startsUnderWay -= 1;
-    }
-    describe();
+      describe();
+    });
   }
 
   const watchAwaited = () =>

@@ -23,7 +23,6 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   log,
-  patched,
   setCurrentDetails,
   sleep,
   startChild,
@@ -63,7 +62,6 @@ import * as batch from './batch-state';
 import { setBatchHandlers } from './batch-handlers';
 import { createNotifier } from './notifier';
 import { ledgerPatiently } from './ledger-patience';
-import { PIPELINED_STARTS_PATCH } from './patches';
 import { syncFile } from './sync-file';
 
 /** Items read from the manifest per activity call: small enough to stay far below payload limits. */
@@ -134,7 +132,6 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
     emit(event, { by, ...more });
   };
   setBatchHandlers({ c, frame, stateNow, show, describe, tell, announce });
-  const pipelined = patched(PIPELINED_STARTS_PATCH);
 
   // --- starting files ---------------------------------------------------------------------------
   /**
@@ -232,20 +229,11 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
       frame.pendingStarts -= picks.splice(0).length;
       startsUnderWay += 1;
       // Children are started outside the batch's cancellation: a cancelled batch tells its
-      // files by signal and still waits for each to end.
-      const starting = () => CancellationScope.nonCancellable(() => Promise.all(files.map(startOne)));
-      if (pipelined) {
-        void starting().finally(() => {
-          startsUnderWay -= 1;
-        });
-        return;
-      }
-      // A run begun before the patch waits for its round, as it did when it was recorded.
-      try {
-        await starting();
-      } finally {
+      // files by signal and still waits for each to end. The loop does not wait for these
+      // starts to be confirmed: it goes on filling slots as files end.
+      void CancellationScope.nonCancellable(() => Promise.all(files.map(startOne))).finally(() => {
         startsUnderWay -= 1;
-      }
+      });
     } finally {
       frame.pendingStarts -= picks.length;
     }
