@@ -554,5 +554,5 @@ describe('image-sync with a worker: redrive of an ended batch', () => {
     const reconciled = await s.run(['reconcile', batchId, '--json']);
     expect(reconciled.code, reconciled.stderr).toBe(0);
     expect(parseJson<{ drifts: unknown[] }>(reconciled).drifts).toEqual([]);
-  });
+  }, 360_000); // its steps wait up to 120 s each (start --wait, status --watch) on a loaded machine
 });
