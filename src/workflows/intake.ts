@@ -369,12 +369,12 @@ export async function intake(input: IntakeInput): Promise<IntakeResult> {
   try {
     for (;;) {
       if (c.cancelRequested) break;
-      if (shouldContinueAsNew() && frame.pendingStarts === 0 && startsUnderWay > 0) {
-        // The next run carries the files in flight by run id: the starts under way end first.
-        await condition(() => startsUnderWay === 0);
-        continue;
-      }
-      if (shouldContinueAsNew() && frame.pendingStarts === 0 && startsUnderWay === 0) {
+      if (shouldContinueAsNew() && frame.pendingStarts === 0) {
+        if (startsUnderWay > 0) {
+          // The next run carries the files in flight by run id: the starts under way end first.
+          await condition(() => startsUnderWay === 0);
+          continue;
+        }
         await condition(allHandlersFinished);
         await notifier.settle();
         await continueAsNew<typeof intake>({

@@ -319,12 +319,12 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
   try {
     for (;;) {
       if (c.cancelRequested || batch.allDone(c, frame)) break;
-      if (shouldContinueAsNew() && frame.pendingStarts === 0 && startsUnderWay > 0) {
-        // The next run carries the files in flight by run id: the starts under way end first.
-        await condition(() => startsUnderWay === 0);
-        continue;
-      }
-      if (shouldContinueAsNew() && frame.pendingStarts === 0 && startsUnderWay === 0) {
+      if (shouldContinueAsNew() && frame.pendingStarts === 0) {
+        if (startsUnderWay > 0) {
+          // The next run carries the files in flight by run id: the starts under way end first.
+          await condition(() => startsUnderWay === 0);
+          continue;
+        }
         await condition(allHandlersFinished);
         await notifier.settle();
         await continueAsNew<typeof syncBatch>({ ...input, carry: c });
