@@ -25,6 +25,7 @@ import {
   reasonOf,
   receiptSchema,
 } from './http-answers';
+import { requestDeadline } from './deadline';
 import { checkBaseUrl, checkHeaders, checkLimit, filePath, openSource } from './http-requests';
 import {
   RecordingSystemError,
@@ -186,8 +187,7 @@ export class HttpRecordingSystem implements RecordingSystem {
    * failures to get an answer, become RecordingSystemError; a caller abort is rethrown as is.
    */
   private async exchange<T>(ex: Exchange, interpret: Interpreter<T>): Promise<T> {
-    const timeout = AbortSignal.timeout(this.requestTimeoutMs);
-    const signal = ex.signal ? AbortSignal.any([ex.signal, timeout]) : timeout;
+    const deadline = requestDeadline(this.requestTimeoutMs, ex.signal);
     try {
       const res = await this.fetchImpl(this.baseUrl + ex.path, {
         method: ex.method,
@@ -199,7 +199,7 @@ export class HttpRecordingSystem implements RecordingSystem {
         // streamed upload in memory until the request ends.
         redirect: 'error',
         window: null,
-        signal,
+        signal: deadline.signal,
       });
       const result = await interpret(res);
       if (result !== UNHANDLED) return result;
@@ -208,7 +208,9 @@ export class HttpRecordingSystem implements RecordingSystem {
       // A caller abort wins over anything else that went wrong meanwhile, so cancellation shows.
       if (ex.signal?.aborted) throw err instanceof RecordingSystemError ? ex.signal.reason : err;
       if (err instanceof RecordingSystemError) throw err;
-      throw this.transportError(ex, err, timeout.aborted);
+      throw this.transportError(ex, err, deadline.timedOut);
+    } finally {
+      deadline.end();
     }
   }
 

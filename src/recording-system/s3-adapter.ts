@@ -28,6 +28,7 @@ import {
 } from '@aws-sdk/client-s3';
 import type { S3Target } from '../config/target-kinds';
 import { errorText } from '../errors';
+import { requestDeadline } from './deadline';
 import { checkFileNames, checkLimit, openSource } from './http-requests';
 import {
   DEFAULT_LIST_LIMIT,
@@ -270,14 +271,15 @@ export class S3RecordingSystem implements RecordingSystem {
     signal: AbortSignal | undefined,
     run: (abortSignal: AbortSignal) => Promise<T>,
   ): Promise<T> {
-    const timeout = AbortSignal.timeout(this.timeoutMs);
-    const abortSignal = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    const deadline = requestDeadline(this.timeoutMs, signal);
     try {
-      return await run(abortSignal);
+      return await run(deadline.signal);
     } catch (err) {
       if (signal?.aborted) throw err instanceof RecordingSystemError ? signal.reason : err;
       if (err instanceof RecordingSystemError) throw err;
-      throw this.mapError(op, key, err, timeout.aborted);
+      throw this.mapError(op, key, err, deadline.timedOut);
+    } finally {
+      deadline.end();
     }
   }
 
