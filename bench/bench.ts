@@ -241,8 +241,8 @@ async function temporalRunOn(
     ...(makeSystem ? { defaultSystem: makeSystem } : {}),
   });
   try {
-    let peakRss = process.memoryUsage().rss;
-    const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 200);
+    let peakRss = process.memoryUsage.rss();
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 200);
     const database = await startDatabaseMeasure(stack);
     const dest0 = await destinationCpu();
     const cpu0 = await stack.cpu();
