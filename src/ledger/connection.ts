@@ -14,6 +14,7 @@ import type { Ledger } from './port';
 import { redactSecrets } from './safe-text';
 import type { LedgerDatabase } from './schema';
 import { sqlLedger } from './sql-ledger';
+import { BackgroundCheckpointer } from './checkpointer';
 import { GroupCommitSqliteDialect, SharedFsync } from './group-commit';
 import { cachingStatements } from './statement-cache';
 import { describeLedgerLocation, parseLedgerUrl } from './url';
@@ -111,7 +112,16 @@ function sqliteLedger(
   const config = { database: cachingStatements(database) };
   const wal = groupCommitWal(database);
   const dialect = wal
-    ? new GroupCommitSqliteDialect(config, database, new SharedFsync(wal))
+    ? new GroupCommitSqliteDialect(
+        config,
+        database,
+        new SharedFsync(wal),
+        new BackgroundCheckpointer(database, wal.slice(0, -'-wal'.length), {
+          busyTimeoutMs: SQLITE_BUSY_TIMEOUT_MS,
+          onFailure: (reason) =>
+            console.warn(`ledger: WAL checkpoints run on the ledger's own connection again: ${redactSecrets(reason)}`),
+        }),
+      )
     : new SqliteDialect(config);
   return sqlLedger(new Kysely<LedgerDatabase>({ dialect }), 'sqlite', {
     sqliteFile: location.filename === ':memory:' ? undefined : location.filename,

@@ -17,6 +17,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import type Database from 'better-sqlite3';
 import { SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type SqliteDialectConfig } from 'kysely';
 import { errorText } from '../errors';
+import type { BackgroundCheckpointer } from './checkpointer';
 
 /**
  * fsyncs of one file, shared: `flush()` resolves once an fsync that began after the call has
@@ -89,12 +90,13 @@ export class GroupCommitSqliteDialect extends SqliteDialect {
     private readonly config: SqliteDialectConfig,
     private readonly database: Database.Database,
     private readonly fsync: SharedFsync,
+    private readonly checkpointer?: BackgroundCheckpointer,
   ) {
     super(config);
   }
 
   override createDriver(): Driver {
-    return new GroupCommitDriver(this.config, this.database, this.fsync);
+    return new GroupCommitDriver(this.config, this.database, this.fsync, this.checkpointer);
   }
 }
 
@@ -108,6 +110,7 @@ class GroupCommitDriver extends SqliteDriver {
     config: SqliteDialectConfig,
     private readonly database: Database.Database,
     private readonly fsync: SharedFsync,
+    private readonly checkpointer?: BackgroundCheckpointer,
   ) {
     super(config);
   }
@@ -138,10 +141,15 @@ class GroupCommitDriver extends SqliteDriver {
     } finally {
       await super.releaseConnection();
     }
-    if (changed) await this.fsync.flush();
+    if (!changed) return;
+    this.checkpointer?.committed();
+    await this.fsync.flush();
   }
 
   override async destroy(): Promise<void> {
+    // The checkpoint thread's connection closes first: the ledger's own close, the last one,
+    // then checkpoints what is left and removes the WAL.
+    await this.checkpointer?.close();
     await this.fsync.close();
     await super.destroy();
   }
