@@ -84,15 +84,24 @@ export class CliProcess {
 
   /** Resolves with the first match of `pattern` on stdout; rejects when the process ends first or time runs out. */
   waitForStdout(pattern: RegExp, timeoutMs = 60_000): Promise<RegExpMatchArray> {
+    return this.waitForOutput('stdout', pattern, timeoutMs);
+  }
+
+  /** The same on stderr. */
+  waitForStderr(pattern: RegExp, timeoutMs = 60_000): Promise<RegExpMatchArray> {
+    return this.waitForOutput('stderr', pattern, timeoutMs);
+  }
+
+  private waitForOutput(stream: 'stdout' | 'stderr', pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
     return new Promise((resolve, reject) => {
       const check = () => {
-        const m = this.stdout.match(pattern);
+        const m = this[stream].match(pattern);
         if (m) return done(() => resolve(m));
         if (!this.running) {
           done(() =>
             reject(
               new Error(
-                `the CLI ended (code ${this.child.exitCode}) before printing ${pattern}:\n${this.stdout}\n${this.stderr}`,
+                `the CLI ended (code ${this.child.exitCode}) before printing ${pattern} on ${stream}:\n${this.stdout}\n${this.stderr}`,
               ),
             ),
           );
@@ -101,7 +110,7 @@ export class CliProcess {
       const timer = setTimeout(
         () =>
           done(() =>
-            reject(new Error(`no ${pattern} on stdout within ${timeoutMs} ms:\n${this.stdout}\n${this.stderr}`)),
+            reject(new Error(`no ${pattern} on ${stream} within ${timeoutMs} ms:\n${this.stdout}\n${this.stderr}`)),
           ),
         timeoutMs,
       );

@@ -386,6 +386,8 @@ describe('with a worker: progress, status --watch, list, report --export, dry ru
     const failed = await s.run(['status', bad, '--watch']);
     expect(failed.code, failed.stderr).toBe(4);
     expect(failed.stdout).toContain(`Batch ${bad} ended COMPLETED_WITH_FAILURES`);
+    // An ended batch is answered at once: nothing to follow.
+    expect(failed.stderr).not.toContain('Following batch');
     const failedJson = await s.run(['status', bad, '--watch', '--json']);
     expect(failedJson.code).toBe(4);
     expect(parseJson<BatchResult>(failedJson)).toMatchObject({

@@ -536,7 +536,8 @@ describe('image-sync with a worker: redrive of an ended batch', () => {
     expect(redrive.runId).not.toBe(firstRunId);
 
     const watching = s.spawn(['status', batchId, '--watch', '--json']);
-    await new Promise((r) => setTimeout(r, 2_000));
+    // It found the redrive run RUNNING (no worker yet) and follows it.
+    await watching.waitForStderr(/Following batch .* to its end/);
     await s.startWorker();
     const watched = await watching.exit(120_000);
     expect(watched.code, watched.stderr).toBe(0);

@@ -173,6 +173,9 @@ export function registerStatus(program: Command): void {
           const desc = await describeBatch(client, batchId);
           if (flags.watch) {
             // An ended batch answers at once, in the same layout as one followed to its end.
+            if (desc.status.name === 'RUNNING') {
+              process.stderr.write(`Following batch ${batchId} to its end; Ctrl-C stops following, not the batch.\n`);
+            }
             const result = await watchBatch(client, batchId, {
               quiet: flags.json,
               progressIntervalSeconds: flags.progressInterval,
