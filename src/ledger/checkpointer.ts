@@ -149,6 +149,8 @@ export class BackgroundCheckpointer {
     const thread = this.#thread;
     this.#thread = undefined;
     if (thread) {
+      // Waited for: the process stays up until the thread has closed its connection.
+      thread.ref();
       const exited = new Promise<void>((resolve) => thread.once('exit', () => resolve()));
       thread.postMessage('close');
       await exited;

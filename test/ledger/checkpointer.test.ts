@@ -4,14 +4,17 @@
  * database file and the WAL starts over; when the thread cannot run, the connection checkpoints
  * by itself again; the ledger closes the thread before its own connection.
  */
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openLedger, type Ledger } from '../../src/ledger';
 import { BackgroundCheckpointer, CHECKPOINT_EVERY_COMMITS } from '../../src/ledger/checkpointer';
 import { ledgerSql } from '../../src/ledger/testing';
+import { PROJECT_ROOT } from '../../src/temporal/cli-binary';
 
 const EVERY = 20;
 const ROW = Buffer.alloc(4096, 7);
@@ -146,4 +149,30 @@ describe('a SQLite ledger', () => {
       reader.close();
     }
   });
+});
+
+describe('a process with a SQLite ledger', () => {
+  it('goes on after closing its ledger: the close waits for the checkpoint thread and keeps the process up', async () => {
+    const script = path.join(dir, 'close.ts');
+    writeFileSync(
+      script,
+      [
+        `import { openLedger } from ${JSON.stringify(path.join(PROJECT_ROOT, 'src', 'ledger'))};`,
+        `(async () => {`,
+        `  const ledger = await openLedger(${JSON.stringify(`sqlite:${path.join(dir, 'ledger.db')}`)});`,
+        `  for (let i = 0; i < ${CHECKPOINT_EVERY_COMMITS + 10}; i++)`,
+        `    await ledger.ensureBatch({ batchId: 'b' + i, workflowId: 'w' + i, total: 1, state: 'RUNNING' });`,
+        `  await ledger.close();`,
+        `  await new Promise((resolve) => setTimeout(resolve, 10));`,
+        `  console.log('still here after close');`,
+        `})();`,
+      ].join('\n'),
+    );
+    const { stdout } = await promisify(execFile)(path.join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx'), [script], {
+      cwd: PROJECT_ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(stdout).toContain('still here after close');
+  }, 90_000);
 });
