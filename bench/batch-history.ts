@@ -13,6 +13,7 @@
  */
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
+import { percentile } from './stats';
 
 const EventType = temporal.api.enums.v1.EventType;
 
@@ -39,9 +40,7 @@ function ms(ts: { seconds?: unknown; nanos?: number | null } | null | undefined)
 
 function percentiles(xs: number[]): { p50: number; p99: number; max: number } {
   if (xs.length === 0) return { p50: 0, p99: 0, max: 0 };
-  const sorted = [...xs].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-  return { p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1]! };
+  return { p50: percentile(xs, 50), p99: percentile(xs, 99), max: xs.reduce((a, b) => Math.max(a, b)) };
 }
 
 const CHILD_CLOSED = new Set<number>([

@@ -48,6 +48,7 @@ import {
   sumCpu,
   type StackServerKind,
 } from './stack';
+import { median, percentile } from './stats';
 
 /** The figures the two Temporal modes share: speed, latency, CPU by process, history events, per file. */
 function temporalFigures(
@@ -156,11 +157,6 @@ async function withSystem<T>(
 /** The destination server's CPU per file, for a real server. */
 function destinationFigure(kind: TargetKind, seconds: number, files: number): Partial<ModeResult> {
   return kind === 'http' ? {} : { destinationCpuMsPerFile: round((seconds * 1000) / files) };
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
 function cpuSeconds(): number {
@@ -384,12 +380,6 @@ async function floorRun(
   } finally {
     await server.stop();
   }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** The run of a mode whose files/s is the median of its runs (the lower middle one of an even count). */

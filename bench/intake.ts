@@ -42,6 +42,7 @@ import type { SyncItem } from '../src/shared';
 import { scanDirectory } from '../src/source/scan';
 import { historyEvents, startBenchStack, type BenchStack } from './stack';
 import { runMain } from './run-main';
+import { median, percentile } from './stats';
 
 const TOKEN = 'bench-intake-token-0123456789abcdef';
 const TARGET = 'default';
@@ -106,16 +107,6 @@ function positive(text: string, name: string): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive whole number`);
   return n;
-}
-
-function percentile(values: number[], p: number): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-function median(values: number[]): number {
-  return percentile(values, 50);
 }
 
 const round = (n: number, digits = 2) => Number(n.toFixed(digits));
@@ -313,10 +304,10 @@ async function latencyRuns(opts: Options, withBatch: boolean, onRow: (row: Laten
           withBatch,
           files: mine.length,
           sentPerSecond: round(mine.length / Math.max(sentSeconds, 1e-3), 1),
-          p50Ms: Math.round(median(latencies)),
+          p50Ms: Math.round(percentile(latencies, 50)),
           p99Ms: Math.round(percentile(latencies, 99)),
           maxMs: Math.round(Math.max(...latencies)),
-          acceptP50Ms: Math.round(median(acceptTimes)),
+          acceptP50Ms: Math.round(percentile(acceptTimes, 50)),
           acceptP99Ms: Math.round(percentile(acceptTimes, 99)),
           saturated: accepted.reduce((n, a) => n + a.saturated, 0),
           recorded: recorded.length,

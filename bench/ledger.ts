@@ -21,6 +21,7 @@ import { Client as PgClient } from 'pg';
 import { openLedger, type Ledger } from '../src/ledger';
 import { BENCH_PG_URL } from './stack';
 import { closeOnSignal, runMain } from './run-main';
+import { median } from './stats';
 
 type Way = 'step' | 'separate';
 const WAYS: readonly Way[] = ['step', 'separate'];
@@ -77,11 +78,6 @@ async function measure(ledger: Ledger, way: Way, files: number): Promise<Figures
 
 function round(n: number): number {
   return Number(n.toFixed(3));
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 /** A ledger of the kind, and how to remove it. */

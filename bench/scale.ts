@@ -16,6 +16,7 @@ import { scanDirectory } from '../src/source/scan';
 import { generateBlobFiles } from '../src/devtools/samples/sample-images';
 import { startBenchStack } from './stack';
 import { runMain } from './run-main';
+import { median } from './stats';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -94,7 +95,6 @@ async function main(): Promise<void> {
     const afterWarmup = rss.filter((p) => p.atSeconds >= 60);
     // Growth across the second half of the run: the median of its last quarter against the
     // median of its first (single samples swing with garbage collection).
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
     const quarter = (from: number, to: number) =>
       rss.filter((p) => p.atSeconds >= from * wallSeconds && p.atSeconds <= to * wallSeconds).map((p) => p.rssMb);
     const early = median(quarter(0.5, 0.75));

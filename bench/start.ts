@@ -21,6 +21,7 @@ import { batchWorkflowId } from '../src/shared';
 import { mapWithConcurrency } from '../src/source/concurrency';
 import { startDevServer } from '../src/temporal/dev-server';
 import { runMain } from './run-main';
+import { median } from './stats';
 
 const ROOT = path.join(__dirname, '..');
 const CLI = path.join(ROOT, 'bin', 'image-sync.js');
@@ -92,8 +93,6 @@ async function measure(command: Run['command'], args: string[], env: NodeJS.Proc
   if ('failed' in res || run.exitCode !== 0) throw new Error(`${command} failed: ${res.stderr.slice(-2000)}`);
   return run;
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
