@@ -8,8 +8,8 @@
  *   SENT, VERIFIED and RECORDED);
  * - `separate`: the same rows written as four commits (SENT, VERIFIED and the status each on
  *   their own), as they were before recordStep.
- * Prints the CPU time and wall time per file of each, their medians over the rounds, and the
- * ratio. SQLite in a temporary file (WAL, as a worker opens it); PostgreSQL in a database of its
+ * Prints the CPU time and wall time per file of each, the slow tail of one file's writes (p99
+ * and the longest), their medians over the rounds, and the ratio. SQLite in a temporary file (WAL, as a worker opens it); PostgreSQL in a database of its
  * own on IMAGE_SYNC_BENCH_PG_URL's server, dropped at the end. Writes JSON into bench/results/.
  */
 import { randomBytes } from 'node:crypto';
@@ -21,7 +21,7 @@ import { Client as PgClient } from 'pg';
 import { openLedger, type Ledger } from '../src/ledger';
 import { BENCH_PG_URL } from './stack';
 import { closeOnSignal, runMain } from './run-main';
-import { median } from './stats';
+import { median, percentile } from './stats';
 
 type Way = 'step' | 'separate';
 const WAYS: readonly Way[] = ['step', 'separate'];
@@ -29,6 +29,9 @@ const WAYS: readonly Way[] = ['step', 'separate'];
 interface Figures {
   cpuMsPerFile: number;
   wallMsPerFile: number;
+  /** One file's writes, from the first call to the last answer: the slow tail (a checkpoint in a commit shows here). */
+  p99WallMs: number;
+  maxWallMs: number;
 }
 
 /** Writes one delivered file's rows the given way. */
@@ -67,12 +70,19 @@ async function measure(ledger: Ledger, way: Way, files: number): Promise<Figures
   const tag = `bench-${way}-${randomBytes(4).toString('hex')}`;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  for (let n = 0; n < files; n++) await deliverOne(ledger, way, tag, n);
+  const each: number[] = [];
+  for (let n = 0; n < files; n++) {
+    const started = performance.now();
+    await deliverOne(ledger, way, tag, n);
+    each.push(performance.now() - started);
+  }
   const wall = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   return {
     cpuMsPerFile: round((cpu.user + cpu.system) / 1000 / files),
     wallMsPerFile: round(wall / files),
+    p99WallMs: round(percentile(each, 99)),
+    maxWallMs: round(percentile(each, 100)),
   };
 }
 
@@ -137,7 +147,8 @@ async function main(): Promise<void> {
           const figures = await measure(ledger, way, files);
           runs[way].push(figures);
           console.error(
-            `${kind} round ${round} ${way}: ${figures.cpuMsPerFile} ms CPU, ${figures.wallMsPerFile} ms wall per file`,
+            `${kind} round ${round} ${way}: ${figures.cpuMsPerFile} ms CPU, ${figures.wallMsPerFile} ms wall per file; ` +
+              `one file's writes p99 ${figures.p99WallMs} ms, max ${figures.maxWallMs} ms`,
           );
         }
       }
@@ -147,6 +158,8 @@ async function main(): Promise<void> {
           {
             cpuMsPerFile: median(runs[way].map((r) => r.cpuMsPerFile)),
             wallMsPerFile: median(runs[way].map((r) => r.wallMsPerFile)),
+            p99WallMs: median(runs[way].map((r) => r.p99WallMs)),
+            maxWallMs: median(runs[way].map((r) => r.maxWallMs)),
           },
         ]),
       ) as Record<Way, Figures>;
@@ -155,7 +168,8 @@ async function main(): Promise<void> {
         wall: round(medians.step.wallMsPerFile / medians.separate.wallMsPerFile),
       };
       console.log(
-        `${kind}: per delivered file, step ${medians.step.cpuMsPerFile} ms CPU / ${medians.step.wallMsPerFile} ms wall; ` +
+        `${kind}: per delivered file, step ${medians.step.cpuMsPerFile} ms CPU / ${medians.step.wallMsPerFile} ms wall ` +
+          `(p99 ${medians.step.p99WallMs}, max ${medians.step.maxWallMs}); ` +
           `separate ${medians.separate.cpuMsPerFile} / ${medians.separate.wallMsPerFile}; step/separate CPU ${ratio.cpu}, wall ${ratio.wall}`,
       );
       report[kind] = { runs, medians, ratio };
