@@ -14,7 +14,6 @@ import type { Ledger } from './port';
 import { redactSecrets } from './safe-text';
 import type { LedgerDatabase } from './schema';
 import { sqlLedger } from './sql-ledger';
-import { BackgroundCheckpointer } from './checkpointer';
 import { GroupCommitSqliteDialect, SharedFsync } from './group-commit';
 import { cachingStatements } from './statement-cache';
 import { describeLedgerLocation, parseLedgerUrl } from './url';
@@ -112,16 +111,7 @@ function sqliteLedger(
   const config = { database: cachingStatements(database) };
   const wal = groupCommitWal(database);
   const dialect = wal
-    ? new GroupCommitSqliteDialect(
-        config,
-        database,
-        new SharedFsync(wal),
-        new BackgroundCheckpointer(database, wal.slice(0, -'-wal'.length), {
-          busyTimeoutMs: SQLITE_BUSY_TIMEOUT_MS,
-          onFailure: (reason) =>
-            console.warn(`ledger: WAL checkpoints run on the ledger's own connection again: ${redactSecrets(reason)}`),
-        }),
-      )
+    ? new GroupCommitSqliteDialect(config, database, new SharedFsync(wal))
     : new SqliteDialect(config);
   return sqlLedger(new Kysely<LedgerDatabase>({ dialect }), 'sqlite', {
     sqliteFile: location.filename === ':memory:' ? undefined : location.filename,

@@ -17,7 +17,6 @@ import { open, type FileHandle } from 'node:fs/promises';
 import type Database from 'better-sqlite3';
 import { SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type SqliteDialectConfig } from 'kysely';
 import { errorText } from '../errors';
-import type { BackgroundCheckpointer } from './checkpointer';
 
 /**
  * fsyncs of one file, shared: `flush()` resolves once an fsync that began after the call has
@@ -90,13 +89,12 @@ export class GroupCommitSqliteDialect extends SqliteDialect {
     private readonly config: SqliteDialectConfig,
     private readonly database: Database.Database,
     private readonly fsync: SharedFsync,
-    private readonly checkpointer?: BackgroundCheckpointer,
   ) {
     super(config);
   }
 
   override createDriver(): Driver {
-    return new GroupCommitDriver(this.config, this.database, this.fsync, this.checkpointer);
+    return new GroupCommitDriver(this.config, this.database, this.fsync);
   }
 }
 
@@ -110,7 +108,6 @@ class GroupCommitDriver extends SqliteDriver {
     config: SqliteDialectConfig,
     private readonly database: Database.Database,
     private readonly fsync: SharedFsync,
-    private readonly checkpointer?: BackgroundCheckpointer,
   ) {
     super(config);
   }
@@ -141,15 +138,10 @@ class GroupCommitDriver extends SqliteDriver {
     } finally {
       await super.releaseConnection();
     }
-    if (!changed) return;
-    this.checkpointer?.committed();
-    await this.fsync.flush();
+    if (changed) await this.fsync.flush();
   }
 
   override async destroy(): Promise<void> {
-    // The checkpoint thread's connection closes first: the ledger's own close, the last one,
-    // then checkpoints what is left and removes the WAL.
-    await this.checkpointer?.close();
     await this.fsync.close();
     await super.destroy();
   }
