@@ -9,8 +9,9 @@
  * - `separate`: the same rows written as four commits (SENT, VERIFIED and the status each on
  *   their own), as they were before recordStep.
  * Prints the CPU time and wall time per file of each, the slow tail of one file's writes (p99
- * and the longest), their medians over the rounds, and the ratio. SQLite in a temporary file (WAL, as a worker opens it); PostgreSQL in a database of its
- * own on IMAGE_SYNC_BENCH_PG_URL's server, dropped at the end. Writes JSON into bench/results/.
+ * and the longest), their medians over the rounds, and the ratio. SQLite in a temporary file
+ * (WAL, as a worker opens it); PostgreSQL in a database of its own on IMAGE_SYNC_BENCH_PG_URL's
+ * server, dropped at the end. Writes JSON into bench/results/.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
