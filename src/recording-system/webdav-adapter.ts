@@ -15,6 +15,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import { Agent, fetch as agentFetch } from 'undici';
+import { requestDeadline } from './deadline';
 import { kindForStatus, networkCause, readExcerpt } from './http-answers';
 import { checkFileNames, checkLimit, openSource } from './http-requests';
 import {
@@ -81,34 +82,38 @@ export class WebDavRecordingSystem implements RecordingSystem {
       const headers = { 'Content-Type': req.contentType, 'Content-Length': String(req.size), 'If-None-Match': '*' };
       await this.expect([201, 204], { method: 'PUT', url: temp, headers, body, signal: req.signal });
       const patch = proppatchBody({ 'idempotency-key': req.idempotencyKey, sha256: req.sha256 });
-      const patched = await this.call({
-        method: 'PROPPATCH',
-        url: temp,
-        headers: { 'Content-Type': 'application/xml' },
-        body: patch,
-        signal: req.signal,
-      });
-      const text = await patched.text();
+      const patched = await this.call(
+        {
+          method: 'PROPPATCH',
+          url: temp,
+          headers: { 'Content-Type': 'application/xml' },
+          body: patch,
+          signal: req.signal,
+        },
+        async (res) => ({ status: res.status, text: await res.text() }),
+      );
       // 207 with a status per property (each must be 200), or a plain success (lighttpd: 204).
       const stored =
         patched.status === 207
-          ? !/<(?:[\w.-]+:)?status>[^<]*\s(?!200)\d{3}\s/.test(text)
+          ? !/<(?:[\w.-]+:)?status>[^<]*\s(?!200)\d{3}\s/.test(patched.text)
           : patched.status === 200 || patched.status === 204;
       if (!stored) {
         throw this.error('protocol', `PROPPATCH ${temp} did not store the properties (${patched.status})`);
       }
-      const move = await this.call({
-        method: 'MOVE',
-        url: temp,
-        headers: { Destination: final, Overwrite: 'F' },
-        signal: req.signal,
-      });
-      await move.arrayBuffer();
-      if (move.status === 201 || move.status === 204) {
+      const moveStatus = await this.call(
+        { method: 'MOVE', url: temp, headers: { Destination: final, Overwrite: 'F' }, signal: req.signal },
+        async (res) => {
+          if (res.status !== 201 && res.status !== 204 && res.status !== 412) {
+            throw await this.statusError('MOVE', final, res);
+          }
+          await res.arrayBuffer();
+          return res.status;
+        },
+      );
+      if (moveStatus !== 412) {
         moved = true;
         return { outcome: 'stored', httpStatus: 201 };
       }
-      if (move.status !== 412) throw await this.statusError('MOVE', final, move);
       const held = await this.stat(req.orderId, req.fileName, { signal: req.signal });
       if (!held) throw this.error('unavailable', `MOVE ${final}: held when moved, gone when read; try again`, 412);
       if (held.idempotencyKey === req.idempotencyKey && held.sha256 === req.sha256) {
@@ -117,11 +122,7 @@ export class WebDavRecordingSystem implements RecordingSystem {
       throw this.error('conflict', `MOVE ${final}: the server holds this file with other content`, 409);
     } finally {
       source.destroy();
-      if (!moved)
-        await this.call({ method: 'DELETE', url: temp }).then(
-          (r) => r.arrayBuffer(),
-          () => undefined,
-        );
+      if (!moved) await this.call({ method: 'DELETE', url: temp }, (r) => r.arrayBuffer()).catch(() => undefined);
     }
   }
 
@@ -129,23 +130,26 @@ export class WebDavRecordingSystem implements RecordingSystem {
     const entry = await this.propfind(this.fileUrl(orderId, fileName), opts.signal);
     if (!entry) return null;
     const url = this.fileUrl(orderId, fileName);
-    const res = await this.call({ method: 'GET', url, signal: opts.signal });
-    if (res.status === 404) {
-      await res.arrayBuffer();
-      return null;
-    }
-    if (res.status !== 200 || !res.body) throw await this.statusError('GET', url, res);
-    const hash = createHash('sha256');
-    let size = 0;
-    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-      hash.update(chunk);
-      size += chunk.byteLength;
-    }
+    // The body is read within the request's deadline: a server that stalls mid-body times out.
+    const content = await this.call({ method: 'GET', url, signal: opts.signal }, async (res) => {
+      if (res.status === 404) {
+        await res.arrayBuffer();
+        return null;
+      }
+      if (res.status !== 200 || !res.body) throw await this.statusError('GET', url, res);
+      const hash = createHash('sha256');
+      let size = 0;
+      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+        hash.update(chunk);
+        size += chunk.byteLength;
+      }
+      return { sha256: hash.digest('hex'), size };
+    });
+    if (!content) return null;
     return {
       orderId,
       fileName,
-      sha256: hash.digest('hex'),
-      size,
+      ...content,
       idempotencyKey: entry.idempotencyKey ?? '',
       receivedAt: entry.lastModified ? new Date(entry.lastModified).toISOString() : new Date(0).toISOString(),
     };
@@ -215,10 +219,11 @@ export class WebDavRecordingSystem implements RecordingSystem {
 
   private async ensureCollection(url: string, signal?: AbortSignal): Promise<void> {
     if (this.collections.has(url)) return;
-    const res = await this.call({ method: 'MKCOL', url, signal });
-    await res.arrayBuffer();
-    // 405: the collection exists already.
-    if (res.status !== 201 && res.status !== 405) throw await this.statusError('MKCOL', url, res);
+    await this.call({ method: 'MKCOL', url, signal }, async (res) => {
+      // 405: the collection exists already.
+      if (res.status !== 201 && res.status !== 405) throw await this.statusError('MKCOL', url, res);
+      await res.arrayBuffer();
+    });
     this.collections.add(url);
   }
 
@@ -238,44 +243,53 @@ export class WebDavRecordingSystem implements RecordingSystem {
   }
 
   private async propfindDepth(url: string, depth: '0' | '1', signal?: AbortSignal): Promise<DavEntry[] | null> {
-    const res = await this.call({
-      method: 'PROPFIND',
-      url,
-      headers: { Depth: depth, 'Content-Type': 'application/xml' },
-      body: PROPFIND_BODY,
-      signal,
-    });
-    if (res.status === 404) {
-      await res.arrayBuffer();
-      return null;
-    }
-    if (res.status !== 207) throw await this.statusError('PROPFIND', url, res);
-    return parseMultistatus(await res.text());
+    return this.call(
+      {
+        method: 'PROPFIND',
+        url,
+        headers: { Depth: depth, 'Content-Type': 'application/xml' },
+        body: PROPFIND_BODY,
+        signal,
+      },
+      async (res) => {
+        if (res.status === 404) {
+          await res.arrayBuffer();
+          return null;
+        }
+        if (res.status !== 207) throw await this.statusError('PROPFIND', url, res);
+        return parseMultistatus(await res.text());
+      },
+    );
   }
 
   /** DELETE under `If-Match` of the file's ETag; false when it was gone already. */
   private async deleteIfUnchanged(url: string, entry: DavEntry, signal?: AbortSignal): Promise<boolean> {
     const headers: Record<string, string> = entry.etag ? { 'If-Match': entry.etag } : {};
-    const res = await this.call({ method: 'DELETE', url, headers, signal });
-    await res.arrayBuffer();
-    if (res.status === 204 || res.status === 200) return true;
-    if (res.status === 404) return false;
-    if (res.status === 412) {
+    const status = await this.call({ method: 'DELETE', url, headers, signal }, async (res) => {
+      if (![200, 204, 404, 412].includes(res.status)) throw await this.statusError('DELETE', url, res);
+      await res.arrayBuffer();
+      return res.status;
+    });
+    if (status === 412) {
       throw this.error('unavailable', `DELETE ${url}: the file changed while it was being removed; look again`, 412);
     }
-    throw await this.statusError('DELETE', url, res);
+    return status !== 404;
   }
 
   private async expect(statuses: number[], call: Call): Promise<void> {
-    const res = await this.call(call);
-    if (!statuses.includes(res.status)) throw await this.statusError(call.method, call.url, res);
-    await res.arrayBuffer();
+    await this.call(call, async (res) => {
+      if (!statuses.includes(res.status)) throw await this.statusError(call.method, call.url, res);
+      await res.arrayBuffer();
+    });
   }
 
-  /** One request under the request timeout and the caller's signal; transport failures mapped. */
-  private async call(call: Call): Promise<Response> {
-    const timeout = AbortSignal.timeout(this.settings.requestTimeoutMs);
-    const signal = call.signal ? AbortSignal.any([call.signal, timeout]) : timeout;
+  /**
+   * One request, its answer read by `read`, both under one deadline (the request timeout) and the
+   * caller's signal; transport failures, and a timeout while the body is read, mapped.
+   */
+  private async call<T>(call: Call, read: (res: Response) => Promise<T>): Promise<T> {
+    const deadline = requestDeadline(this.settings.requestTimeoutMs, call.signal);
+    const { signal } = deadline;
     const body = call.body instanceof Readable ? (Readable.toWeb(call.body) as ReadableStream) : call.body;
     const init = {
       method: call.method,
@@ -286,14 +300,27 @@ export class WebDavRecordingSystem implements RecordingSystem {
       signal,
       ...(this.agent ? { dispatcher: this.agent } : {}),
     };
-    try {
-      return await (this.agent ? agentFetch(call.url, init as never) : fetch(call.url, init as RequestInit));
-    } catch (err) {
-      if (call.signal?.aborted) throw err;
+    const failed = (err: unknown): unknown => {
+      if (call.signal?.aborted || err instanceof RecordingSystemError) return err;
       const where = `${call.method} ${call.url}`;
-      if (timeout.aborted)
-        throw this.error('timeout', `${where}: no answer within ${this.settings.requestTimeoutMs} ms`);
-      throw this.error('network', `${where}: network error: ${networkCause(err)}`);
+      if (deadline.timedOut)
+        return this.error('timeout', `${where}: no answer within ${this.settings.requestTimeoutMs} ms`);
+      return this.error('network', `${where}: network error: ${networkCause(err)}`);
+    };
+    try {
+      let res: Response;
+      try {
+        res = await (this.agent ? agentFetch(call.url, init as never) : fetch(call.url, init as RequestInit));
+      } catch (err) {
+        throw failed(err);
+      }
+      try {
+        return await read(res);
+      } catch (err) {
+        throw failed(err);
+      }
+    } finally {
+      deadline.end();
     }
   }
 

@@ -3,6 +3,7 @@
  * project's script): every core behaviour, plus the conditional requests the adapter relies on.
  */
 import { mkdirSync } from 'node:fs';
+import http from 'node:http';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -56,6 +57,47 @@ describe('webdav adapter primitives', () => {
     } finally {
       await dav.close();
       await rig.close();
+    }
+  });
+
+  it('a GET whose body stalls ends as a timeout, and an abort by the caller stays its own', async () => {
+    // A store that answers PROPFIND, then sends the GET's headers and half its body, and stalls.
+    const stalled: http.ServerResponse[] = [];
+    const server = http.createServer((req, res) => {
+      if (req.method === 'PROPFIND') {
+        res.writeHead(207, { 'Content-Type': 'application/xml' });
+        res.end(
+          '<?xml version="1.0"?><D:multistatus xmlns:D="DAV:"><D:response><D:href>/s/o/one.bin</D:href>' +
+            '<D:propstat><D:prop><D:getcontentlength>10</D:getcontentlength></D:prop>' +
+            '<D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response></D:multistatus>',
+        );
+        return;
+      }
+      res.writeHead(200, { 'Content-Length': '10' });
+      res.write('12345');
+      stalled.push(res);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    const dav = new WebDavRecordingSystem({
+      url: `http://127.0.0.1:${port}/s`,
+      auth: { username: 'u', password: 'p' },
+      requestTimeoutMs: 300,
+    });
+    try {
+      const err = await dav.stat('o', 'one.bin').catch((e: unknown) => e);
+      expect(err).toMatchObject({ kind: 'timeout' });
+      expect(String((err as Error).message)).toContain('GET');
+      // The caller's own abort still comes out as the caller's.
+      const caller = new AbortController();
+      const aborted = dav.stat('o', 'one.bin', { signal: caller.signal }).catch((e: unknown) => e);
+      await expect.poll(() => stalled.length).toBe(2);
+      caller.abort(new Error('stopped by the caller'));
+      expect(await aborted).toMatchObject({ message: 'stopped by the caller' });
+    } finally {
+      for (const res of stalled) res.destroy();
+      await dav.close();
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 });
