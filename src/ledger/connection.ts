@@ -110,13 +110,13 @@ function sqliteLedger(
 ): Ledger {
   const config = { database: cachingStatements(database) };
   const wal = groupCommitWal(database);
-  const dialect = wal
-    ? new GroupCommitSqliteDialect(config, database, new SharedFsync(wal))
-    : new SqliteDialect(config);
+  const fsync = wal ? new SharedFsync(wal) : undefined;
+  const dialect = fsync ? new GroupCommitSqliteDialect(config, database, fsync) : new SqliteDialect(config);
   return sqlLedger(new Kysely<LedgerDatabase>({ dialect }), 'sqlite', {
     sqliteFile: location.filename === ':memory:' ? undefined : location.filename,
     backend: describeLedgerLocation({ dialect: 'sqlite', filename: location.filename }),
     retry: options.retry,
+    lost: fsync?.lost,
   });
 }
 

@@ -12,6 +12,14 @@
  * runs off the main thread (libuv's pool), and one fsync serves every commit made before it
  * began: commits that come while one runs share the next. So an operation that returns has its
  * rows on disk, as with FULL, and the process goes on working meanwhile.
+ *
+ * A failed fsync is final for the process. On Linux the pages it could not write may be dropped
+ * or marked clean, so a later fsync that succeeds proves nothing about them, while SQLite (and
+ * every read) still sees those rows: an idempotent retry of the write finds them, changes
+ * nothing, and would return as if durable. So from the first failed fsync on, every operation of
+ * the ledger fails with that failure, and the ledger reports itself lost (Ledger.lost): the
+ * worker stops, and its next start opens the file as the disk holds it; the activities whose
+ * writes were lost are retried by Temporal, and every ledger write is idempotent.
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import type Database from 'better-sqlite3';
@@ -21,15 +29,22 @@ import { errorText } from '../errors';
 /**
  * fsyncs of one file, shared: `flush()` resolves once an fsync that began after the call has
  * completed, so every flush made while one runs is served by the next one. An fsync that fails
- * rejects every flush it was to serve, with SQLite's code for it (SQLITE_IOERR_FSYNC: the ledger
- * reports itself unavailable, as when SQLite's own sync fails); the next flush tries anew.
+ * rejects every flush it was to serve, and every flush after it, with SQLite's code for it
+ * (SQLITE_IOERR_FSYNC: the ledger reports itself unavailable, as when SQLite's own sync fails);
+ * no fsync runs again (see the module's comment), and `lost` settles with that failure.
  */
 export class SharedFsync {
   #requested = 0;
   #synced = 0;
   #running: Promise<void> | undefined;
   #handle: Promise<FileHandle> | undefined;
+  #failure: Error | undefined;
+  #markLost!: (failure: Error) => void;
   readonly #sync: () => Promise<void>;
+  /** Settles with the first failed fsync: from then on nothing written to the file is proven durable. */
+  readonly lost = new Promise<Error>((resolve) => {
+    this.#markLost = resolve;
+  });
 
   /** `sync` replaces the fsync of `path` (tests). */
   constructor(
@@ -39,9 +54,15 @@ export class SharedFsync {
     this.#sync = sync ?? (() => this.#fsyncFile());
   }
 
+  /** The first failed fsync's error, once one failed. */
+  get failure(): Error | undefined {
+    return this.#failure;
+  }
+
   async flush(): Promise<void> {
     const mine = ++this.#requested;
     while (this.#synced < mine) {
+      if (this.#failure) throw this.#failure;
       this.#running ??= this.#syncOnce().finally(() => {
         this.#running = undefined;
       });
@@ -56,9 +77,18 @@ export class SharedFsync {
       await this.#sync();
     } catch (err) {
       // As SQLite reports a failed sync of its own: the ledger counts it unavailable (I/O error).
-      throw Object.assign(new Error(`fsync of ${this.path} failed: ${errorText(err)}`, { cause: err }), {
-        code: 'SQLITE_IOERR_FSYNC',
-      });
+      const failure = Object.assign(
+        new Error(
+          `fsync of ${this.path} failed: ${errorText(err)}; writes since the last good fsync may not be on disk ` +
+            'and no later fsync can prove them, so this process takes no more work on the ledger: ' +
+            'restart it, and it opens the file as the disk holds it',
+          { cause: err },
+        ),
+        { code: 'SQLITE_IOERR_FSYNC' },
+      );
+      this.#failure ??= failure;
+      this.#markLost(this.#failure);
+      throw this.#failure;
     }
     this.#synced = Math.max(this.#synced, serves);
   }
@@ -118,6 +148,9 @@ class GroupCommitDriver extends SqliteDriver {
   }
 
   override async acquireConnection(): Promise<DatabaseConnection> {
+    // After a failed fsync nothing is served, reads neither: what they would see may not be on disk.
+    const failure = this.fsync.failure;
+    if (failure) throw failure;
     const connection = await super.acquireConnection();
     // SQLite has one connection, held by one operation at a time: the changes made until its
     // release are that operation's own.

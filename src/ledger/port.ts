@@ -266,6 +266,13 @@ export interface Ledger {
   close(): Promise<void>;
   /** Which backend this is. */
   readonly dialect: LedgerDialect;
+  /**
+   * Settles, with why, when this ledger can no longer vouch for its writes: a SQLite ledger whose
+   * WAL could not be fsynced (see group-commit.ts). From then on every operation fails with
+   * LedgerUnavailableError, and the process should stop, so that it starts again on what the
+   * disk holds. Absent where it cannot happen (PostgreSQL stops its own server on such a failure).
+   */
+  readonly lost?: Promise<Error>;
 
   // Batches (queries/batches.ts)
 

@@ -16,7 +16,7 @@
  * - an intake submission is one row per idempotency key, taken by insert or by compare-and-set;
  * - updates set absolute values, never increments.
  */
-import { DEFAULT_LEDGER_RETRY, withLedgerRetry, type LedgerRetryPolicy } from './availability';
+import { DEFAULT_LEDGER_RETRY, LedgerUnavailableError, withLedgerRetry, type LedgerRetryPolicy } from './availability';
 import { migrateLedger } from './migrations';
 import type { Ledger, LedgerQueries } from './port';
 import { batchQueries } from './queries/batches';
@@ -40,6 +40,8 @@ export interface SqlLedgerOptions {
   backend?: string;
   /** How long transient database failures are retried before LedgerUnavailableError. */
   retry?: LedgerRetryPolicy;
+  /** Settles when the database can no longer vouch for the ledger's writes (see Ledger.lost). */
+  lost?: Promise<Error>;
 }
 
 /** Every query of the ledger, by table. A new table's queries are added here and to the port. */
@@ -83,8 +85,17 @@ export function sqlLedger(db: LedgerDb, dialect: LedgerDialect, options: SqlLedg
   ) as unknown as LedgerQueries;
 
   let closing: Promise<void> | undefined;
+  const lost = options.lost?.then(
+    (failure) =>
+      new LedgerUnavailableError(`ledger lost (${context.backend}): ${failure.message}`, {
+        backend: context.backend,
+        code: (failure as { code?: string }).code,
+        cause: failure,
+      }),
+  );
   const ledger: Ledger = {
     dialect,
+    ...(lost ? { lost } : {}),
     ...operations,
     async migrate() {
       await retried('migrate', () =>

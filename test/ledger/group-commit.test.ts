@@ -1,8 +1,9 @@
 /**
  * The SQLite ledger's group commit: an operation that changed rows returns only after an fsync
  * of the WAL that began after its commit; fsyncs are shared by the commits made while one runs;
- * a failed fsync fails the operations it was to serve; reads wait for none; and the ledger's
- * own connection commits that way (synchronous = NORMAL, the WAL fsynced by the ledger).
+ * a failed fsync fails the operations it was to serve and every operation after it (the ledger is
+ * lost); reads wait for none; and the ledger's own connection commits that way
+ * (synchronous = NORMAL, the WAL fsynced by the ledger).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -62,23 +63,28 @@ describe('shared fsync', () => {
     expect(gate.calls()).toBe(2);
   });
 
-  it('an fsync that fails fails the flushes it served; the next flush runs a new one', async () => {
+  it('an fsync that fails fails the flushes it served and every flush after it, with no fsync again', async () => {
     const gate = gatedSync();
     const fsync = new SharedFsync('unused', gate.sync);
+    const lost = tracked(fsync.lost);
     const a = tracked(fsync.flush());
     await settle();
+    expect(fsync.failure).toBeUndefined();
+    expect(lost.done).toBe(false);
     gate.fail(0, new Error('EIO: i/o error, fsync'));
     await settle();
     expect(a.done).toBe(false);
     expect(String(a.error)).toContain('EIO');
     expect((a.error as { code?: string }).code).toBe('SQLITE_IOERR_FSYNC');
+    expect(lost.done).toBe(true);
+    expect(await fsync.lost).toBe(a.error);
 
+    // A later fsync that succeeds would prove nothing about the pages the failed one dropped.
     const b = tracked(fsync.flush());
     await settle();
-    expect(gate.calls()).toBe(2);
-    gate.complete(1);
-    await settle();
-    expect(b.done).toBe(true);
+    expect(gate.calls()).toBe(1);
+    expect(b.error).toBe(a.error);
+    expect(String(b.error)).toMatch(/no later fsync can prove them/);
   });
 
   describe('of a real file', () => {
@@ -145,8 +151,33 @@ describe('group commit on SQLite', () => {
     await expect(db.selectFrom('t').select('n').execute()).rejects.toThrow(/not open/);
   });
 
-  it('a transaction returns after the fsync that follows its commit; one that fails to fsync fails', async () => {
+  it('after a failed fsync, a retried write that changes nothing fails too, and so does a read', async () => {
     const { db, gate } = openGated();
+    await sql`create unique index t_n on t (n)`.execute(db);
+    const insert = tracked(
+      db
+        .insertInto('t')
+        .values({ n: 1 })
+        .onConflict((oc) => oc.doNothing())
+        .execute(),
+    );
+    await settle();
+    gate.fail(gate.calls() - 1, new Error('EIO: i/o error, fsync'));
+    await settle();
+    expect(String(insert.error)).toContain('EIO');
+    // The row is there to SQLite, but not proven on disk: its retry (idempotent, no change, so
+    // no fsync of its own) must not return as if it were durable.
+    const retry = db
+      .insertInto('t')
+      .values({ n: 1 })
+      .onConflict((oc) => oc.doNothing())
+      .execute();
+    await expect(retry).rejects.toMatchObject({ code: 'SQLITE_IOERR_FSYNC' });
+    await expect(db.selectFrom('t').select('n').execute()).rejects.toThrow(/EIO/);
+  });
+
+  it('a transaction returns after the fsync that follows its commit; one that fails to fsync fails', async () => {
+    const { db, gate, database } = openGated();
     const tx = tracked(
       db.transaction().execute(async (trx) => {
         await trx.insertInto('t').values({ n: 1 }).execute();
@@ -158,8 +189,9 @@ describe('group commit on SQLite', () => {
     gate.fail(0, new Error('EIO: i/o error, fsync'));
     await settle();
     expect(String(tx.error)).toContain('EIO');
-    // Committed, but not proven on disk: the caller retries (the ledger's writes are idempotent).
-    expect(await sql<{ c: number }>`select count(*) as c from t`.execute(db).then((r) => r.rows[0]!.c)).toBe(2);
+    // Committed, but not proven on disk: SQLite sees the rows, the ledger serves nothing more.
+    expect(database.prepare('select count(*) from t').pluck().get()).toBe(2);
+    await expect(sql`select count(*) from t`.execute(db)).rejects.toMatchObject({ code: 'SQLITE_IOERR_FSYNC' });
   });
 });
 
@@ -189,5 +221,36 @@ describe('the SQLite ledger', () => {
     const calls = sync.mock.calls.length;
     expect(await ledger.getBatch('b1')).toMatchObject({ batch_id: 'b1' });
     expect(sync.mock.calls.length).toBe(calls);
+  });
+
+  it('after a failed fsync of its WAL every operation fails as unavailable, and the ledger says it is lost', async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'image-sync-ledger-fsync-'));
+    const file = path.join(dir, 'ledger.db');
+    ledger = await openLedger(`sqlite:${file}`);
+    await ledger.ensureBatch({ batchId: 'b1', workflowId: 'w1', total: 1, state: 'RUNNING' });
+
+    const probe = await open(file, 'r');
+    const fileHandle = Object.getPrototypeOf(probe) as { sync(): Promise<void> };
+    await probe.close();
+    const sync = vi
+      .spyOn(fileHandle, 'sync')
+      .mockRejectedValueOnce(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO', syscall: 'fsync' }));
+    let lost: Error | undefined;
+    void ledger.lost!.then((err) => (lost = err));
+
+    const b2 = { batchId: 'b2', workflowId: 'w2', total: 1, state: 'RUNNING' as const };
+    await expect(ledger.ensureBatch(b2)).rejects.toMatchObject({
+      name: 'LedgerUnavailableError',
+      code: 'SQLITE_IOERR_FSYNC',
+      message: expect.stringMatching(/fsync of .*ledger\.db-wal failed: EIO/),
+    });
+    // Its retry finds the row and changes nothing: before, it returned as if the row were on disk.
+    await expect(ledger.ensureBatch(b2)).rejects.toMatchObject({ name: 'LedgerUnavailableError' });
+    await expect(ledger.getBatch('b1')).rejects.toMatchObject({ name: 'LedgerUnavailableError' });
+    expect(sync).toHaveBeenCalledTimes(1);
+
+    await ledger.lost;
+    expect(lost).toMatchObject({ name: 'LedgerUnavailableError', code: 'SQLITE_IOERR_FSYNC' });
+    expect(lost!.message).toMatch(/^ledger lost \(SQLite file .*ledger\.db\): fsync of .* failed: EIO.*restart it/);
   });
 });

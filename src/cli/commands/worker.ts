@@ -5,6 +5,7 @@ import { appEnv } from '../../config/env';
 import { createTargets, loadTargetsConfig, type Targets } from '../../config/targets';
 import { errorText } from '../../errors';
 import { ledgerUrlFromEnv, openLedger } from '../../ledger';
+import type { Ledger } from '../../ledger/port';
 import { describeLedgerLocation, parseLedgerUrl } from '../../ledger/url';
 import { setUpWorkerObservability, type WorkerObservability } from '../../observability';
 import { defaultLogFormat, type LogFormat } from '../../observability/logger';
@@ -197,13 +198,35 @@ async function runWorkerUntil(
       `Worker polling task queue ${settings.taskQueue} on ${address} (namespace ${settings.namespace}); ledger ${ledger.dialect}`,
       { taskQueue: settings.taskQueue, address, namespace: settings.namespace, ledger: ledger.dialect },
     );
-    await Promise.race([until, running]);
-    if (worker.getState() === 'RUNNING') worker.shutdown();
-    await running;
+    await runUntil(worker, running, until, ledger, log);
     log.line('info', 'Worker stopped');
   } finally {
     for (const cleanup of cleanups) await cleanup().catch(() => undefined);
   }
+}
+
+/**
+ * Waits for the worker's run to end, for `until`, or for the ledger to be lost (Ledger.lost: it
+ * can no longer vouch for its writes), then stops the worker with its grace period. A lost ledger
+ * ends the run with the ledger's error, so the process exits 1 and its supervisor starts it again
+ * on what the disk holds; the activities it could not finish are retried by Temporal meanwhile.
+ */
+export async function runUntil(
+  worker: Pick<Worker, 'getState' | 'shutdown'>,
+  running: Promise<void>,
+  until: Promise<unknown>,
+  ledger: Pick<Ledger, 'lost'>,
+  log: ServiceLog,
+): Promise<void> {
+  let lostWith: Error | undefined;
+  const lost = ledger.lost?.then((failure) => {
+    lostWith = failure;
+  });
+  await Promise.race([until, running, ...(lost ? [lost] : [])]);
+  if (lostWith) log.line('error', `Worker stopping: ${lostWith.message}`);
+  if (worker.getState() === 'RUNNING') worker.shutdown();
+  await running;
+  if (lostWith) throw lostWith;
 }
 
 /** Starts /metrics and /health (when configured) and says where, as a log line. */
