@@ -38,6 +38,7 @@ import { createFloorWorker, sendAndVerify } from './floor';
 import { runMain } from './run-main';
 import {
   BENCH_TOKEN,
+  cpuOfChangingSet,
   databaseBackendPids,
   historyEvents,
   processCpuSeconds,
@@ -45,7 +46,6 @@ import {
   startDatabaseMeasure,
   startBenchServer,
   startBenchStack,
-  sumCpu,
   type StackServerKind,
 } from './stack';
 import { median, percentile } from './stats';
@@ -333,7 +333,8 @@ async function floorRun(
   targetKind: TargetKind,
 ): Promise<ModeResult> {
   const server = await startBenchServer(kind, path.join(dataDir, 'temporal'), { untuned });
-  const databaseCpu = async () => (server.database ? sumCpu(await databaseBackendPids(server.database)) : 0);
+  const database = server.database;
+  const databaseCpu = database ? cpuOfChangingSet(() => databaseBackendPids(database)) : async () => 0;
   try {
     const connection = await Connection.connect({ address: server.address });
     const native = await NativeConnection.connect({ address: server.address });

@@ -89,6 +89,33 @@ export async function processTreeCpuSeconds(pid: number): Promise<number> {
 }
 
 /** CPU seconds the processes have used, summed. */
+/**
+ * The CPU seconds of a set of processes that changes between readings (a PostgreSQL database's
+ * backends, which end as connections close), as a total that never falls: a process that has
+ * ended keeps the CPU of its last reading in the total. A plain sum of the processes present at
+ * each reading lost the CPU of every backend that ended between two readings, and gave negative
+ * figures. What a process used between its last reading and its end is not counted.
+ */
+export function cpuOfChangingSet(
+  list: () => Promise<number[]>,
+  read: (pid: number) => Promise<number> = processCpuSeconds,
+): () => Promise<number> {
+  let last = new Map<number, number>();
+  let ended = 0;
+  return async () => {
+    const now = new Map<number, number>();
+    for (const pid of await list()) {
+      // A process gone between the listing and its reading reads 0: its last reading stands.
+      now.set(pid, Math.max(await read(pid), last.get(pid) ?? 0));
+    }
+    for (const [pid, cpu] of last) if (!now.has(pid)) ended += cpu;
+    last = now;
+    let total = ended;
+    for (const cpu of now.values()) total += cpu;
+    return total;
+  };
+}
+
 export async function sumCpu(pids: number[]): Promise<number> {
   let total = 0;
   for (const pid of pids) total += await processCpuSeconds(pid);
@@ -226,6 +253,7 @@ export async function startBenchStack(opts: BenchStackOptions = {}): Promise<Ben
     (started) => started.close.bind(started),
   );
   const databasePids = async (): Promise<number[]> => (database ? databaseBackendPids(database) : []);
+  const databaseCpu = cpuOfChangingSet(databasePids);
   const pids = async () => ({
     server: [stack.server.pid ?? -1],
     workers: stack.workerPids.length ? stack.workerPids : [process.pid],
@@ -244,7 +272,7 @@ export async function startBenchStack(opts: BenchStackOptions = {}): Promise<Ben
         server: await sumCpu(p.server),
         workers: stack.workerPids.length ? await sumCpu(p.workers) : bench,
         bench,
-        database: await sumCpu(p.database),
+        database: await databaseCpu(),
       };
     },
     databaseCounters: () => (database ? readDatabaseCounters(database) : Promise.resolve(null)),
