@@ -183,9 +183,17 @@ export function registerIntakeServer(program: Command): void {
             '',
           ].join('\n'),
         );
-        const signal = await untilStopped();
+        // A ledger that can no longer vouch for its writes (Ledger.lost) stops the server too, exit 1:
+        // started again, it opens the ledger as the disk holds it.
+        let lostWith: Error | undefined;
+        const lost = ledger.lost?.then((failure) => {
+          lostWith = failure;
+          return 'ledger lost' as const;
+        });
+        const signal = await Promise.race([untilStopped(), ...(lost ? [lost] : [])]);
         clearInterval(poll);
         const graceMs = env.IMAGE_SYNC_SHUTDOWN_GRACE_MS;
+        if (lostWith) logger.error({ error: lostWith.message }, 'intake server stopping: its ledger is lost');
         logger.info({ signal, inFlight: server.inFlight(), graceMs }, 'intake server stopping');
         const { unfinished } = await server.stop(graceMs);
         await metricsServer?.close();
@@ -194,6 +202,7 @@ export function registerIntakeServer(program: Command): void {
         await backend.close();
         logger.info({ unfinished }, 'intake server stopped');
         process.stdout.write(`Intake server stopped${unfinished > 0 ? ` (${unfinished} request(s) cut off)` : ''}\n`);
+        if (lostWith) throw lostWith;
       }),
     );
 }
