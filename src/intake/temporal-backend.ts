@@ -83,6 +83,8 @@ export interface IntakeBackendDeps {
   policy?: Partial<BatchPolicy>;
   /** Files waiting in one intake at most (DEFAULT_MAX_WAITING). */
   maxWaiting?: number;
+  /** The same, in bytes as the intake carries them (DEFAULT_MAX_WAITING_BYTES). */
+  maxWaitingBytes?: number;
   /** Where the intakes POST their events. */
   notify?: NotifyOptions;
   submitTimeoutMs?: number;
@@ -148,6 +150,7 @@ export function createIntakeBackend(deps: IntakeBackendDeps): IntakeBackend {
       batchId,
       policy,
       maxWaiting,
+      ...(deps.maxWaitingBytes ? { maxWaitingBytes: deps.maxWaitingBytes } : {}),
       ...(deps.notify ? { notify: deps.notify } : {}),
       ...(deps.continueAsNewAfterEvents ? { continueAsNewAfterEvents: deps.continueAsNewAfterEvents } : {}),
     };

@@ -30,6 +30,15 @@ export function intakeWorkflowIdOf(batchId: string): string {
 export const INTAKE_PRIORITY_KEY = 1;
 /** Files waiting in one intake workflow (accepted, not yet started) at most, by default. */
 export const DEFAULT_MAX_WAITING = 1_000;
+/**
+ * The files waiting in one intake at most, by default, counted as the intake carries them (their
+ * JSON, in UTF-8 bytes). They travel in the input of each continue-as-new, which the Temporal
+ * server refuses past 2 MiB, ending the intake; this leaves room for the rest of what it carries
+ * (at most about 100 KiB). It is above what one submission of the default body limit (1 MiB)
+ * carries, and at the usual 200 to 400 bytes a file the count bound (DEFAULT_MAX_WAITING) is met
+ * first.
+ */
+export const DEFAULT_MAX_WAITING_BYTES = 1.5 * 1024 * 1024;
 /** Keys of the latest submissions an intake remembers, across runs, to take each once. */
 export const RECENT_KEYS_KEPT = 256;
 
@@ -40,6 +49,8 @@ export interface IntakeInput {
   policy: BatchPolicy;
   /** Files waiting at most; a submission that would pass it is refused as saturated. */
   maxWaiting: number;
+  /** The same, in bytes as the files are carried (DEFAULT_MAX_WAITING_BYTES when absent). */
+  maxWaitingBytes?: number;
   notify?: NotifyOptions;
   /** Continue as new once a run's history holds this many events (default 4,000). */
   continueAsNewAfterEvents?: number;

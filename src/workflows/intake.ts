@@ -49,6 +49,7 @@ import { FailureType } from '../failures';
 import {
   INTAKE_CLOSED_FAILURE,
   INTAKE_PRIORITY_KEY,
+  DEFAULT_MAX_WAITING_BYTES,
   RECENT_KEYS_KEPT,
   SATURATED_FAILURE,
   submitUpdate,
@@ -94,8 +95,14 @@ export interface IntakeResult extends BatchResult {
   notStarted: number;
 }
 
+/** A waiting file's size as the intake carries it: its JSON, in UTF-8 bytes. */
+function carriedBytes(item: SyncItem): number {
+  return new TextEncoder().encode(JSON.stringify(item)).length;
+}
+
 export async function intake(input: IntakeInput): Promise<IntakeResult> {
   const { target, policy, maxWaiting } = input;
+  const maxWaitingBytes = input.maxWaitingBytes ?? DEFAULT_MAX_WAITING_BYTES;
   const { batchId } = input;
   const info = workflowInfo();
   const c = input.carry?.batch ?? batch.newCarry(policy);
@@ -183,6 +190,20 @@ export async function intake(input: IntakeInput): Promise<IntakeResult> {
         if (waiting.length + joining > maxWaiting) {
           throw ApplicationFailure.nonRetryable(
             `${waiting.length} files wait to be sent to target ${target}; ${joining} more would pass the intake's bound of ${maxWaiting}`,
+            SATURATED_FAILURE,
+          );
+        }
+        // The waiting files travel in each continue-as-new's input: bounded in bytes too.
+        const bytesNow = waiting.reduce((n, w) => n + carriedBytes(w), 0);
+        let bytesAfter = bytesNow;
+        for (const file of parcel.files) {
+          const item: SyncItem = { ...file, target };
+          const at = waitingIndex(item);
+          bytesAfter += carriedBytes(item) - (at >= 0 ? carriedBytes(waiting[at]!) : 0);
+        }
+        if (bytesAfter > maxWaitingBytes) {
+          throw ApplicationFailure.nonRetryable(
+            `the files waiting for target ${target} take ${bytesNow} bytes as the intake carries them; this submission would bring them to ${bytesAfter}, past the intake's bound of ${maxWaitingBytes} bytes`,
             SATURATED_FAILURE,
           );
         }

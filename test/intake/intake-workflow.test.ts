@@ -135,6 +135,37 @@ describe('intake workflow', () => {
     await expectOneTruth(h, [batchId], items.slice(0, 3), { maxResends: MAX_RESENDS });
   }, 300_000);
 
+  it('a submission whose files would pass the bound in bytes the intake carries is refused as saturated', async ({
+    harness,
+  }) => {
+    const h = await harness();
+    const items = asOrder('ord-b', await h.makeFiles(3, 2048, 3));
+    // What the intake carries of each waiting file: its JSON, as the workflow holds it.
+    const carried = (i: SyncItem) =>
+      Buffer.byteLength(
+        JSON.stringify({ orderId: i.orderId, fileName: i.fileName, sourcePath: i.sourcePath, target: 'default' }),
+      );
+    const bound = carried(items[0]!) + carried(items[1]!);
+    const { backend, batchId } = intakeOn(h, { maxWaitingBytes: bound, retryAfterSeconds: 4 });
+
+    const tooLarge = submission('ord-b', items);
+    const refused = await backend.submit(tooLarge);
+    expect(refused).toMatchObject({ kind: 'saturated', retryAfterSeconds: 4 });
+    expect(refused.kind === 'saturated' && refused.reason).toMatch(
+      new RegExp(
+        `take 0 bytes .* bring them to ${bound + carried(items[2]!)}, past the intake's bound of ${bound} bytes`,
+      ),
+    );
+    expect(await backend.orderStatus('ord-b')).toBeUndefined();
+
+    // Two of them fit exactly; the same key, with the smaller body, is a first submission.
+    const fitting = submission('ord-b', items.slice(0, 2), tooLarge.idempotencyKey);
+    expect(await backend.submit(fitting)).toMatchObject({ kind: 'accepted', replayed: false });
+    await allRecorded(backend, 'ord-b', 2);
+    expect(h.simulator.uploadsByFile().has(`ord-b/${items[2]!.fileName}`)).toBe(false);
+    await expectOneTruth(h, [batchId], items.slice(0, 2), { maxResends: MAX_RESENDS });
+  }, 300_000);
+
   it('files wait while the intake is paused, past its bound it says saturated, and resume sends them', async ({
     harness,
   }) => {
