@@ -175,6 +175,22 @@ export function spawnCli(args: string[], opts: CliOptions): CliProcess {
   return new CliProcess(args, opts);
 }
 
+/**
+ * `image-sync worker` as a process on a stack (its environment: server, task queue, ledger,
+ * recording system), logging warnings and the lines it always prints; resolves once it polls.
+ */
+export async function spawnPollingWorker(
+  stackEnv: Record<string, string>,
+  extra: Record<string, string> = {},
+): Promise<CliProcess> {
+  const home = await tempDir('worker-home');
+  const worker = spawnCli(['worker'], {
+    env: cliEnv(home, { ...stackEnv, IMAGE_SYNC_LOG_LEVEL: 'WARN', ...extra }),
+  });
+  await worker.waitForStdout(/Worker polling/, 60_000);
+  return worker;
+}
+
 /** Runs a CLI command to its end. */
 export async function runCli(args: string[], opts: CliOptions & { timeoutMs?: number }): Promise<CliResult> {
   const proc = spawnCli(args, opts);

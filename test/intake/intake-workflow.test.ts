@@ -10,6 +10,7 @@ import { createIntakeBackend } from '../../src/intake/temporal-backend';
 import { intakeWorkflowIdOf } from '../../src/intake/workflow-api';
 import { pauseUpdate, progressQuery, type SyncItem } from '../../src/shared';
 import { it } from '../helpers/fixture';
+import type { Harness } from '../helpers/harness';
 import { expectOneTruth } from '../helpers/one-truth';
 import { waitFor } from '../helpers/wait';
 import { MAX_RESENDS, intakeOn, submission } from './intake-backend-helpers';
@@ -116,23 +117,38 @@ describe('intake workflow', () => {
     await expectOneTruth(h, [batchId], all, { maxResends: MAX_RESENDS });
   }, 360_000);
 
-  it('a submission past the intake’s bound is refused as saturated, and its key is free again', async ({ harness }) => {
-    const h = await harness();
-    const { backend, batchId } = intakeOn(h, { maxWaiting: 3, retryAfterSeconds: 7 });
-    const items = asOrder('ord-s', await h.makeFiles(4, 2048, 4));
-    const tooMany = submission('ord-s', items);
-
+  /**
+   * A submission of `items` past a bound is refused as saturated with `reason`, and nothing is
+   * taken: the same key with the first `fits` of them is a first submission, delivered alone.
+   */
+  async function refusedThenFewerTaken(
+    h: Harness,
+    intake: ReturnType<typeof intakeOn>,
+    items: SyncItem[],
+    fits: number,
+    reason: RegExp,
+  ) {
+    const { backend, batchId } = intake;
+    const orderId = items[0]!.orderId;
+    const tooMany = submission(orderId, items);
     const refused = await backend.submit(tooMany);
     expect(refused).toMatchObject({ kind: 'saturated', retryAfterSeconds: 7 });
-    expect(refused.kind === 'saturated' && refused.reason).toMatch(/bound of 3/);
-    expect(await backend.orderStatus('ord-s')).toBeUndefined();
+    expect(refused.kind === 'saturated' && refused.reason).toMatch(reason);
+    expect(await backend.orderStatus(orderId)).toBeUndefined();
 
-    // Nothing was taken: the same key with a smaller body is a first submission, not a reused key.
-    const fewer = submission('ord-s', items.slice(0, 3), tooMany.idempotencyKey);
+    const fewer = submission(orderId, items.slice(0, fits), tooMany.idempotencyKey);
     expect(await backend.submit(fewer)).toMatchObject({ kind: 'accepted', replayed: false });
-    await allRecorded(backend, 'ord-s', 3);
-    expect(h.simulator.uploadsByFile().has(`ord-s/${items[3]!.fileName}`)).toBe(false);
-    await expectOneTruth(h, [batchId], items.slice(0, 3), { maxResends: MAX_RESENDS });
+    await allRecorded(backend, orderId, fits);
+    for (const left of items.slice(fits)) {
+      expect(h.simulator.uploadsByFile().has(`${orderId}/${left.fileName}`)).toBe(false);
+    }
+    await expectOneTruth(h, [batchId], items.slice(0, fits), { maxResends: MAX_RESENDS });
+  }
+
+  it('a submission past the intake’s bound is refused as saturated, and its key is free again', async ({ harness }) => {
+    const h = await harness();
+    const items = asOrder('ord-s', await h.makeFiles(4, 2048, 4));
+    await refusedThenFewerTaken(h, intakeOn(h, { maxWaiting: 3, retryAfterSeconds: 7 }), items, 3, /bound of 3/);
   }, 300_000);
 
   it('a submission whose files would pass the bound in bytes the intake carries is refused as saturated', async ({
@@ -145,25 +161,12 @@ describe('intake workflow', () => {
       Buffer.byteLength(
         JSON.stringify({ orderId: i.orderId, fileName: i.fileName, sourcePath: i.sourcePath, target: 'default' }),
       );
+    // Two of them fit exactly.
     const bound = carried(items[0]!) + carried(items[1]!);
-    const { backend, batchId } = intakeOn(h, { maxWaitingBytes: bound, retryAfterSeconds: 4 });
-
-    const tooLarge = submission('ord-b', items);
-    const refused = await backend.submit(tooLarge);
-    expect(refused).toMatchObject({ kind: 'saturated', retryAfterSeconds: 4 });
-    expect(refused.kind === 'saturated' && refused.reason).toMatch(
-      new RegExp(
-        `take 0 bytes .* bring them to ${bound + carried(items[2]!)}, past the intake's bound of ${bound} bytes`,
-      ),
+    const reason = new RegExp(
+      `take 0 bytes .* bring them to ${bound + carried(items[2]!)}, past the intake's bound of ${bound} bytes`,
     );
-    expect(await backend.orderStatus('ord-b')).toBeUndefined();
-
-    // Two of them fit exactly; the same key, with the smaller body, is a first submission.
-    const fitting = submission('ord-b', items.slice(0, 2), tooLarge.idempotencyKey);
-    expect(await backend.submit(fitting)).toMatchObject({ kind: 'accepted', replayed: false });
-    await allRecorded(backend, 'ord-b', 2);
-    expect(h.simulator.uploadsByFile().has(`ord-b/${items[2]!.fileName}`)).toBe(false);
-    await expectOneTruth(h, [batchId], items.slice(0, 2), { maxResends: MAX_RESENDS });
+    await refusedThenFewerTaken(h, intakeOn(h, { maxWaitingBytes: bound, retryAfterSeconds: 7 }), items, 2, reason);
   }, 300_000);
 
   it('files wait while the intake is paused, past its bound it says saturated, and resume sends them', async ({

@@ -5,25 +5,11 @@
  * rollback. A second signal stops the worker at once.
  */
 import { afterEach, describe, expect } from 'vitest';
-import type { Harness } from '../helpers/harness';
 import { it } from '../helpers/fixture';
 import { waitFor } from '../helpers/wait';
-import { cliEnv, spawnCli, stopAllClis, tempDir, type CliProcess } from '../cli/helpers';
+import { cliEnv, spawnCli, spawnPollingWorker, stopAllClis, tempDir } from '../cli/helpers';
 
 const LATENCY_MS = 2500;
-
-async function spawnWorker(h: Harness, extra: Record<string, string> = {}): Promise<CliProcess> {
-  const home = await tempDir('graceful-home');
-  const worker = spawnCli(['worker'], {
-    env: cliEnv(home, {
-      ...h.env,
-      IMAGE_SYNC_LOG_LEVEL: 'WARN',
-      ...extra,
-    }),
-  });
-  await worker.waitForStdout(/Worker polling/, 60_000);
-  return worker;
-}
 
 describe('graceful stop', () => {
   afterEach(async () => {
@@ -35,7 +21,7 @@ describe('graceful stop', () => {
   }) => {
     const h = await harness({ simulator: { latencyMs: LATENCY_MS } });
     await h.stopWorker();
-    const first = await spawnWorker(h, { IMAGE_SYNC_SHUTDOWN_GRACE_MS: '20000' });
+    const first = await spawnPollingWorker(h.env, { IMAGE_SYNC_SHUTDOWN_GRACE_MS: '20000' });
     const files = 6;
     const items = await h.makeFiles(files, 64 * 1024, 3);
     const { batchId, handle } = await h.start(items, { maxConcurrency: files });
@@ -56,7 +42,7 @@ describe('graceful stop', () => {
     expect(sim.stats().responses['201'] ?? 0).toBeGreaterThanOrEqual(putsAtSignal);
     console.info(`graceful stop with ${putsAtSignal} uploads in flight took ${stopMs} ms`);
 
-    const second = await spawnWorker(h);
+    const second = await spawnPollingWorker(h.env);
     const result = await handle.result();
     expect(result.state).toBe('COMPLETED');
     expect(result.recorded).toBe(files);
@@ -84,7 +70,7 @@ describe('graceful stop', () => {
   it('a second signal stops the worker at once (exit 143 after SIGTERM)', async ({ harness }) => {
     const h = await harness({ simulator: { latencyMs: 20_000 } });
     await h.stopWorker();
-    const worker = await spawnWorker(h, { IMAGE_SYNC_SHUTDOWN_GRACE_MS: '60000' });
+    const worker = await spawnPollingWorker(h.env, { IMAGE_SYNC_SHUTDOWN_GRACE_MS: '60000' });
     const items = await h.makeFiles(2, 1024, 2);
     await h.start(items, { maxConcurrency: 2 });
     const sim = h.simulator;

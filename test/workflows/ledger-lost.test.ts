@@ -7,21 +7,11 @@ import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect } from 'vitest';
-import type { Harness } from '../helpers/harness';
 import { it } from '../helpers/fixture';
 import { waitFor } from '../helpers/wait';
-import { cliEnv, PROJECT_ROOT, spawnCli, stopAllClis, tempDir, type CliProcess } from '../cli/helpers';
+import { PROJECT_ROOT, spawnPollingWorker, stopAllClis, tempDir } from '../cli/helpers';
 
 const FSYNC_FAULT = pathToFileURL(path.join(PROJECT_ROOT, 'test', 'helpers', 'fsync-fault.mjs')).href;
-
-async function spawnWorker(h: Harness, extra: Record<string, string> = {}): Promise<CliProcess> {
-  const home = await tempDir('ledger-lost-home');
-  const worker = spawnCli(['worker'], {
-    env: cliEnv(home, { ...h.env, IMAGE_SYNC_LOG_LEVEL: 'WARN', IMAGE_SYNC_SHUTDOWN_GRACE_MS: '5000', ...extra }),
-  });
-  await worker.waitForStdout(/Worker polling/, 60_000);
-  return worker;
-}
 
 describe('a ledger lost under the worker', () => {
   afterEach(async () => {
@@ -34,7 +24,8 @@ describe('a ledger lost under the worker', () => {
     const h = await harness({ simulator: { latencyMs: 1500 } });
     await h.stopWorker();
     const marker = path.join(await tempDir('ledger-lost'), 'fsync-fails');
-    const first = await spawnWorker(h, {
+    const first = await spawnPollingWorker(h.env, {
+      IMAGE_SYNC_SHUTDOWN_GRACE_MS: '5000',
       NODE_OPTIONS: `--import=${FSYNC_FAULT}`,
       IMAGE_SYNC_TEST_FSYNC_FAILS_WHILE: marker,
     });
@@ -52,7 +43,7 @@ describe('a ledger lost under the worker', () => {
     expect(output).toContain('restart it');
     await rm(marker);
 
-    const second = await spawnWorker(h);
+    const second = await spawnPollingWorker(h.env);
     const result = await handle.result();
     expect(result.state).toBe('COMPLETED');
     expect(result.recorded).toBe(files);
