@@ -185,6 +185,18 @@ export const ENV_DOCS: Record<string, EnvDoc> = {
     type: 'integer',
     meaning: 'a submission body larger than this is refused with 413',
   },
+  IMAGE_SYNC_INTAKE_MAX_WAITING: {
+    group: 'Intake server',
+    type: 'integer',
+    meaning:
+      'files an intake holds accepted and not yet started; a submission past it is answered 429 (checked at each submission, so a change applies to a running intake)',
+  },
+  IMAGE_SYNC_INTAKE_MAX_WAITING_BYTES: {
+    group: 'Intake server',
+    type: 'integer',
+    meaning:
+      "the same in bytes, as the intake carries the files (their JSON) into each continue-as-new; at most the default, which keeps that input under the Temporal server's 2 MiB",
+  },
   IMAGE_SYNC_INTAKE_TLS_CERT: {
     group: 'Intake server',
     type: 'file path',

@@ -11,6 +11,7 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { z } from 'zod';
 import { productionEnvShape } from './production-env';
+import { DEFAULT_MAX_WAITING, DEFAULT_MAX_WAITING_BYTES } from '../intake/workflow-api';
 import { parseLedgerUrl } from '../ledger/url';
 import { redactSecrets } from '../ledger/safe-text';
 import { resolveSecretFiles, SecretFileError } from './secret-files';
@@ -219,6 +220,9 @@ export const codecEnv = {
 export const INTAKE_PORT_DEFAULT = 8790;
 export const INTAKE_MAX_BODY_BYTES_DEFAULT = 1024 * 1024;
 export const INTAKE_MAX_BODY_BYTES_MAX = 64 * 1024 * 1024;
+/** More waiting files than this would make each of the intake's submissions slow to check. */
+export const INTAKE_MAX_WAITING_MAX = 100_000;
+export const INTAKE_MAX_WAITING_BYTES_MIN = 16 * 1024;
 
 /** The intake server (`image-sync intake-server`) and its client (`image-sync submit`). */
 export const intakeEnv = {
@@ -244,6 +248,14 @@ export const intakeEnv = {
   IMAGE_SYNC_INTAKE_MAX_BODY_BYTES: envVar(
     intInRange(1024, INTAKE_MAX_BODY_BYTES_MAX, INTAKE_MAX_BODY_BYTES_DEFAULT),
     `bytes, a whole number from 1024 to ${INTAKE_MAX_BODY_BYTES_MAX}`,
+  ),
+  IMAGE_SYNC_INTAKE_MAX_WAITING: envVar(
+    intInRange(1, INTAKE_MAX_WAITING_MAX, DEFAULT_MAX_WAITING),
+    `files, a whole number from 1 to ${INTAKE_MAX_WAITING_MAX}`,
+  ),
+  IMAGE_SYNC_INTAKE_MAX_WAITING_BYTES: envVar(
+    intInRange(INTAKE_MAX_WAITING_BYTES_MIN, DEFAULT_MAX_WAITING_BYTES, DEFAULT_MAX_WAITING_BYTES),
+    `bytes, a whole number from ${INTAKE_MAX_WAITING_BYTES_MIN} to ${DEFAULT_MAX_WAITING_BYTES}`,
   ),
   IMAGE_SYNC_INTAKE_TLS_CERT: envVar(existingFile, 'the path of an existing PEM file'),
   IMAGE_SYNC_INTAKE_TLS_KEY: envVar(existingFile, 'the path of an existing PEM file'),

@@ -48,6 +48,7 @@ import type {
 } from './backend';
 import {
   DEFAULT_MAX_WAITING,
+  DEFAULT_MAX_WAITING_BYTES,
   INTAKE_CLOSED_FAILURE,
   INTAKE_PRIORITY_KEY,
   INTAKE_WORKFLOW_TYPE,
@@ -130,6 +131,7 @@ export function createIntakeBackend(deps: IntakeBackendDeps): IntakeBackend {
   const { client, ledger, taskQueue } = deps;
   const policy = intakePolicy(deps.policy);
   const maxWaiting = deps.maxWaiting ?? DEFAULT_MAX_WAITING;
+  const maxWaitingBytes = deps.maxWaitingBytes ?? DEFAULT_MAX_WAITING_BYTES;
   const timeoutMs = deps.submitTimeoutMs ?? DEFAULT_SUBMIT_TIMEOUT_MS;
   const leaseMs = deps.takeLeaseMs ?? DEFAULT_TAKE_LEASE_MS;
   const retryAfterSeconds = deps.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS;
@@ -150,7 +152,7 @@ export function createIntakeBackend(deps: IntakeBackendDeps): IntakeBackend {
       batchId,
       policy,
       maxWaiting,
-      ...(deps.maxWaitingBytes ? { maxWaitingBytes: deps.maxWaitingBytes } : {}),
+      maxWaitingBytes,
       ...(deps.notify ? { notify: deps.notify } : {}),
       ...(deps.continueAsNewAfterEvents ? { continueAsNewAfterEvents: deps.continueAsNewAfterEvents } : {}),
     };
@@ -172,7 +174,8 @@ export function createIntakeBackend(deps: IntakeBackendDeps): IntakeBackend {
         return await client.withDeadline(deadline, () =>
           client.workflow.executeUpdateWithStart(submitUpdate, {
             updateId: parcel.idempotencyKey,
-            args: [parcel],
+            // This server's bounds apply to an intake already running too.
+            args: [{ ...parcel, bounds: { maxWaiting, maxWaitingBytes } }],
             startWorkflowOperation: start,
           }),
         );

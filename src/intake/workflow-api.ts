@@ -74,6 +74,12 @@ export interface IntakeParcel {
   idempotencyKey: string;
   orderId: string;
   files: SyncItem[];
+  /**
+   * The waiting bounds of the intake server handing the submission over, checked at this
+   * submission, so that a server's settings apply to an intake that is already running. The
+   * intake's own input's bounds when absent.
+   */
+  bounds?: { maxWaiting: number; maxWaitingBytes: number };
 }
 
 export interface IntakeReceipt {

@@ -101,8 +101,9 @@ function carriedBytes(item: SyncItem): number {
 }
 
 export async function intake(input: IntakeInput): Promise<IntakeResult> {
-  const { target, policy, maxWaiting } = input;
-  const maxWaitingBytes = input.maxWaitingBytes ?? DEFAULT_MAX_WAITING_BYTES;
+  const { target, policy } = input;
+  /** The waiting bounds: the intake's own, then those the latest submission brought from its server. */
+  let bounds = { maxWaiting: input.maxWaiting, maxWaitingBytes: input.maxWaitingBytes ?? DEFAULT_MAX_WAITING_BYTES };
   const { batchId } = input;
   const info = workflowInfo();
   const c = input.carry?.batch ?? batch.newCarry(policy);
@@ -121,7 +122,7 @@ export async function intake(input: IntakeInput): Promise<IntakeResult> {
 
   const stateNow = (): BatchState => finalState ?? batch.runningState(c);
   const details = (state: BatchState) =>
-    `intake for target ${target}: ${waiting.length} waiting (at most ${maxWaiting}), ${accepted} accepted in all\n\n` +
+    `intake for target ${target}: ${waiting.length} waiting (at most ${bounds.maxWaiting}), ${accepted} accepted in all\n\n` +
     batch.describeBatch(c, frame, state);
   const describe = (state: BatchState = stateNow()) => setCurrentDetails(details(state));
   const tell = (detail: string) => setCurrentDetails(`${detail}\n\n${details(stateNow())}`);
@@ -159,6 +160,7 @@ export async function intake(input: IntakeInput): Promise<IntakeResult> {
     submitUpdate,
     (parcel: IntakeParcel): IntakeReceipt => {
       if (recentKeys.includes(parcel.idempotencyKey)) return { accepted: 0, waiting: waiting.length, replayed: true };
+      if (parcel.bounds) bounds = parcel.bounds;
       let added = 0;
       for (const file of parcel.files) {
         const item: SyncItem = { ...file, target };
@@ -186,6 +188,7 @@ export async function intake(input: IntakeInput): Promise<IntakeResult> {
           throw ApplicationFailure.nonRetryable('a submission lists its files', FailureType.BadInput);
         }
         if (recentKeys.includes(parcel.idempotencyKey)) return;
+        const { maxWaiting, maxWaitingBytes } = parcel.bounds ?? bounds;
         const joining = newlyWaiting(parcel);
         if (waiting.length + joining > maxWaiting) {
           throw ApplicationFailure.nonRetryable(

@@ -64,6 +64,11 @@ const BAD: Record<string, { values: string[]; accepts: RegExp; secret?: boolean 
   IMAGE_SYNC_INTAKE_ROOTS: { values: ['relative/dir', '/ok:also/relative'], accepts: /absolute folder paths/ },
   IMAGE_SYNC_INTAKE_PORT: { values: ['http', '70000', '-1'], accepts: /port number from 0 to 65535/ },
   IMAGE_SYNC_INTAKE_MAX_BODY_BYTES: { values: ['1023', '67108865', 'big'], accepts: /1024 to 67108864/ },
+  IMAGE_SYNC_INTAKE_MAX_WAITING: { values: ['0', '100001', 'many'], accepts: /files, a whole number from 1 to 100000/ },
+  IMAGE_SYNC_INTAKE_MAX_WAITING_BYTES: {
+    values: ['16383', '1572865', '1.5M'],
+    accepts: /bytes, a whole number from 16384 to 1572864/,
+  },
   IMAGE_SYNC_INTAKE_TLS_CERT: { values: [path.join(dir, 'nope.pem')], accepts: /existing PEM file/ },
   IMAGE_SYNC_INTAKE_TLS_KEY: { values: [path.join(dir, 'nope.key')], accepts: /existing PEM file/ },
   IMAGE_SYNC_INTAKE_CLIENT_CA: { values: [path.join(dir, 'nope.ca')], accepts: /existing PEM file/ },

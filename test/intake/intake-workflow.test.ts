@@ -169,6 +169,22 @@ describe('intake workflow', () => {
     await refusedThenFewerTaken(h, intakeOn(h, { maxWaitingBytes: bound, retryAfterSeconds: 7 }), items, 2, reason);
   }, 300_000);
 
+  it("a server's bounds apply to an intake already running, from its next submission on", async ({ harness }) => {
+    const h = await harness();
+    const started = intakeOn(h, { maxWaiting: 1_000 });
+    const items = asOrder('ord-n', await h.makeFiles(4, 2048, 4));
+    expect(await started.backend.submit(submission('ord-n', items.slice(0, 1)))).toMatchObject({ kind: 'accepted' });
+
+    // Another intake server, set to a lower bound, hands over to the same running intake.
+    const lower = intakeOn(h, { maxWaiting: 2, retryAfterSeconds: 7, batchIdFor: () => started.batchId });
+    const refused = await lower.backend.submit(submission('ord-n', items.slice(1)));
+    expect(refused).toMatchObject({ kind: 'saturated' });
+    expect(refused.kind === 'saturated' && refused.reason).toMatch(/3 more would pass the intake's bound of 2/);
+    expect(await lower.backend.submit(submission('ord-n', items.slice(1, 3)))).toMatchObject({ kind: 'accepted' });
+    await allRecorded(started.backend, 'ord-n', 3);
+    await expectOneTruth(h, [started.batchId], items.slice(0, 3), { maxResends: MAX_RESENDS });
+  }, 300_000);
+
   it('files wait while the intake is paused, past its bound it says saturated, and resume sends them', async ({
     harness,
   }) => {

@@ -131,6 +131,8 @@ export function registerIntakeServer(program: Command): void {
           client,
           ledger,
           taskQueue: settings.taskQueue,
+          maxWaiting: env.IMAGE_SYNC_INTAKE_MAX_WAITING,
+          maxWaitingBytes: env.IMAGE_SYNC_INTAKE_MAX_WAITING_BYTES,
           notify: notifyOptions(),
           onClose: async () => {
             await ledger.close();
