@@ -26,12 +26,20 @@ import type Database from 'better-sqlite3';
 import { SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type SqliteDialectConfig } from 'kysely';
 import { errorText } from '../errors';
 
+/** The file could not be opened to fsync it (too many open files, say): no fsync ran. */
+class NotOpened extends Error {
+  constructor(cause: unknown) {
+    super('not opened', { cause });
+  }
+}
+
 /**
  * fsyncs of one file, shared: `flush()` resolves once an fsync that began after the call has
  * completed, so every flush made while one runs is served by the next one. An fsync that fails
  * rejects every flush it was to serve, and every flush after it, with SQLite's code for it
  * (SQLITE_IOERR_FSYNC: the ledger reports itself unavailable, as when SQLite's own sync fails);
- * no fsync runs again (see the module's comment), and `lost` settles with that failure.
+ * no fsync runs again (see the module's comment), and `lost` settles with that failure. A file
+ * that cannot be opened to fsync it fails the flushes it was to serve alone: no fsync failed.
  */
 export class SharedFsync {
   #requested = 0;
@@ -77,6 +85,12 @@ export class SharedFsync {
       await this.#sync();
     } catch (err) {
       // As SQLite reports a failed sync of its own: the ledger counts it unavailable (I/O error).
+      if (err instanceof NotOpened) {
+        // No fsync ran, none failed: the flushes it was to serve fail, the next one tries anew.
+        throw Object.assign(new Error(`fsync of ${this.path} failed: ${errorText(err.cause)}`, { cause: err.cause }), {
+          code: 'SQLITE_IOERR_FSYNC',
+        });
+      }
       const failure = Object.assign(
         new Error(
           `fsync of ${this.path} failed: ${errorText(err)}; writes since the last good fsync may not be on disk ` +
@@ -97,7 +111,7 @@ export class SharedFsync {
     this.#handle ??= open(this.path, 'r');
     const handle = await this.#handle.catch((err: unknown) => {
       this.#handle = undefined;
-      throw err;
+      throw new NotOpened(err);
     });
     await handle.sync();
   }
