@@ -34,17 +34,15 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
-  getExternalWorkflowHandle,
   isCancellation,
   log,
   setCurrentDetails,
   setHandler,
-  sleep,
   startChild,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities, EndedFile, QueuedRedrive } from '../activities';
+import type { Activities, QueuedRedrive } from '../activities';
 import { FailureType } from '../failures';
 import {
   INTAKE_CLOSED_FAILURE,
@@ -63,7 +61,6 @@ import {
   SA_ORDER_ID,
   SA_STATE,
   SA_TARGET,
-  cancelSignal,
   fileKey,
   fileWorkflowId,
   type BatchResult,
@@ -72,8 +69,9 @@ import {
   type NotifyEventName,
   type SyncItem,
 } from '../shared';
-import { awaitFileResults, finishBatch, loadRedrives, openBatch, probeRecordingSystem } from './batch-activities';
+import { finishBatch, loadRedrives, openBatch } from './batch-activities';
 import { isPaced } from './batch-limits';
+import { probeDuringOutages, signalCancelToFiles, watchAwaited } from './batch-run';
 import * as batch from './batch-state';
 import { setBatchHandlers } from './batch-handlers';
 import { createNotifier } from './notifier';
@@ -85,8 +83,6 @@ const { dropIntakeFiles } = proxyActivities<Activities>(ACTIVITY_OPTIONS.batch);
 
 /** Continue as new once a run's history holds this many events. */
 export const INTAKE_CONTINUE_AS_NEW_AFTER_EVENTS = 4_000;
-/** How long one awaitFileResults call waits for a file of an earlier run to end. */
-const AWAIT_FILES_MAX_WAIT_MS = 50_000;
 /** Redrives read from the ledger per activity call. */
 const REDRIVE_PAGE = 200;
 
@@ -316,36 +312,9 @@ export async function intake(input: IntakeInput): Promise<IntakeResult> {
     });
   }
 
-  const watchAwaited = () =>
-    CancellationScope.nonCancellable(async () => {
-      for (;;) {
-        await condition(() => awaited.size > 0 || ended);
-        if (ended) return;
-        const files = [...awaited.keys()].map((workflowId) => ({
-          workflowId,
-          runId: c.inFlight[awaited.get(workflowId)!]?.runId,
-        }));
-        const results = await awaitFileResults({ files, maxWaitMs: AWAIT_FILES_MAX_WAIT_MS });
-        for (const r of results) applyEnded(r);
-      }
-    });
-  function applyEnded(r: EndedFile): void {
-    const key = awaited.get(r.workflowId);
-    if (key === undefined) return;
-    awaited.delete(r.workflowId);
-    if ('result' in r) return onFileDone(r.result);
-    if (!c.inFlight[key]) return;
-    const [orderId, ...rest] = key.split('/');
-    onFileDone(batch.abnormalEnd({ orderId: orderId!, fileName: rest.join('/') }, r.abnormal));
-  }
-
   function cancelChildren(): void {
     cancelSentToChildren = true;
-    for (const { workflowId } of Object.values(c.inFlight)) {
-      getExternalWorkflowHandle(workflowId)
-        .signal(cancelSignal, c.cancelReason)
-        .catch((err: unknown) => log.warn('could not cancel file workflow', { workflowId, error: String(err) }));
-    }
+    signalCancelToFiles(c);
   }
 
   const shouldContinueAsNew = () => {
@@ -368,27 +337,9 @@ export async function intake(input: IntakeInput): Promise<IntakeResult> {
     ]);
   }
   show();
-  const watcher = watchAwaited();
+  const watcher = watchAwaited({ c, awaited, ended: () => ended, onFileDone });
 
-  const prober = (async () => {
-    for (;;) {
-      await condition(() => c.outage !== undefined || ended);
-      if (ended) return;
-      await sleep(policy.probeIntervalMs);
-      const outage = c.outage;
-      if (!outage || ended) continue;
-      const up = await probeRecordingSystem({ target: outage.target }).then(
-        () => true,
-        () => false,
-      );
-      if (up && batch.endOutage(c, outage)) {
-        log.info('recording system answers again: intake resumed', { target: outage.target });
-        announce('batch.resumed', 'outage over', { target: outage.target });
-      }
-    }
-  })().catch((err: unknown) => {
-    if (!isCancellation(err)) throw err;
-  });
+  const prober = probeDuringOutages({ c, policy, ended: () => ended, what: 'intake', announce });
 
   try {
     for (;;) {

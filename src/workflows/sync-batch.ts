@@ -20,16 +20,14 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
-  getExternalWorkflowHandle,
   isCancellation,
   log,
   setCurrentDetails,
-  sleep,
   startChild,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { EndedFile, QueuedRedrive } from '../activities';
+import type { QueuedRedrive } from '../activities';
 import { FailureType } from '../failures';
 import {
   SA_BATCH_ID,
@@ -38,7 +36,6 @@ import {
   SA_ORDER_ID,
   SA_STATE,
   SA_TARGET,
-  cancelSignal,
   fileKey,
   fileWorkflowId,
   type BatchResult,
@@ -48,16 +45,9 @@ import {
   type SyncBatchInput,
   type SyncItem,
 } from '../shared';
-import {
-  awaitFileResults,
-  finishBatch,
-  loadItems,
-  loadRedrives,
-  openBatch,
-  probeRecordingSystem,
-  rollbackRecordedFiles,
-} from './batch-activities';
+import { finishBatch, loadItems, loadRedrives, openBatch, rollbackRecordedFiles } from './batch-activities';
 import { isPaced } from './batch-limits';
+import { probeDuringOutages, signalCancelToFiles, watchAwaited } from './batch-run';
 import * as batch from './batch-state';
 import { setBatchHandlers } from './batch-handlers';
 import { createNotifier } from './notifier';
@@ -68,8 +58,6 @@ import { syncFile } from './sync-file';
 export const PAGE_SIZE = 200;
 /** Continue as new once a run's history holds this many events. */
 export const CONTINUE_AS_NEW_AFTER_EVENTS = 8_000;
-/** How long one awaitFileResults call waits for a file of an earlier run to end. */
-export const AWAIT_FILES_MAX_WAIT_MS = 50_000;
 export { MAX_FAILURES_KEPT } from './batch-state';
 
 export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
@@ -239,38 +227,9 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
     }
   }
 
-  /** Learns how the files an earlier run started ended; never cancelled, like the drain. */
-  const watchAwaited = () =>
-    CancellationScope.nonCancellable(async () => {
-      for (;;) {
-        await condition(() => awaited.size > 0 || ended);
-        if (ended) return;
-        const files = [...awaited.keys()].map((workflowId) => ({
-          workflowId,
-          runId: c.inFlight[awaited.get(workflowId)!]?.runId,
-        }));
-        const results = await awaitFileResults({ files, maxWaitMs: AWAIT_FILES_MAX_WAIT_MS });
-        for (const r of results) applyEnded(r);
-      }
-    });
-  function applyEnded(r: EndedFile): void {
-    const key = awaited.get(r.workflowId);
-    if (key === undefined) return;
-    awaited.delete(r.workflowId);
-    if ('result' in r) return onFileDone(r.result);
-    const slot = c.inFlight[key];
-    if (!slot) return;
-    const [orderId, ...rest] = key.split('/');
-    onFileDone(batch.abnormalEnd({ orderId: orderId!, fileName: rest.join('/') }, r.abnormal));
-  }
-
   function cancelChildren(): void {
     cancelSentToChildren = true;
-    for (const { workflowId } of Object.values(c.inFlight)) {
-      getExternalWorkflowHandle(workflowId)
-        .signal(cancelSignal, c.cancelReason)
-        .catch((err: unknown) => log.warn('could not cancel file workflow', { workflowId, error: String(err) }));
-    }
+    signalCancelToFiles(c);
   }
 
   const shouldContinueAsNew = () => {
@@ -293,28 +252,9 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
     ]);
   }
   show();
-  const watcher = watchAwaited();
+  const watcher = watchAwaited({ c, awaited, ended: () => ended, onFileDone });
 
-  // While paused for an outage, probe the recording system and resume when it answers.
-  const prober = (async () => {
-    for (;;) {
-      await condition(() => c.outage !== undefined || ended);
-      if (ended) return;
-      await sleep(policy.probeIntervalMs);
-      const outage = c.outage;
-      if (!outage || ended) continue;
-      const up = await probeRecordingSystem({ target: outage.target }).then(
-        () => true,
-        () => false,
-      );
-      if (up && batch.endOutage(c, outage)) {
-        log.info('recording system answers again: batch resumed', { target: outage.target });
-        announce('batch.resumed', 'outage over', { target: outage.target });
-      }
-    }
-  })().catch((err: unknown) => {
-    if (!isCancellation(err)) throw err;
-  });
+  const prober = probeDuringOutages({ c, policy, ended: () => ended, what: 'batch', announce });
 
   try {
     for (;;) {
