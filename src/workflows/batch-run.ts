@@ -1,20 +1,37 @@
 /**
  * What a running batch and the intake (a batch without an end) do alike beside their main loop:
- * learn how the files an earlier run started ended, probe a recording system while paused for
- * its outage, and tell the files in flight of a cancel.
+ * start a file's workflow in its slot of the window, learn how the files an earlier run started
+ * ended, probe a recording system while paused for its outage, and tell the files in flight of a
+ * cancel.
  */
 import {
   CancellationScope,
+  ParentClosePolicy,
+  WorkflowIdReusePolicy,
   condition,
   getExternalWorkflowHandle,
   isCancellation,
   log,
   sleep,
+  startChild,
 } from '@temporalio/workflow';
-import type { EndedFile } from '../activities';
-import { cancelSignal, type BatchCarry, type BatchPolicy, type FileResult } from '../shared';
+import type { EndedFile, QueuedRedrive } from '../activities';
+import {
+  SA_BATCH_ID,
+  SA_ORDER_ID,
+  SA_STATE,
+  SA_TARGET,
+  cancelSignal,
+  fileKey,
+  fileWorkflowId,
+  type BatchCarry,
+  type BatchPolicy,
+  type FileResult,
+} from '../shared';
 import { awaitFileResults, probeRecordingSystem } from './batch-activities';
+import { isPaced } from './batch-limits';
 import * as batch from './batch-state';
+import { syncFile } from './sync-file';
 
 /** How long one awaitFileResults call waits for a file of an earlier run to end. */
 export const AWAIT_FILES_MAX_WAIT_MS = 50_000;
@@ -25,6 +42,71 @@ export interface AwaitedFiles {
   awaited: Map<string, string>;
   ended: () => boolean;
   onFileDone: (result: FileResult) => void;
+}
+
+/** A batch's or an intake's run, as starting its files needs it. */
+export interface FileStarts extends AwaitedFiles {
+  batchId: string;
+  policy: BatchPolicy;
+  /** The batch's (or intake's) own workflow id: its files report transport faults to it. */
+  parentWorkflowId: string;
+}
+
+/**
+ * Starts one file's workflow, in the slot of the window it takes at once; its end reaches
+ * `onFileDone`. A file whose workflow is already running (left by an earlier run) is learned of
+ * by the awaited-files watcher instead.
+ */
+export function startFile(
+  run: FileStarts,
+  { item, attempt }: QueuedRedrive,
+  how: { target: string; summary: string; priority?: { priorityKey: number } },
+): Promise<void> {
+  const { c, batchId, policy, awaited, onFileDone } = run;
+  const key = fileKey(item.orderId, item.fileName);
+  const workflowId = fileWorkflowId(batchId, item.orderId, item.fileName);
+  // Taken before the start, so a completion that overtakes the start still finds its slot.
+  const slot: (typeof c.inFlight)[string] = { workflowId };
+  c.inFlight[key] = slot;
+  return startChild(syncFile, {
+    workflowId,
+    args: [
+      {
+        batchId,
+        item,
+        attempt,
+        parentWorkflowId: run.parentWorkflowId,
+        ...(isPaced(c.limits) ? { paced: true } : {}),
+        policy: {
+          maxResends: policy.maxResends,
+          resendBackoffMs: policy.resendBackoffMs,
+          localSendMaxBytes: policy.localSendMaxBytes,
+          ...(policy.resendRecorded ? { resendRecorded: true } : {}),
+          ...(policy.claimPatienceMs !== undefined ? { claimPatienceMs: policy.claimPatienceMs } : {}),
+        },
+      },
+    ],
+    parentClosePolicy: ParentClosePolicy.ABANDON,
+    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+    ...(how.priority ? { priority: how.priority } : {}),
+    staticSummary: how.summary,
+    typedSearchAttributes: [
+      { key: SA_BATCH_ID, value: batchId },
+      { key: SA_ORDER_ID, value: item.orderId },
+      { key: SA_TARGET, value: how.target },
+      { key: SA_STATE, value: 'SENDING' },
+    ],
+  }).then(
+    (child) => {
+      slot.runId = child.firstExecutionRunId;
+      void child.result().then(onFileDone, (err: unknown) => onFileDone(batch.abnormalEnd(item, String(err))));
+    },
+    (err: unknown) => {
+      // Already running (left by an earlier run): learn how it ends by activity.
+      log.warn('file workflow already running; waiting for it to end', { workflowId, error: String(err) });
+      awaited.set(workflowId, key);
+    },
+  );
 }
 
 /** Learns how the files an earlier run started ended; never cancelled, like the drain. */

@@ -29,16 +29,12 @@ import {
   ApplicationFailure,
   CancellationScope,
   proxyActivities,
-  ParentClosePolicy,
-  WorkflowIdReusePolicy,
   allHandlersFinished,
   condition,
   continueAsNew,
   isCancellation,
-  log,
   setCurrentDetails,
   setHandler,
-  startChild,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -58,7 +54,6 @@ import {
 import {
   SA_BATCH_ID,
   SA_FILES_FAILED,
-  SA_ORDER_ID,
   SA_STATE,
   SA_TARGET,
   fileKey,
@@ -70,14 +65,12 @@ import {
   type SyncItem,
 } from '../shared';
 import { finishBatch, loadRedrives, openBatch } from './batch-activities';
-import { isPaced } from './batch-limits';
-import { probeDuringOutages, signalCancelToFiles, watchAwaited } from './batch-run';
+import { probeDuringOutages, signalCancelToFiles, startFile, watchAwaited, type FileStarts } from './batch-run';
 import * as batch from './batch-state';
 import { setBatchHandlers } from './batch-handlers';
 import { createNotifier } from './notifier';
 import { ledgerPatiently } from './ledger-patience';
 import { ACTIVITY_OPTIONS } from './options';
-import { syncFile } from './sync-file';
 
 const { dropIntakeFiles } = proxyActivities<Activities>(ACTIVITY_OPTIONS.batch);
 
@@ -234,49 +227,19 @@ export async function intake(input: IntakeInput): Promise<IntakeResult> {
     batch.inFlightCount(c, frame) < c.maxConcurrency &&
     (batch.redrivesWaiting(c) || nextWaiting() >= 0);
 
-  function startOne({ item, attempt }: QueuedRedrive): Promise<void> {
-    const key = fileKey(item.orderId, item.fileName);
-    const workflowId = fileWorkflowId(batchId, item.orderId, item.fileName);
-    const slot: (typeof c.inFlight)[string] = { workflowId };
-    c.inFlight[key] = slot;
-    return startChild(syncFile, {
-      workflowId,
-      args: [
-        {
-          batchId,
-          item,
-          attempt,
-          parentWorkflowId: info.workflowId,
-          ...(isPaced(c.limits) ? { paced: true } : {}),
-          policy: {
-            maxResends: policy.maxResends,
-            resendBackoffMs: policy.resendBackoffMs,
-            localSendMaxBytes: policy.localSendMaxBytes,
-            ...(policy.resendRecorded ? { resendRecorded: true } : {}),
-            ...(policy.claimPatienceMs !== undefined ? { claimPatienceMs: policy.claimPatienceMs } : {}),
-          },
-        },
-      ],
-      parentClosePolicy: ParentClosePolicy.ABANDON,
-      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-      priority: { priorityKey: INTAKE_PRIORITY_KEY },
-      staticSummary: `${key} → ${target} (intake${attempt ? `, redrive ${attempt}` : ''})`,
-      typedSearchAttributes: [
-        { key: SA_BATCH_ID, value: batchId },
-        { key: SA_ORDER_ID, value: item.orderId },
-        { key: SA_TARGET, value: target },
-        { key: SA_STATE, value: 'SENDING' },
-      ],
-    }).then(
-      (child) => {
-        slot.runId = child.firstExecutionRunId;
-        void child.result().then(onFileDone, (err: unknown) => onFileDone(batch.abnormalEnd(item, String(err))));
-      },
-      (err: unknown) => {
-        log.warn('file workflow already running; waiting for it to end', { workflowId, error: String(err) });
-        awaited.set(workflowId, key);
-      },
-    );
+  const run: FileStarts = {
+    c,
+    awaited,
+    ended: () => ended,
+    onFileDone,
+    batchId,
+    policy,
+    parentWorkflowId: info.workflowId,
+  };
+  function startOne(file: QueuedRedrive): Promise<void> {
+    const key = fileKey(file.item.orderId, file.item.fileName);
+    const summary = `${key} → ${target} (intake${file.attempt ? `, redrive ${file.attempt}` : ''})`;
+    return startFile(run, file, { target, summary, priority: { priorityKey: INTAKE_PRIORITY_KEY } });
   }
 
   /** Starts what the window allows: queued redrives first, then waiting files, oldest first. */
@@ -337,7 +300,7 @@ export async function intake(input: IntakeInput): Promise<IntakeResult> {
     ]);
   }
   show();
-  const watcher = watchAwaited({ c, awaited, ended: () => ended, onFileDone });
+  const watcher = watchAwaited(run);
 
   const prober = probeDuringOutages({ c, policy, ended: () => ended, what: 'intake', announce });
 

@@ -15,15 +15,11 @@
 import {
   ApplicationFailure,
   CancellationScope,
-  ParentClosePolicy,
-  WorkflowIdReusePolicy,
   allHandlersFinished,
   condition,
   continueAsNew,
   isCancellation,
-  log,
   setCurrentDetails,
-  startChild,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -33,11 +29,8 @@ import {
   SA_BATCH_ID,
   SA_FILES_FAILED,
   SA_FILES_TOTAL,
-  SA_ORDER_ID,
   SA_STATE,
-  SA_TARGET,
   fileKey,
-  fileWorkflowId,
   type BatchResult,
   type BatchState,
   type FileResult,
@@ -46,13 +39,11 @@ import {
   type SyncItem,
 } from '../shared';
 import { finishBatch, loadItems, loadRedrives, openBatch, rollbackRecordedFiles } from './batch-activities';
-import { isPaced } from './batch-limits';
-import { probeDuringOutages, signalCancelToFiles, watchAwaited } from './batch-run';
+import { probeDuringOutages, signalCancelToFiles, startFile, watchAwaited, type FileStarts } from './batch-run';
 import * as batch from './batch-state';
 import { setBatchHandlers } from './batch-handlers';
 import { createNotifier } from './notifier';
 import { ledgerPatiently } from './ledger-patience';
-import { syncFile } from './sync-file';
 
 /** Items read from the manifest per activity call: small enough to stay far below payload limits. */
 export const PAGE_SIZE = 200;
@@ -157,51 +148,21 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
     return fileAtHand(pick)!;
   }
 
-  function startOne({ item, attempt }: QueuedRedrive): Promise<void> {
-    const key = fileKey(item.orderId, item.fileName);
-    const workflowId = fileWorkflowId(batchId, item.orderId, item.fileName);
+  const run: FileStarts = {
+    c,
+    awaited,
+    ended: () => ended,
+    onFileDone,
+    batchId,
+    policy,
+    parentWorkflowId: info.workflowId,
+  };
+  function startOne(file: QueuedRedrive): Promise<void> {
+    const { item, attempt } = file;
     const target = item.target ?? 'default';
-    // Taken before the start, so a completion that overtakes the start still finds its slot.
-    const slot: (typeof c.inFlight)[string] = { workflowId };
-    c.inFlight[key] = slot;
-    return startChild(syncFile, {
-      workflowId,
-      args: [
-        {
-          batchId,
-          item,
-          attempt,
-          parentWorkflowId: info.workflowId,
-          ...(isPaced(c.limits) ? { paced: true } : {}),
-          policy: {
-            maxResends: policy.maxResends,
-            resendBackoffMs: policy.resendBackoffMs,
-            localSendMaxBytes: policy.localSendMaxBytes,
-            ...(policy.resendRecorded ? { resendRecorded: true } : {}),
-            ...(policy.claimPatienceMs !== undefined ? { claimPatienceMs: policy.claimPatienceMs } : {}),
-          },
-        },
-      ],
-      parentClosePolicy: ParentClosePolicy.ABANDON,
-      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-      staticSummary: `${key} → ${target} (batch ${batchId}${attempt ? `, redrive ${attempt}` : ''})`,
-      typedSearchAttributes: [
-        { key: SA_BATCH_ID, value: batchId },
-        { key: SA_ORDER_ID, value: item.orderId },
-        { key: SA_TARGET, value: target },
-        { key: SA_STATE, value: 'SENDING' },
-      ],
-    }).then(
-      (child) => {
-        slot.runId = child.firstExecutionRunId;
-        void child.result().then(onFileDone, (err: unknown) => onFileDone(batch.abnormalEnd(item, String(err))));
-      },
-      (err: unknown) => {
-        // Already running (left by an earlier run of this batch): learn how it ends by activity.
-        log.warn('file workflow already running; waiting for it to end', { workflowId, error: String(err) });
-        awaited.set(workflowId, key);
-      },
-    );
+    const key = fileKey(item.orderId, item.fileName);
+    const summary = `${key} → ${target} (batch ${batchId}${attempt ? `, redrive ${attempt}` : ''})`;
+    return startFile(run, file, { target, summary });
   }
 
   /**
@@ -252,7 +213,7 @@ export async function syncBatch(input: SyncBatchInput): Promise<BatchResult> {
     ]);
   }
   show();
-  const watcher = watchAwaited({ c, awaited, ended: () => ended, onFileDone });
+  const watcher = watchAwaited(run);
 
   const prober = probeDuringOutages({ c, policy, ended: () => ended, what: 'batch', announce });
 
