@@ -88,7 +88,6 @@ export async function processTreeCpuSeconds(pid: number): Promise<number> {
   }
 }
 
-/** CPU seconds the processes have used, summed. */
 /**
  * The CPU seconds of a set of processes that changes between readings (a PostgreSQL database's
  * backends, which end as connections close), as a total that never falls: a process that has
@@ -116,6 +115,7 @@ export function cpuOfChangingSet(
   };
 }
 
+/** CPU seconds the processes have used, summed. */
 export async function sumCpu(pids: number[]): Promise<number> {
   let total = 0;
   for (const pid of pids) total += await processCpuSeconds(pid);
