@@ -85,22 +85,17 @@ export class SharedFsync {
       await this.#sync();
     } catch (err) {
       // As SQLite reports a failed sync of its own: the ledger counts it unavailable (I/O error).
-      if (err instanceof NotOpened) {
-        // No fsync ran, none failed: the flushes it was to serve fail, the next one tries anew.
-        throw Object.assign(new Error(`fsync of ${this.path} failed: ${errorText(err.cause)}`, { cause: err.cause }), {
+      const failed = (cause: unknown, more = '') =>
+        Object.assign(new Error(`fsync of ${this.path} failed: ${errorText(cause)}${more}`, { cause }), {
           code: 'SQLITE_IOERR_FSYNC',
         });
-      }
-      const failure = Object.assign(
-        new Error(
-          `fsync of ${this.path} failed: ${errorText(err)}; writes since the last good fsync may not be on disk ` +
-            'and no later fsync can prove them, so this process takes no more work on the ledger: ' +
-            'restart it, and it opens the file as the disk holds it',
-          { cause: err },
-        ),
-        { code: 'SQLITE_IOERR_FSYNC' },
+      // No fsync ran, none failed: the flushes it was to serve fail, the next one tries anew.
+      if (err instanceof NotOpened) throw failed(err.cause);
+      this.#failure ??= failed(
+        err,
+        '; writes since the last good fsync may not be on disk and no later fsync can prove them, ' +
+          'so this process takes no more work on the ledger: restart it, and it opens the file as the disk holds it',
       );
-      this.#failure ??= failure;
       this.#markLost(this.#failure);
       throw this.#failure;
     }
