@@ -142,8 +142,6 @@ export async function intake(input: IntakeInput): Promise<IntakeResult> {
   // --- submissions ------------------------------------------------------------------------------
   const waitingIndex = (item: SyncItem) =>
     waiting.findIndex((w) => w.orderId === item.orderId && w.fileName === item.fileName);
-  /** Files of a parcel that would join the queue (a file already waiting is replaced in place). */
-  const newlyWaiting = (parcel: IntakeParcel) => parcel.files.filter((f) => waitingIndex(f) < 0).length;
 
   setHandler(
     submitUpdate,
@@ -178,7 +176,9 @@ export async function intake(input: IntakeInput): Promise<IntakeResult> {
         }
         if (recentKeys.includes(parcel.idempotencyKey)) return;
         const { maxWaiting, maxWaitingBytes } = parcel.bounds ?? bounds;
-        const joining = newlyWaiting(parcel);
+        // Where each file already waits (it is replaced in place), or -1: it joins the queue.
+        const places = parcel.files.map((f) => waitingIndex(f));
+        const joining = places.filter((at) => at < 0).length;
         if (waiting.length + joining > maxWaiting) {
           throw ApplicationFailure.nonRetryable(
             `${waiting.length} files wait to be sent to target ${target}; ${joining} more would pass the intake's bound of ${maxWaiting}`,
@@ -188,11 +188,10 @@ export async function intake(input: IntakeInput): Promise<IntakeResult> {
         // The waiting files travel in each continue-as-new's input: bounded in bytes too.
         const bytesNow = waiting.reduce((n, w) => n + carriedBytes(w), 0);
         let bytesAfter = bytesNow;
-        for (const file of parcel.files) {
-          const item: SyncItem = { ...file, target };
-          const at = waitingIndex(item);
-          bytesAfter += carriedBytes(item) - (at >= 0 ? carriedBytes(waiting[at]!) : 0);
-        }
+        parcel.files.forEach((file, i) => {
+          const at = places[i]!;
+          bytesAfter += carriedBytes({ ...file, target }) - (at >= 0 ? carriedBytes(waiting[at]!) : 0);
+        });
         if (bytesAfter > maxWaitingBytes) {
           throw ApplicationFailure.nonRetryable(
             `the files waiting for target ${target} take ${bytesNow} bytes as the intake carries them; this submission would bring them to ${bytesAfter}, past the intake's bound of ${maxWaitingBytes} bytes`,
