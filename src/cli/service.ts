@@ -9,6 +9,7 @@
  * every other log line of the process.
  */
 import { errorText } from '../errors';
+import type { Ledger } from '../ledger/port';
 import type { LogFormat } from '../observability/logger';
 
 export type LineLevel = 'info' | 'warn' | 'error';
@@ -200,4 +201,20 @@ export function exitCodeOf(err: unknown): number {
   if (err instanceof StartupAborted) return 0;
   const code = (err as { exitCode?: unknown } | undefined)?.exitCode;
   return typeof code === 'number' ? code : 1;
+}
+
+/**
+ * Waits for the first of `others` to settle, or for the ledger to be lost (Ledger.lost: it can no
+ * longer vouch for its writes), whichever comes first: a service stops on either. Says which:
+ * `{ value }` from one of `others`, or `{ lost }` with the ledger's error. A rejection of one of
+ * `others` rejects.
+ */
+export function untilSettledOrLedgerLost<T>(
+  ledger: Pick<Ledger, 'lost'>,
+  others: Promise<T>[],
+): Promise<{ value: T; lost?: undefined } | { value?: undefined; lost: Error }> {
+  return Promise.race([
+    ...others.map((p) => p.then((value) => ({ value }))),
+    ...(ledger.lost ? [ledger.lost.then((lost) => ({ lost }))] : []),
+  ]);
 }

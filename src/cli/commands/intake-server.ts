@@ -26,6 +26,7 @@ import { createPinoLogger } from '../../observability/logger';
 import { startMetricsServer, type MetricsServer } from '../../observability/metrics-server';
 import { temporalSettings } from '../../temporal/connection';
 import { action, CliError, notifyOptions, parseIntOption, untilStopped } from '../common';
+import { untilSettledOrLedgerLost } from '../service';
 import { processLogFormat } from './worker';
 
 interface Flags {
@@ -187,16 +188,14 @@ export function registerIntakeServer(program: Command): void {
         );
         // A ledger that can no longer vouch for its writes (Ledger.lost) stops the server too, exit 1:
         // started again, it opens the ledger as the disk holds it.
-        let lostWith: Error | undefined;
-        const lost = ledger.lost?.then((failure) => {
-          lostWith = failure;
-          return 'ledger lost' as const;
-        });
-        const signal = await Promise.race([untilStopped(), ...(lost ? [lost] : [])]);
+        const { value: signal, lost } = await untilSettledOrLedgerLost(ledger, [untilStopped()]);
         clearInterval(poll);
         const graceMs = env.IMAGE_SYNC_SHUTDOWN_GRACE_MS;
-        if (lostWith) logger.error({ error: lostWith.message }, 'intake server stopping: its ledger is lost');
-        logger.info({ signal, inFlight: server.inFlight(), graceMs }, 'intake server stopping');
+        if (lost) logger.error({ error: lost.message }, 'intake server stopping: its ledger is lost');
+        logger.info(
+          { signal: signal ?? 'ledger lost', inFlight: server.inFlight(), graceMs },
+          'intake server stopping',
+        );
         const { unfinished } = await server.stop(graceMs);
         await metricsServer?.close();
         // The backend's connection is closed only once no readiness check uses it.
@@ -204,7 +203,7 @@ export function registerIntakeServer(program: Command): void {
         await backend.close();
         logger.info({ unfinished }, 'intake server stopped');
         process.stdout.write(`Intake server stopped${unfinished > 0 ? ` (${unfinished} request(s) cut off)` : ''}\n`);
-        if (lostWith) throw lostWith;
+        if (lost) throw lost;
       }),
     );
 }

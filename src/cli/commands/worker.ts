@@ -12,7 +12,15 @@ import { defaultLogFormat, type LogFormat } from '../../observability/logger';
 import { temporalSettings } from '../../temporal/connection';
 import { createSyncWorker } from '../../worker';
 import { parseIntOption } from '../common';
-import { exitCodeOf, serviceLog, Startup, StartupAborted, StartupConfigError, type ServiceLog } from '../service';
+import {
+  exitCodeOf,
+  serviceLog,
+  Startup,
+  StartupAborted,
+  StartupConfigError,
+  untilSettledOrLedgerLost,
+  type ServiceLog,
+} from '../service';
 
 export interface WorkerFlags {
   logLevel?: LogLevel;
@@ -211,22 +219,18 @@ async function runWorkerUntil(
  * ends the run with the ledger's error, so the process exits 1 and its supervisor starts it again
  * on what the disk holds; the activities it could not finish are retried by Temporal meanwhile.
  */
-export async function runUntil(
+async function runUntil(
   worker: Pick<Worker, 'getState' | 'shutdown'>,
   running: Promise<void>,
   until: Promise<unknown>,
   ledger: Pick<Ledger, 'lost'>,
   log: ServiceLog,
 ): Promise<void> {
-  let lostWith: Error | undefined;
-  const lost = ledger.lost?.then((failure) => {
-    lostWith = failure;
-  });
-  await Promise.race([until, running, ...(lost ? [lost] : [])]);
-  if (lostWith) log.line('error', `Worker stopping: ${lostWith.message}`);
+  const { lost } = await untilSettledOrLedgerLost(ledger, [until, running]);
+  if (lost) log.line('error', `Worker stopping: ${lost.message}`);
   if (worker.getState() === 'RUNNING') worker.shutdown();
   await running;
-  if (lostWith) throw lostWith;
+  if (lost) throw lost;
 }
 
 /** Starts /metrics and /health (when configured) and says where, as a log line. */
